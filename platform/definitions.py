@@ -1,0 +1,38 @@
+"""The composition root: assembles the one Definitions object. No logic lives here.
+
+Loaded by file (workspace.yaml: python_file), because a package named `platform` would shadow
+the standard library's module of that name.
+"""
+
+import warnings
+
+from dagster import BetaWarning, Definitions, PreviewWarning, in_process_executor
+
+# Single-run backfill policies and pools are marked beta; we rely on them deliberately.
+warnings.filterwarnings("ignore", category=BetaWarning)
+warnings.filterwarnings("ignore", category=PreviewWarning)
+
+from assets.dbt import build_dbt_assets  # noqa: E402
+from assets.raw import raw_daily_assets, raw_reference_assets  # noqa: E402
+from resources.dbt_project import build_dbt_project, build_dbt_resource  # noqa: E402
+from resources.landing import LandingZone  # noqa: E402
+from resources.settings import Settings  # noqa: E402
+from resources.warehouse import DuckDBWarehouse  # noqa: E402
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    dbt_project = build_dbt_project(settings.dbt_project_dir)
+    return Definitions(
+        assets=[*raw_reference_assets, *raw_daily_assets, build_dbt_assets(dbt_project)],
+        resources={
+            "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
+            "landing": LandingZone(path=str(settings.landing_dir)),
+            "dbt": build_dbt_resource(dbt_project),
+        },
+        # One process per run: a step subprocess costs seconds of imports and the work is
+        # serial anyway (one writer on the warehouse).
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions(Settings.from_env())

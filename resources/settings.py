@@ -1,0 +1,40 @@
+"""The one settings object: every path the platform reads or writes, from the environment.
+
+Defaults keep everything under the repository (git-ignored), so a fresh clone works with no
+configuration; tests and deployments point the same names somewhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    landing_dir: Path
+    warehouse_path: Path
+    model_store_dir: Path
+    dbt_project_dir: Path
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        data_dir = Path(os.environ.get("PLATFORM_DATA_DIR", REPO_ROOT / "data")).resolve()
+        return cls(
+            data_dir=data_dir,
+            landing_dir=Path(os.environ.get("LANDING_DIR", data_dir / "landing")).resolve(),
+            # dbt_project/profiles.yml reads the same variable with the same default, so dbt run by
+            # Dagster and dbt run by an analyst in dbt_project/ write one file. Deliberately not
+            # derived from PLATFORM_DATA_DIR: the dbt subprocess only sees WAREHOUSE_PATH.
+            warehouse_path=Path(
+                os.environ.get("WAREHOUSE_PATH", REPO_ROOT / "data" / "warehouse.duckdb")
+            ).resolve(),
+            model_store_dir=Path(os.environ.get("MODEL_STORE_DIR", data_dir / "models")).resolve(),
+            dbt_project_dir=Path(
+                os.environ.get("DBT_PROJECT_DIR", REPO_ROOT / "dbt_project")
+            ).resolve(),
+        )
