@@ -35,9 +35,13 @@ class FlightDelaysTranslator(DagsterDbtTranslator):
         return dbt_resource_props["fqn"][1]
 
 
-def dbt_vars_for_days(first: date, last: date) -> dict[str, str]:
-    """The dbt --vars for an inclusive day range."""
-    return {"min_date": first.isoformat(), "max_date": last.isoformat()}
+def dbt_vars_for_days(first: date, last: date, warehouse_path: str) -> dict[str, str]:
+    """The dbt --vars for an inclusive day range, written into the given warehouse file."""
+    return {
+        "min_date": first.isoformat(),
+        "max_date": last.isoformat(),
+        "warehouse_path": warehouse_path,  # read by profiles.yml
+    }
 
 
 def _cancelled_flights(warehouse: DuckDBWarehouse, first: date, last: date) -> int:
@@ -66,7 +70,7 @@ def build_dbt_assets(project: DbtProject):
         first, last = window_days(context.partition_time_window)
         # Read before dbt starts: the dbt subprocess holds the DuckDB file while it runs.
         cancelled = _cancelled_flights(warehouse, first, last)
-        dbt_vars = dbt_vars_for_days(first, last)
+        dbt_vars = dbt_vars_for_days(first, last, warehouse.path)
         context.log.info(f"dbt build for {first}..{last}")
         invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
         try:

