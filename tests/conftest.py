@@ -75,8 +75,10 @@ class Platform:
     def land(self, first: date, last: date):
         return land_days(self.settings.landing_dir, first, last)
 
-    def materialize(self, first: date, last: date):
-        return self._cli.materialize_days(self.defs, self.instance, first, last, log=lambda _: None)
+    def materialize(self, first: date, last: date, groups: tuple[str, ...] = ()):
+        return self._cli.materialize_days(
+            self.defs, self.instance, first, last, groups, log=lambda _: None
+        )
 
     @property
     def warehouse(self) -> DuckDBWarehouse:
