@@ -10,11 +10,10 @@ DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' | grep -v
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test ui land bench clean manifest
+.PHONY: run test ui land backtest rollback bench clean manifest
 
 run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize every asset
-	$(BIN)/python platform/cli.py land --if-empty
-	$(BIN)/python platform/cli.py materialize
+	$(BIN)/python platform/cli.py run
 
 test: $(STAMP) $(MANIFEST)  ## the full test suite
 	$(BIN)/python -m pytest
@@ -24,6 +23,12 @@ ui: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI + daemon on
 
 land: $(STAMP)  ## land days: make land START=2013-01-01 END=2013-01-31
 	$(BIN)/python platform/cli.py land $(if $(START),--start $(START)) $(if $(END),--end $(END))
+
+backtest: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## train + evaluate every weekly cutoff
+	$(BIN)/python platform/cli.py backtest
+
+rollback: $(STAMP)  ## make rollback VERSION=<id> WHY="..." [WHO=name]
+	$(BIN)/python platform/cli.py rollback $(VERSION) --why "$(WHY)" $(if $(WHO),--who "$(WHO)")
 
 bench: $(STAMP) $(MANIFEST)  ## timings, written to .bench/results.json
 	$(BIN)/python platform/bench.py

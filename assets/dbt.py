@@ -15,6 +15,12 @@ from assets.partitions import daily_partitions, window_days
 from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 FEATURES_KEY = AssetKey(["features", "flight_features"])
+# The dbt models a trained model's features come from: their code versions are its lineage.
+DBT_FEATURE_LINEAGE = (
+    AssetKey(["staging", "stg_flights"]),
+    AssetKey(["staging", "stg_weather"]),
+    FEATURES_KEY,
+)
 
 
 class FlightDelaysTranslator(DagsterDbtTranslator):

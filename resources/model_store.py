@@ -1,0 +1,71 @@
+"""Versioned model artifacts on disk, and the policy that governs promotion.
+
+Layout: ``<base_dir>/training_sets/<cutoff>/<content hash>/{train,holdout}.parquet``, and
+``<base_dir>/<model_name>/<version>/`` holding ``model.onnx`` (what serves),
+``model.joblib`` (the scikit-learn pipeline, kept for the parity check), ``metadata.json``
+(lineage, hyperparameters, library versions, metrics) and ``model_card.md``.
+"""
+
+import functools
+import json
+from pathlib import Path
+
+import joblib
+import onnxruntime as ort
+from dagster import ConfigurableResource
+
+
+@functools.lru_cache(maxsize=8)
+def _onnx_session(path: str, mtime_ns: int, threads: int) -> ort.InferenceSession:
+    # Cached per process: a run that scores many partitions builds its session once. The
+    # file's mtime is part of the key, so a replaced file is never served from the cache.
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+class ModelStore(ConfigurableResource):
+    base_dir: str
+    ort_threads: int = 2
+
+    def training_set_dir(self, cutoff, content_hash: str) -> Path:
+        # Named by content, so a materialized training set is never overwritten.
+        return Path(self.base_dir) / "training_sets" / str(cutoff) / content_hash[:16]
+
+    def version_dir(self, model_name: str, version: str) -> Path:
+        return Path(self.base_dir) / model_name / version
+
+    def save(self, model_name: str, version: str, onnx_bytes: bytes, pipeline, metadata: dict) -> Path:
+        directory = self.version_dir(model_name, version)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "model.onnx").write_bytes(onnx_bytes)
+        joblib.dump(pipeline, directory / "model.joblib")
+        self.write_metadata(directory, metadata)
+        return directory
+
+    @staticmethod
+    def write_metadata(directory: Path, metadata: dict) -> None:
+        (Path(directory) / "metadata.json").write_text(
+            json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n"
+        )
+
+    @staticmethod
+    def read_metadata(directory: Path) -> dict:
+        return json.loads((Path(directory) / "metadata.json").read_text())
+
+    def onnx_session(self, directory: Path) -> ort.InferenceSession:
+        path = Path(directory) / "model.onnx"
+        return _onnx_session(str(path), path.stat().st_mtime_ns, self.ort_threads)
+
+    @staticmethod
+    def sklearn_pipeline(directory: Path):
+        return joblib.load(Path(directory) / "model.joblib")
+
+
+class ModelPolicy(ConfigurableResource):
+    """The knobs of the model lifecycle, in one place."""
+
+    auc_floor: float = 0.60  # blocking check: a model below this is never promoted
+    parity_tolerance: float = 1e-5  # blocking check: max |ONNX - sklearn| probability
+    promotion_margin: float = 0.002  # challenger AUC must beat the champion's by this much
+    decision_threshold: float = 0.3  # probability above which a flight is flagged as delayed
