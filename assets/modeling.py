@@ -110,10 +110,18 @@ class Hyperparameters:
     random_state: int = 13
 
 
+# Numeric inputs are snapped to a 1/1024 grid before training and scoring. The trees' split
+# thresholds are midpoints of data values; ONNX stores them as float32. Off the grid a midpoint
+# can round onto a data value in float32 and flip that value's branch (measured here: 8 rows,
+# max diff 0.064 on one cutoff). On the grid every midpoint below 2**13 is exact in float32.
+INPUT_GRID = 1024
+
+
 def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     inputs = frame[FEATURES].copy()
     for column in NUMERIC_FEATURES:
-        inputs[column] = inputs[column].astype("float32")
+        values = inputs[column].astype("float64")
+        inputs[column] = (np.round(values * INPUT_GRID) / INPUT_GRID).astype("float32")
     for column in CATEGORICAL_FEATURES:
         inputs[column] = inputs[column].astype(str)
     return inputs

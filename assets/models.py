@@ -6,6 +6,7 @@ scikit-learn, AUC floor) and record their verdict in the registry, which ml/cham
 a model that failed a check is never promoted.
 """
 
+import hashlib
 import importlib.metadata
 import subprocess
 from dataclasses import asdict, dataclass
@@ -26,6 +27,7 @@ from dagster import (
     asset_check,
 )
 
+from assets import modeling
 from assets.dbt import DBT_FEATURE_LINEAGE
 from assets.model_card import markdown_table, render_model_card
 from assets.modeling import (
@@ -54,6 +56,8 @@ from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 DELAY_MODEL_KEY = AssetKey(["ml", "delay_model"])
 EVALUATION_KEY = AssetKey(["ml", "model_evaluation"])
 LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")
+# The code that turns a training set into a model is part of what names a version.
+TRAINING_CODE_HASH = hashlib.sha256(Path(modeling.__file__).read_bytes()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ def delay_model(
         "training_rows": training_set.train_rows,
         "training_set_hash": training_set.content_hash,
         "features": FEATURES,
+        "training_code": TRAINING_CODE_HASH,
         "hyperparameters": asdict(params),
         "dbt_code_versions": dbt_code_versions(context),
         "libraries": {name: importlib.metadata.version(name) for name in LIBRARIES},
@@ -131,7 +136,8 @@ def delay_model(
     version = version_id(lineage)
     # The git commit is lineage too, but not part of the version: an unrelated commit must
     # not turn the same model into a new one.
-    metadata = {**lineage, "version": version, "git_commit": git_commit(), "metrics": {}}
+    metadata = {**lineage, "version": version, "git_commit": git_commit(),
+                "training_set_dir": training_set.directory, "metrics": {}}
     directory = model_store.save(MODEL_NAME, version, onnx_bytes, pipeline, metadata)
     with warehouse.transaction() as con:
         registry.register_candidate(

@@ -56,6 +56,10 @@ CHAMPION_KEYS = [AssetKey(["ml", "champion"])]
 SCORING_KEYS = [AssetKey(["ml", "predictions"])]
 
 
+# The console shows progress (INFO: dbt's output, row counts, model versions), not DEBUG events.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def execute(defs: Definitions, instance: DagsterInstance, keys: list[AssetKey], *,
             partition_key: str | None = None, partition_range: tuple[str, str] | None = None,
             run_config: dict | None = None, log=print):
@@ -70,7 +74,7 @@ def execute(defs: Definitions, instance: DagsterInstance, keys: list[AssetKey], 
     job = defs.get_repository_def().get_implicit_job_def_for_assets(keys)
     result = job.execute_in_process(
         instance=instance, asset_selection=keys, partition_key=partition_key, tags=tags,
-        run_config=run_config or {}, raise_on_error=False,
+        run_config={**QUIET_CONSOLE, **(run_config or {})}, raise_on_error=False,
     )
     log(f"  {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s"
         f" (run {result.run_id})")

@@ -31,7 +31,7 @@ from resources.settings import Settings  # noqa: E402
 from resources.warehouse import DuckDBWarehouse  # noqa: E402
 
 
-def build_definitions(settings: Settings) -> Definitions:
+def build_definitions(settings: Settings, model_policy: ModelPolicy | None = None) -> Definitions:
     dbt_project = build_dbt_project(settings.dbt_project_dir)
     return Definitions(
         assets=[
@@ -50,7 +50,7 @@ def build_definitions(settings: Settings) -> Definitions:
             "landing": LandingZone(path=str(settings.landing_dir)),
             "dbt": build_dbt_resource(dbt_project),
             "model_store": ModelStore(base_dir=str(settings.model_store_dir)),
-            "model_policy": ModelPolicy(),
+            "model_policy": model_policy or ModelPolicy(),
             # Small hand-offs between assets (training-set and model references) are pickled
             # under the data dir, next to what they point at, not in the Dagster instance.
             "io_manager": FilesystemIOManager(base_dir=str(settings.data_dir / "io")),

@@ -64,10 +64,10 @@ def make_instance(root: Path) -> DagsterInstance:
 class Platform:
     """One isolated deployment: settings, Definitions, instance."""
 
-    def __init__(self, root: Path, definitions_module, cli):
+    def __init__(self, root: Path, definitions_module, cli, model_policy=None):
         self.root = root
         self.settings = make_settings(root)
-        self.defs = definitions_module.build_definitions(self.settings)
+        self.defs = definitions_module.build_definitions(self.settings, model_policy)
         self.instance = make_instance(root)
         self._definitions_module = definitions_module
         self._cli = cli
@@ -88,10 +88,16 @@ class Platform:
         with self.warehouse.connect(read_only=True) as con:
             return con.execute(sql, params or []).fetchall()
 
-    def clone(self, root: Path) -> "Platform":
-        """A copy of this deployment's data (landing zone and warehouse) under ``root``."""
+    def clone(self, root: Path, model_policy=None) -> "Platform":
+        """A copy of this deployment's data under ``root``, with a fresh instance.
+
+        Clone before training: the hand-offs between ML assets name absolute paths.
+        """
         shutil.copytree(self.settings.data_dir, root / "data")
-        return Platform(root, self._definitions_module, self._cli)
+        return Platform(root, self._definitions_module, self._cli, model_policy)
+
+    def execute(self, keys, **options):
+        return self._cli.execute(self.defs, self.instance, keys, log=lambda _: None, **options)
 
 
 @pytest.fixture

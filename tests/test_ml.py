@@ -1,0 +1,259 @@
+"""The model lifecycle on a small window (Jan 1 .. Feb 12): cutoffs 2013-02-03 and 2013-02-10."""
+
+import hashlib
+import json
+import pickle
+from datetime import date, timedelta
+from pathlib import Path
+
+import onnx
+import pandas as pd
+import pytest
+from dagster import AssetCheckKey, AssetKey
+
+from assets.champion import Decision, decide
+from assets.modeling import LABEL, TrainingWindowError, check_trainable
+from assets.models import onnx_matches_sklearn
+from resources import registry
+from resources.model_store import ModelPolicy, ModelStore
+
+TRAINING = [AssetKey(["ml", "training_set"]), AssetKey(["ml", "delay_model"]),
+            AssetKey(["ml", "model_evaluation"])]
+CHAMPION = [AssetKey(["ml", "champion"])]
+PREDICTIONS = [AssetKey(["ml", "predictions"])]
+FIRST_CUTOFF, SECOND_CUTOFF = "2013-02-03", "2013-02-10"
+# Five weeks of January history give holdout AUCs near 0.6: the floor here is for the mechanism,
+# not the model (the full-year default is ModelPolicy().auc_floor).
+SMALL_WINDOW_POLICY = ModelPolicy(auc_floor=0.5)
+
+
+def train(platform, cutoff, train_days=None, holdout_days=14, **model_config):
+    run_config = platform._cli.training_run_config(train_days, holdout_days)
+    if model_config:
+        run_config["ops"]["ml__delay_model"] = {"config": model_config}
+    return platform.execute(TRAINING, partition_key=cutoff, run_config=run_config)
+
+
+def registry_rows(platform):
+    with platform.warehouse.connect(read_only=True) as con:
+        return con.execute(
+            "select version, cutoff, stage from ml.model_registry order by cutoff, created_at"
+        ).fetchall()
+
+
+def champion_of(platform):
+    with platform.warehouse.connect(read_only=True) as con:
+        return registry.current_champion(con)
+
+
+def latest_metadata(platform, key):
+    event = platform.instance.get_latest_materialization_event(key)
+    return event.asset_materialization.metadata
+
+
+@pytest.fixture(scope="module")
+def ml_platform(built_platform, tmp_path_factory):
+    """Backtest over two weekly partitions, promotion of the first, scoring."""
+    platform = built_platform.clone(tmp_path_factory.mktemp("ml"), SMALL_WINDOW_POLICY)
+    assert train(platform, FIRST_CUTOFF).success
+    assert platform.execute(CHAMPION).success
+    assert train(platform, SECOND_CUTOFF).success
+    return platform
+
+
+def test_backtest_evaluates_each_cutoff_and_plots_auc_by_week(ml_platform):
+    with ml_platform.warehouse.connect(read_only=True) as con:
+        evaluated = registry.evaluated_models(con)
+    assert [str(m.cutoff) for m in evaluated] == [FIRST_CUTOFF, SECOND_CUTOFF]
+    assert all(0.55 < m.metrics["auc"] < 0.9 for m in evaluated)
+    metadata = latest_metadata(ml_platform, AssetKey(["ml", "model_evaluation"]))
+    for plot in ("roc", "calibration", "auc_by_cutoff"):
+        assert "data:image/png;base64," in metadata[plot].value
+    for metric in ("auc", "log_loss", "brier", "precision", "recall"):
+        assert metric in metadata
+    assert "| carrier |" in metadata["segments"].value and "| origin |" in metadata["segments"].value
+    card = Path(evaluated[-1].artifact_dir, "model_card.md").read_text()
+    assert "## Limits" in card and evaluated[-1].version in card
+
+
+def test_training_set_windows_hold_out_the_future(ml_platform):
+    cutoff = pd.Timestamp(SECOND_CUTOFF)
+    with ml_platform.warehouse.connect(read_only=True) as con:
+        model = [m for m in registry.evaluated_models(con) if str(m.cutoff) == SECOND_CUTOFF][0]
+    directory = Path(json.loads(Path(model.artifact_dir, "metadata.json").read_text())
+                     ["training_set_dir"])
+    train_rows = pd.read_parquet(directory / "train.parquet")
+    holdout = pd.read_parquet(directory / "holdout.parquet")
+    assert train_rows["flight_date"].max() < cutoff <= holdout["flight_date"].min()
+    assert holdout["flight_date"].max() <= pd.Timestamp("2013-02-12")
+    assert not set(train_rows["flight_id"]) & set(holdout["flight_id"])
+    assert train_rows["flight_date"].min() == pd.Timestamp("2013-01-01")  # all history by default
+
+
+def test_trailing_training_window_comes_from_run_config(built_platform, tmp_path):
+    platform = built_platform.clone(tmp_path, SMALL_WINDOW_POLICY)
+    run_config = platform._cli.training_run_config(train_days=7, holdout_days=2)
+    assert platform.execute(TRAINING[:1], partition_key=SECOND_CUTOFF, run_config=run_config).success
+    metadata = latest_metadata(platform, AssetKey(["ml", "training_set"]))
+    assert metadata["train_window"].value == "2013-02-03..2013-02-09"
+    assert metadata["holdout_window"].value == "2013-02-10..2013-02-11"
+
+
+def test_same_inputs_and_config_give_a_byte_identical_onnx(ml_platform):
+    before = {v: Path(ml_platform.settings.model_store_dir, "delay_model", v, "model.onnx")
+              for v, _, _ in registry_rows(ml_platform)}
+    digests = {v: hashlib.sha256(p.read_bytes()).hexdigest() for v, p in before.items()}
+    assert train(ml_platform, FIRST_CUTOFF).success
+    # Same training set, same config: the same version, and the file's bytes did not change.
+    assert {v for v, _, _ in registry_rows(ml_platform)} == set(before)
+    assert {v: hashlib.sha256(p.read_bytes()).hexdigest() for v, p in before.items()} == digests
+
+
+def test_parity_check_fails_on_a_tampered_model(built_platform, tmp_path):
+    platform = built_platform.clone(tmp_path, SMALL_WINDOW_POLICY)
+    assert train(platform, FIRST_CUTOFF).success
+    (version, _, _), = registry_rows(platform)
+    path = Path(platform.settings.model_store_dir, "delay_model", version, "model.onnx")
+    model = onnx.load(path)
+    trees = next(node for node in model.graph.node if node.op_type == "TreeEnsembleClassifier")
+    weights = next(a for a in trees.attribute if a.name == "class_weights")
+    weights.floats[:] = [w * 1.5 for w in weights.floats]  # a nudged model, as if edited
+    onnx.save(model, path)
+
+    # Run the check itself on the stored artifact, with the inputs Dagster handed it.
+    handoffs = platform.settings.data_dir / "io" / "ml"
+    evaluation = onnx_matches_sklearn(
+        delay_model=pickle.loads((handoffs / "delay_model" / FIRST_CUTOFF).read_bytes()),
+        training_set=pickle.loads((handoffs / "training_set" / FIRST_CUTOFF).read_bytes()),
+        model_store=ModelStore(base_dir=str(platform.settings.model_store_dir)),
+        model_policy=SMALL_WINDOW_POLICY,
+        warehouse=platform.warehouse,
+    )
+    assert evaluation.passed is False
+    assert evaluation.metadata["max_abs_diff"].value > 1e-5
+    with platform.warehouse.connect(read_only=True) as con:
+        assert registry.get_model(con, version).checks["onnx_matches_sklearn"]["passed"] is False
+
+
+def test_a_failing_blocking_check_stops_evaluation_and_promotion(built_platform, tmp_path):
+    platform = built_platform.clone(tmp_path, model_policy=ModelPolicy(auc_floor=0.99))
+    result = train(platform, FIRST_CUTOFF)
+    assert not result.success
+    floor = AssetCheckKey(AssetKey(["ml", "delay_model"]), "auc_above_floor")
+    assert {e.asset_check_key: e.passed for e in result.get_asset_check_evaluations()}[floor] is False
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()
+                    for e in [e.event_specific_data.materialization]}
+    assert AssetKey(["ml", "model_evaluation"]) not in materialized
+
+    assert not platform.execute(CHAMPION).success  # no champion to fall back on
+    assert champion_of(platform) is None
+    with platform.warehouse.connect(read_only=True) as con:
+        reason = con.execute("select reason from ml.champion_decisions").fetchone()[0]
+    assert "auc_above_floor" in reason
+
+
+def test_worse_challenger_is_not_promoted(built_platform, tmp_path):
+    platform = built_platform.clone(tmp_path, SMALL_WINDOW_POLICY)
+    assert train(platform, FIRST_CUTOFF).success
+    assert platform.execute(CHAMPION).success
+    champion = champion_of(platform)
+    # A much weaker model on a later cutoff: two shallow trees, one week of history.
+    assert train(platform, SECOND_CUTOFF, train_days=7, max_iter=2, max_leaf_nodes=3).success
+    assert platform.execute(CHAMPION).success
+    assert champion_of(platform).version == champion.version
+    metadata = latest_metadata(platform, AssetKey(["ml", "champion"]))
+    assert metadata["decision"].value == "keep"
+    assert "does not beat" in metadata["reason"].value
+    assert metadata["challenger_auc"].value < metadata["champion_auc"].value
+
+
+class _Model:
+    def __init__(self, version, cutoff, holdout_end, checks_pass=True):
+        self.version, self.holdout_start = version, date.fromisoformat(cutoff)
+        self.holdout_end = date.fromisoformat(holdout_end)
+        self.checks = {name: {"passed": checks_pass}
+                       for name in ("onnx_matches_sklearn", "auc_above_floor")}
+
+
+@pytest.mark.parametrize(
+    "challenger_auc, action", [(0.70, "promote"), (0.681, "keep"), (0.60, "keep")],
+)
+def test_promotion_needs_the_margin(challenger_auc, action):
+    challenger = _Model("new", "2013-02-10", "2013-02-23")
+    champion = _Model("old", "2013-02-03", "2013-02-16")
+    windows = []
+
+    def score(model, window):
+        windows.append(window)
+        return challenger_auc if model is challenger else 0.68
+
+    decision = decide(challenger, champion, score, margin=0.002)
+    assert decision.action == action
+    # Compared on the challenger's holdout only: days neither model trained on.
+    assert windows == [(date(2013, 2, 10), date(2013, 2, 23))] * 2
+
+
+def test_challenger_that_failed_a_check_is_never_promoted():
+    decision = decide(_Model("new", "2013-02-10", "2013-02-23", checks_pass=False), None,
+                      score=lambda *_: 1.0, margin=0.0)
+    assert decision == Decision("keep", decision.reason) and "did not pass" in decision.reason
+
+
+def test_rollback_restores_an_earlier_champion_and_records_who_and_why(built_platform, tmp_path, cli,
+                                                                      monkeypatch):
+    platform = built_platform.clone(tmp_path, SMALL_WINDOW_POLICY)
+    assert train(platform, FIRST_CUTOFF).success and platform.execute(CHAMPION).success
+    first = champion_of(platform).version
+    assert train(platform, SECOND_CUTOFF, max_iter=300).success
+    with platform.warehouse.transaction() as con:  # force a second champion
+        registry.make_champion(con, registry.newest_model(con).version)
+    assert champion_of(platform).version != first
+
+    monkeypatch.setenv("WAREHOUSE_PATH", str(platform.settings.warehouse_path))
+    assert cli.main(["rollback", first, "--who", "ana", "--why", "bad predictions on Feb 11"]) == 0
+    assert champion_of(platform).version == first
+    stages = {version: stage for version, _, stage in registry_rows(platform)}
+    assert sorted(stages.values()) == ["archived", "champion"]
+    with platform.warehouse.connect(read_only=True) as con:
+        assert con.execute(
+            "select action, champion_after, actor, reason from ml.champion_decisions"
+            " order by decided_at desc limit 1"
+        ).fetchone() == ("rollback", first, "ana", "bad predictions on Feb 11")
+
+
+def test_scoring_writes_the_champion_version_on_every_row(ml_platform):
+    result = ml_platform.execute(PREDICTIONS, partition_range=("2013-02-01", "2013-02-12"))
+    assert result.success
+    champion = champion_of(ml_platform)
+    rows = ml_platform.query(
+        "select model_version, count(*) from ml.predictions group by 1")
+    features = ml_platform.query(
+        "select count(*) from features.flight_features"
+        " where flight_date between '2013-02-01' and '2013-02-12'")[0][0]
+    assert rows == [(champion.version, features)]
+    # Idempotent per partition: scoring a day again replaces it.
+    assert ml_platform.execute(PREDICTIONS, partition_key="2013-02-05").success
+    assert ml_platform.query("select count(*) from ml.predictions") == [(features,)]
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({LABEL: []}), "training window 2013-02-01..2013-02-07 has no labeled flights"),
+        (pd.DataFrame({LABEL: [False, False]}),
+         "training window 2013-02-01..2013-02-07 has a single class"),
+    ],
+)
+def test_untrainable_windows_are_named(frame, message):
+    with pytest.raises(TrainingWindowError, match=message):
+        check_trainable(frame, "training", date(2013, 2, 1), date(2013, 2, 7))
+
+
+def test_empty_training_window_fails_and_leaves_the_registry_alone(ml_platform):
+    before = registry_rows(ml_platform)
+    result = train(ml_platform, FIRST_CUTOFF, train_days=0)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    error = failure.step_failure_data.error
+    assert "training window 2013-02-03..2013-02-02 has no labeled flights" in (error.cause or error).message
+    assert registry_rows(ml_platform) == before
