@@ -8,6 +8,12 @@ figures do not depend on what `make run` left behind.
                        subprocess: wall time and peak RSS of its process tree (dbt included)
   bare DuckDB script   the same load and the same feature SQL (dbt's compiled SQL) with plain
                        duckdb, as a team's one-file script would: wall time and peak RSS
+  full pipeline        `platform/cli.py run` (data, training at the 2013-09-29 cutoff with the
+                       holdout to year end, checks, evaluation, promotion, scoring of the year)
+                       against a bare notebook-style script doing load, features, fit, ONNX
+                       export, evaluation (Oct-Dec) and scoring: wall time, ratio, holdout AUC
+  scoring              onnxruntime (one session) vs scikit-learn predict_proba on the same
+                       holdout rows, median of 5
 """
 
 import json
@@ -128,8 +134,36 @@ print(con.execute("select count(*) from features.flight_features").fetchone()[0]
 
 
 def bench_bare_duckdb(work: Path, env: dict, landing: Path) -> dict:
-    database = work / "bare.duckdb"
-    spec = {
+    spec = _bare_spec(work, landing, work / "bare.duckdb")
+    result = run_measured([sys.executable, "-c", BARE_SCRIPT, json.dumps(spec)], env)
+    result["feature_rows"] = int(result.pop("output").strip().splitlines()[-1])
+    return result
+
+
+BARE_PIPELINE = BARE_SCRIPT + r'''
+# ... then what a team's single notebook does next: fit, export, evaluate, score.
+import numpy as np, onnxruntime as ort
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+from skl2onnx import to_onnx
+
+columns = ["dep_hour", "day_of_week", "month", "distance", "temp", "wind_speed", "precip",
+           "visib", "route_flights_28d"]
+frame = con.execute("select * from features.flight_features order by flight_date, flight_id").df()
+train = frame[frame.flight_date < "2013-10-01"]
+test = frame[frame.flight_date >= "2013-10-01"]
+model = HistGradientBoostingClassifier(random_state=13)
+model.fit(train[columns].to_numpy(np.float32), train.is_delayed)
+onx = to_onnx(model, train[columns].to_numpy(np.float32)[:1], options={"zipmap": False})
+session = ort.InferenceSession(onx.SerializeToString())
+p_test = session.run(None, {"X": test[columns].to_numpy(np.float32)})[1][:, 1]
+p_all = session.run(None, {"X": frame[columns].to_numpy(np.float32)})[1][:, 1]
+print(json.dumps({"auc_oct_dec": roc_auc_score(test.is_delayed, p_test), "scored": len(p_all)}))
+'''
+
+
+def _bare_spec(work: Path, landing: Path, database: Path) -> dict:
+    return {
         "database": str(database),
         "files": {
             name: sorted(str(p) for p in (landing / name).glob("*.csv")) for name in DAILY_DATASETS
@@ -140,9 +174,57 @@ def bench_bare_duckdb(work: Path, env: dict, landing: Path) -> dict:
         },
         "sql": _compiled_feature_sql(work, database),
     }
-    result = run_measured([sys.executable, "-c", BARE_SCRIPT, json.dumps(spec)], env)
-    result["feature_rows"] = int(result.pop("output").strip().splitlines()[-1])
-    return result
+
+
+def bench_full_pipeline(work: Path, env: dict, landing: Path) -> dict:
+    home = work / "pipeline_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "platform" / "dagster.yaml", home / "dagster.yaml")
+    env = {**env, "DAGSTER_HOME": str(home), "WAREHOUSE_PATH": str(work / "pipeline.duckdb"),
+           "PLATFORM_DATA_DIR": str(work / "pipeline_data")}
+    dagster = run_measured([sys.executable, "platform/cli.py", "run"], env)
+    dagster["auc_holdout"] = float(re.search(r"holdout AUC ([\d.]+)", dagster.pop("output")).group(1))
+
+    bare_db = work / "bare_pipeline.duckdb"
+    bare = run_measured([sys.executable, "-c", BARE_PIPELINE,
+                         json.dumps(_bare_spec(work, landing, bare_db))], env)
+    bare.update(json.loads(bare.pop("output").strip().splitlines()[-1]))
+    return {"dagster": dagster, "bare_script": bare,
+            "ratio": round(dagster["wall_s"] / bare["wall_s"], 2), "goal_ratio": 2.0,
+            "warehouse": str(work / "pipeline.duckdb"), "models": str(work / "pipeline_data")}
+
+
+def bench_scoring(warehouse_path: str, data_dir: str, repeats: int = 5) -> dict:
+    """onnxruntime vs scikit-learn on the champion's holdout rows, the session built once."""
+    import duckdb
+
+    from assets.modeling import onnx_predict_proba, sklearn_predict_proba
+    from resources import registry
+    from resources.model_store import ModelStore
+
+    with duckdb.connect(warehouse_path, read_only=True) as con:
+        champion = registry.current_champion(con)
+        rows = con.execute(
+            "select * from features.flight_features where flight_date between ? and ?",
+            [champion.holdout_start, champion.holdout_end],
+        ).df()
+    store = ModelStore(base_dir=data_dir)
+    directory = Path(champion.artifact_dir)
+    session, pipeline = store.onnx_session(directory), store.sklearn_pipeline(directory)
+
+    def median_seconds(score) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            score()
+            times.append(time.perf_counter() - started)
+        return sorted(times)[len(times) // 2]
+
+    ort_s = median_seconds(lambda: onnx_predict_proba(session, rows))
+    sklearn_s = median_seconds(lambda: sklearn_predict_proba(pipeline, rows))
+    return {"rows": len(rows), "onnxruntime_s": round(ort_s, 4), "sklearn_s": round(sklearn_s, 4),
+            "ort_threads": store.ort_threads, "speedup": round(sklearn_s / ort_s, 2),
+            "goal_speedup": 1.0}
 
 
 def main() -> int:
@@ -156,6 +238,11 @@ def main() -> int:
         dagster = bench_dagster_backfill(work, env)
         print("bare DuckDB script, same load and feature SQL ...", flush=True)
         bare = bench_bare_duckdb(work, env, landing)
+        print("full pipeline through Dagster (platform/cli.py run) and a bare script ...",
+              flush=True)
+        pipeline = bench_full_pipeline(work, env, landing)
+        print("scoring: onnxruntime vs scikit-learn ...", flush=True)
+        scoring = bench_scoring(pipeline.pop("warehouse"), pipeline.pop("models") + "/models")
 
         results = {
             "machine": {"cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)},
@@ -166,6 +253,8 @@ def main() -> int:
                 "bare_duckdb": bare,
                 "ratio_to_bare": round(dagster["wall_s"] / bare["wall_s"], 1),
             },
+            "full_pipeline": pipeline,
+            "scoring": scoring,
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -180,6 +269,15 @@ def main() -> int:
     print(f"bare DuckDB script:          {bare['wall_s']:.1f}s wall, peak RSS "
           f"{bare['peak_rss_mb']} MB, {bare['feature_rows']:,} feature rows")
     print(f"ratio Dagster / bare:        {backfill['ratio_to_bare']}x")
+    dagster_run, bare_run = pipeline["dagster"], pipeline["bare_script"]
+    print(f"\nfull pipeline (Dagster run): {dagster_run['wall_s']:.1f}s wall, peak RSS "
+          f"{dagster_run['peak_rss_mb']} MB, holdout AUC {dagster_run['auc_holdout']:.4f}")
+    print(f"bare notebook-style script:  {bare_run['wall_s']:.1f}s wall, peak RSS "
+          f"{bare_run['peak_rss_mb']} MB, Oct-Dec AUC {bare_run['auc_oct_dec']:.4f}")
+    print(f"ratio Dagster / bare:        {pipeline['ratio']}x [goal <= {pipeline['goal_ratio']}x]")
+    print(f"\nscoring {scoring['rows']:,} rows: onnxruntime {scoring['onnxruntime_s']:.3f}s "
+          f"({scoring['ort_threads']} threads), sklearn {scoring['sklearn_s']:.3f}s, "
+          f"speedup {scoring['speedup']}x [goal >= {scoring['goal_speedup']}]")
     print(f"written to {out}")
     return 0
 
