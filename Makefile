@@ -10,7 +10,7 @@ DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' | grep -v
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test ui land backtest rollback bench clean manifest
+.PHONY: run test ui land backtest replay rollback bench clean manifest
 
 run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize every asset
 	$(BIN)/python platform/cli.py run
@@ -26,6 +26,9 @@ land: $(STAMP)  ## land days: make land START=2013-01-01 END=2013-01-31
 
 backtest: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## train + evaluate every weekly cutoff
 	$(BIN)/python platform/cli.py backtest
+
+replay: $(STAMP)  ## make replay START=2013-04-01 END=2013-05-31 SPEED=60 (seconds per day), with make ui running
+	$(BIN)/python platform/cli.py replay $(if $(START),--start $(START)) $(if $(END),--end $(END)) $(if $(SPEED),--seconds-per-day $(SPEED))
 
 rollback: $(STAMP)  ## make rollback VERSION=<id> WHY="..." [WHO=name]
 	$(BIN)/python platform/cli.py rollback $(VERSION) --why "$(WHY)" $(if $(WHO),--who "$(WHO)")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, AssetKey, MaterializeResult, asset
 
+from assets.automation import WEEKLY_FRESHNESS
 from assets.modeling import LABEL, classification_metrics, onnx_predict_proba
 from assets.models import EVALUATION_KEY
 from assets.training import ML_GROUP
@@ -76,6 +77,7 @@ def decide(challenger, champion, score, margin: float) -> Decision:
     deps=[AssetDep(EVALUATION_KEY, partition_mapping=AllPartitionMapping())],
     pool=WAREHOUSE_POOL,
     kinds={"onnx"},
+    freshness_policy=WEEKLY_FRESHNESS,
     description="The production model: promoted from the newest model only when it is better.",
 )
 def champion(

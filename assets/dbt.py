@@ -11,6 +11,7 @@ from datetime import date
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Output
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from assets.automation import DAILY_FRESHNESS, when_parents_change
 from assets.partitions import daily_partitions, window_days
 from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
@@ -34,6 +35,16 @@ class FlightDelaysTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props) -> str | None:
         return self._folder(dbt_resource_props)
+
+    def get_automation_condition(self, dbt_resource_props):
+        # Rebuild a day when its raw data changes, and every day when the SQL changes.
+        return when_parents_change()
+
+    def get_asset_spec(self, manifest, unique_id, project):
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if manifest["nodes"].get(unique_id, {}).get("resource_type") == "model":
+            spec = spec.replace_attributes(freshness_policy=DAILY_FRESHNESS)
+        return spec
 
     @staticmethod
     def _folder(dbt_resource_props) -> str:

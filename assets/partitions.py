@@ -28,3 +28,11 @@ weekly_partitions = WeeklyPartitionsDefinition(
     start_date=FIRST_CUTOFF.isoformat(),
     end_date=(LAST_DAY + timedelta(days=1)).isoformat(),
 )
+
+
+def latest_cutoff(last_labeled_day: date, min_holdout_days: int = 7) -> str | None:
+    """The newest weekly cutoff that leaves ``min_holdout_days`` labeled days to hold out."""
+    keys = weekly_partitions.get_partition_keys()
+    usable = [key for key in keys
+              if date.fromisoformat(key) <= last_labeled_day - timedelta(days=min_holdout_days - 1)]
+    return usable[-1] if usable else None

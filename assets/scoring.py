@@ -6,7 +6,9 @@ onnxruntime session (the model store caches it) and replaces exactly its days.
 
 from pathlib import Path
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, asset
+
+from assets.automation import DAILY_FRESHNESS, when_parents_change
 
 from assets.champion import CHAMPION_KEY
 from assets.dbt import FEATURES_KEY
@@ -17,6 +19,7 @@ from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
 from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
+PREDICTIONS_KEY = AssetKey(["ml", "predictions"])
 PREDICTIONS_DDL = """
 create table if not exists ml.predictions (
     flight_id varchar not null,
@@ -29,11 +32,15 @@ create table if not exists ml.predictions (
 
 
 @asset(
-    key=["ml", "predictions"],
+    key=PREDICTIONS_KEY,
     group_name=ML_GROUP,
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     deps=[FEATURES_KEY, CHAMPION_KEY],
+    # New days are scored as their features arrive. A new champion does not rescore history:
+    # it scores the days that come after it.
+    automation_condition=when_parents_change(ignore=(CHAMPION_KEY,)),
+    freshness_policy=DAILY_FRESHNESS,
     pool=WAREHOUSE_POOL,
     kinds={"onnx", "duckdb"},
     description="P(arrival delay > 15 min) per flight, from the champion model.",

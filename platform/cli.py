@@ -5,6 +5,7 @@
                partitions definition: a single-run backfill)
   run          everything: land if empty, data, train at a cutoff, promote, score (make run)
   backtest     train and evaluate every weekly cutoff: a walk-forward backtest (make backtest)
+  replay       drip days into the landing zone while the daemon runs (make replay)
   rollback     make an earlier model version the champion again, recording who and why
 
 Runs go straight through the Dagster Python API into the instance at DAGSTER_HOME (so the UI
@@ -24,7 +25,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.partitions import FIRST_DAY, LAST_DAY, weekly_partitions
 from resources import registry
-from resources.landing import land_days
+from resources.landing import days_between, land_days
 from resources.settings import Settings
 from resources.warehouse import DuckDBWarehouse
 
@@ -54,6 +55,7 @@ TRAINING_KEYS = [AssetKey(["ml", "training_set"]), AssetKey(["ml", "delay_model"
                  AssetKey(["ml", "model_evaluation"])]
 CHAMPION_KEYS = [AssetKey(["ml", "champion"])]
 SCORING_KEYS = [AssetKey(["ml", "predictions"])]
+MONITORING_KEYS = [AssetKey(["monitoring", "drift_report"])]
 
 
 # The console shows progress (INFO: dbt's output, row counts, model versions), not DEBUG events.
@@ -126,13 +128,15 @@ def training_run_config(train_days: int | None = None, holdout_days: int | None 
 
 def run_pipeline(defs: Definitions, instance: DagsterInstance, first: date, last: date,
                  cutoff: str, holdout_days: int | None, log=print) -> dict[AssetKey, bool]:
-    """The whole graph, in dependency order: data, training at ``cutoff``, promotion, scoring."""
+    """The whole graph, in dependency order: data, training at ``cutoff``, promotion, scoring,
+    and a drift report as of the last day."""
     outcome = materialize_days(defs, instance, first, last, DATA_GROUPS, log=log)
     stages = [
         (TRAINING_KEYS, {"partition_key": cutoff,
                          "run_config": training_run_config(holdout_days=holdout_days)}),
         (CHAMPION_KEYS, {}),
         (SCORING_KEYS, {"partition_range": (first.isoformat(), last.isoformat())}),
+        (MONITORING_KEYS, {"partition_range": (first.isoformat(), last.isoformat())}),
     ]
     for keys, options in stages:
         if not all(outcome.values()):
@@ -235,6 +239,20 @@ def cmd_backtest(args) -> int:
     return 1 if failures else 0
 
 
+def cmd_replay(args) -> int:
+    """Drip days into the landing zone, as a live source would, for the daemon to pick up."""
+    settings = Settings.from_env()
+    days = days_between(args.start, args.end)
+    print(f"replaying {len(days)} day(s) into {settings.landing_dir}, one every "
+          f"{args.seconds_per_day}s; watch http://127.0.0.1:3000 (make ui)")
+    for number, day in enumerate(days, 1):
+        written = land_days(settings.landing_dir, day, day)
+        print(f"[{number}/{len(days)}] {day}: {sum(written.values())} file(s) written", flush=True)
+        if number < len(days):
+            time.sleep(args.seconds_per_day)
+    return 0
+
+
 def cmd_rollback(args) -> int:
     settings = Settings.from_env()
     with DuckDBWarehouse(path=str(settings.warehouse_path)).transaction() as con:
@@ -277,6 +295,12 @@ def main(argv=None) -> int:
     backtest.add_argument("--train-days", type=int, default=None)
     backtest.add_argument("--holdout-days", type=int, default=14)
     backtest.set_defaults(handler=cmd_backtest)
+
+    replay = commands.add_parser("replay", help="drip days into the landing zone (make replay)")
+    replay.add_argument("--start", type=_day, default=FIRST_DAY)
+    replay.add_argument("--end", type=_day, default=LAST_DAY)
+    replay.add_argument("--seconds-per-day", type=float, default=60.0)
+    replay.set_defaults(handler=cmd_replay)
 
     rollback = commands.add_parser("rollback", help="make an earlier version the champion")
     rollback.add_argument("version")

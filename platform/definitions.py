@@ -7,10 +7,14 @@ the standard library's module of that name.
 import warnings
 
 from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
     BetaWarning,
+    DefaultSensorStatus,
     Definitions,
     FilesystemIOManager,
     PreviewWarning,
+    define_asset_job,
     in_process_executor,
 )
 
@@ -19,6 +23,8 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from assets.champion import champion  # noqa: E402
+from assets.monitoring import drift_report  # noqa: E402
+from assets.partitions import weekly_partitions  # noqa: E402
 from assets.dbt import build_dbt_assets  # noqa: E402
 from assets.models import auc_above_floor, delay_model, model_evaluation, onnx_matches_sklearn  # noqa: E402
 from assets.raw import raw_daily_assets, raw_reference_assets  # noqa: E402
@@ -29,6 +35,26 @@ from resources.landing import LandingZone  # noqa: E402
 from resources.model_store import ModelPolicy, ModelStore  # noqa: E402
 from resources.settings import Settings  # noqa: E402
 from resources.warehouse import DuckDBWarehouse  # noqa: E402
+from sensors.alerts import build_alert_sensor  # noqa: E402
+from sensors.drift import drift_sensor  # noqa: E402
+from sensors.new_data import new_data_sensor  # noqa: E402
+from sensors.retrain import RETRAIN_JOB, weekly_retrain_schedule  # noqa: E402
+
+# Training set -> model -> checks -> evaluation -> promotion, for one cutoff week.
+retrain_job = define_asset_job(
+    RETRAIN_JOB,
+    selection=AssetSelection.assets(training_set, delay_model, model_evaluation, champion),
+    partitions_def=weekly_partitions,
+    description="Retrain at a cutoff and promote the model only if it beats the champion.",
+)
+
+# Runs the assets' automation conditions (features, predictions, drift report follow new data).
+automation_sensor = AutomationConditionSensorDefinition(
+    "automation",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
 
 
 def build_definitions(settings: Settings, model_policy: ModelPolicy | None = None) -> Definitions:
@@ -43,8 +69,17 @@ def build_definitions(settings: Settings, model_policy: ModelPolicy | None = Non
             model_evaluation,
             champion,
             predictions,
+            drift_report,
         ],
         asset_checks=[onnx_matches_sklearn, auc_above_floor],
+        jobs=[retrain_job],
+        schedules=[weekly_retrain_schedule],
+        sensors=[
+            new_data_sensor,
+            automation_sensor,
+            drift_sensor,
+            build_alert_sensor(settings.data_dir / "alerts.jsonl"),
+        ],
         resources={
             "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
             "landing": LandingZone(path=str(settings.landing_dir)),

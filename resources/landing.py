@@ -181,3 +181,6 @@ class LandingZone(ConfigurableResource):
 
     def file_for(self, dataset: str, day: date) -> Path:
         return landing_path(Path(self.path), dataset, day)
+
+    def dataset_dir(self, dataset: str) -> Path:
+        return Path(self.path) / dataset

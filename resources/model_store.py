@@ -69,3 +69,6 @@ class ModelPolicy(ConfigurableResource):
     parity_tolerance: float = 1e-5  # blocking check: max |ONNX - sklearn| probability
     promotion_margin: float = 0.002  # challenger AUC must beat the champion's by this much
     decision_threshold: float = 0.3  # probability above which a flight is flagged as delayed
+    drift_window_days: int = 7  # recent days compared with the champion's training set
+    psi_threshold: float = 0.25  # PSI above this on any monitored feature is drift
+    auc_decay: float = 0.05  # recent AUC this far below the champion's holdout AUC is decay

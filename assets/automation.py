@@ -1,0 +1,40 @@
+"""How assets keep themselves up to date: automation conditions and freshness policies.
+
+Kept in one place so that every asset of a kind gets the same rules.
+"""
+
+from datetime import timedelta
+
+from dagster import AssetKey, AssetSelection, AutomationCondition, FreshnessPolicy
+
+
+def when_parents_change(ignore: tuple[AssetKey, ...] = ()) -> AutomationCondition:
+    """Materialize a partition when one of its parents' partitions was updated (or is about to
+    be), when it goes missing, or when its own code version changed (an analyst's SQL edit).
+
+    Like AutomationCondition.eager(), but for every partition, not only the latest time window:
+    the embedded year is replayed day by day, so new data lands in old partitions.
+    """
+    parents_updated = AutomationCondition.any_deps_updated()
+    if ignore:
+        parents_updated = parents_updated.ignore(AssetSelection.assets(*ignore))
+    return (
+        (
+            AutomationCondition.newly_missing()
+            | parents_updated
+            | AutomationCondition.code_version_changed()
+        ).since_last_handled()
+        & ~AutomationCondition.any_deps_missing()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("when_parents_change")
+
+
+# Daily data lands once a day: stale after a day and a bit, a warning an hour before.
+DAILY_FRESHNESS = FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=26), warn_window=timedelta(hours=25)
+)
+# Models retrain weekly (schedule) or on drift: the champion should be re-decided weekly.
+WEEKLY_FRESHNESS = FreshnessPolicy.time_window(
+    fail_window=timedelta(days=8), warn_window=timedelta(days=7)
+)

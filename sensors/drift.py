@@ -1,0 +1,57 @@
+"""sensors/drift: request a retrain when monitoring/drift_report says the data has moved.
+
+The report (assets/monitoring.py) measures; this sensor decides. It fires at most once per
+newest model: after a retrain the report names the new model, and only then may it fire again.
+The reason and the figures travel in the run's tags.
+"""
+
+import json
+
+from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
+
+from assets.monitoring import DRIFT_KEY
+from sensors.retrain import RETRAIN_JOB, retrain_request
+
+
+@sensor(
+    name="drift",
+    job_name=RETRAIN_JOB,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Requests a retrain when monitoring/drift_report reports drift or decay.",
+)
+def drift_sensor(context: SensorEvaluationContext):
+    state = json.loads(context.cursor) if context.cursor else {}
+    record = context.instance.get_latest_materialization_event(DRIFT_KEY)
+    if record is None:
+        return SkipReason("no drift report yet")
+    if record.storage_id == state.get("last_report"):
+        return SkipReason("no new drift report")
+    state["last_report"] = record.storage_id
+    report = {key: value.value for key, value in record.asset_materialization.metadata.items()
+              if key in ("day", "drift", "reason", "max_psi", "rolling_auc", "champion_version",
+                         "newest_model_version")}
+    context.update_cursor(json.dumps(state))
+
+    if not report["drift"]:
+        return SkipReason(f"{report['day']}: {report['reason']}")
+    if state.get("fired_for_model") == report["newest_model_version"]:
+        return SkipReason(f"{report['day']}: drift persists, but a retrain was already requested "
+                          f"since model {report['newest_model_version']}; waiting for a new one")
+    request = retrain_request(
+        context.instance,
+        f"drift-{report['day']}-{report['newest_model_version']}",
+        {
+            "retrain/reason": f"drift: {report['reason']}"[:255],
+            "drift/day": report["day"],
+            "drift/max_psi": f"{report['max_psi']:.4f}",
+            "drift/rolling_auc": "" if report["rolling_auc"] is None else f"{report['rolling_auc']:.4f}",
+            "drift/champion_version": report["champion_version"],
+        },
+    )
+    if isinstance(request, SkipReason):
+        return request
+    state["fired_for_model"] = report["newest_model_version"]
+    context.update_cursor(json.dumps(state))
+    context.log.info(f"retrain requested for cutoff {request.partition_key}: {report['reason']}")
+    return request
