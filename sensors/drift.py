@@ -22,13 +22,15 @@ from sensors.retrain import RETRAIN_JOB, retrain_request
 )
 def drift_sensor(context: SensorEvaluationContext):
     state = json.loads(context.cursor) if context.cursor else {}
-    record = context.instance.get_latest_materialization_event(DRIFT_KEY)
-    if record is None:
+    records = context.instance.fetch_materializations(DRIFT_KEY, limit=1).records
+    if not records:
         return SkipReason("no drift report yet")
+    record = records[0]
     if record.storage_id == state.get("last_report"):
         return SkipReason("no new drift report")
     state["last_report"] = record.storage_id
-    report = {key: value.value for key, value in record.asset_materialization.metadata.items()
+    metadata = record.event_log_entry.asset_materialization.metadata
+    report = {key: value.value for key, value in metadata.items()
               if key in ("day", "drift", "reason", "max_psi", "rolling_auc", "champion_version",
                          "newest_model_version")}
     context.update_cursor(json.dumps(state))

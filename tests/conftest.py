@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from dagster import BetaWarning, DagsterInstance, PreviewWarning
+from dagster import AssetKey, BetaWarning, DagsterInstance, PreviewWarning
 
 from resources.landing import land_days
 from resources.settings import REPO_ROOT, Settings
@@ -21,6 +21,8 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 SHARED_FIRST, SHARED_LAST = date(2013, 1, 1), date(2013, 2, 12)
+ML_TRAINING_KEYS = [AssetKey(["ml", "training_set"]), AssetKey(["ml", "delay_model"]),
+                    AssetKey(["ml", "model_evaluation"])]
 
 
 def load_platform_module(name: str):
@@ -43,14 +45,14 @@ def definitions_module():
     return load_platform_module("definitions")
 
 
-def make_settings(root: Path) -> Settings:
+def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project") -> Settings:
     data = root / "data"
     return Settings(
         data_dir=data,
         landing_dir=data / "landing",
         warehouse_path=data / "warehouse.duckdb",
         model_store_dir=data / "models",
-        dbt_project_dir=REPO_ROOT / "dbt_project",
+        dbt_project_dir=dbt_project_dir,
     )
 
 
@@ -64,9 +66,10 @@ def make_instance(root: Path) -> DagsterInstance:
 class Platform:
     """One isolated deployment: settings, Definitions, instance."""
 
-    def __init__(self, root: Path, definitions_module, cli, model_policy=None):
+    def __init__(self, root: Path, definitions_module, cli, model_policy=None,
+                 dbt_project_dir: Path = REPO_ROOT / "dbt_project"):
         self.root = root
-        self.settings = make_settings(root)
+        self.settings = make_settings(root, dbt_project_dir)
         self.defs = definitions_module.build_definitions(self.settings, model_policy)
         self.instance = make_instance(root)
         self._definitions_module = definitions_module
@@ -98,6 +101,16 @@ class Platform:
 
     def execute(self, keys, **options):
         return self._cli.execute(self.defs, self.instance, keys, log=lambda _: None, **options)
+
+    def train(self, cutoff: str, train_days=None, holdout_days=14, **model_config):
+        """training_set -> delay_model (+ checks) -> model_evaluation for one cutoff."""
+        run_config = self._cli.training_run_config(train_days, holdout_days)
+        if model_config:
+            run_config["ops"]["ml__delay_model"] = {"config": model_config}
+        return self.execute(ML_TRAINING_KEYS, partition_key=cutoff, run_config=run_config)
+
+    def promote(self):
+        return self.execute([AssetKey(["ml", "champion"])])
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from assets.models import onnx_matches_sklearn
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
 
-TRAINING = [AssetKey(["ml", "training_set"]), AssetKey(["ml", "delay_model"]),
-            AssetKey(["ml", "model_evaluation"])]
+from tests.conftest import ML_TRAINING_KEYS as TRAINING  # noqa: E402
+
 CHAMPION = [AssetKey(["ml", "champion"])]
 PREDICTIONS = [AssetKey(["ml", "predictions"])]
 FIRST_CUTOFF, SECOND_CUTOFF = "2013-02-03", "2013-02-10"
@@ -28,10 +28,7 @@ SMALL_WINDOW_POLICY = ModelPolicy(auc_floor=0.5)
 
 
 def train(platform, cutoff, train_days=None, holdout_days=14, **model_config):
-    run_config = platform._cli.training_run_config(train_days, holdout_days)
-    if model_config:
-        run_config["ops"]["ml__delay_model"] = {"config": model_config}
-    return platform.execute(TRAINING, partition_key=cutoff, run_config=run_config)
+    return platform.train(cutoff, train_days, holdout_days, **model_config)
 
 
 def registry_rows(platform):

@@ -1,0 +1,227 @@
+"""The loop runs itself: sensors and automation evaluated in-process against a real instance.
+
+No wall-clock waits: each "tick" is a direct evaluation of a sensor or of the automation
+conditions, and the runs they request are executed in-process, as the daemon would launch them.
+"""
+
+import shutil
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import AssetKey, RunRequest, SkipReason, build_sensor_context, evaluate_automation_conditions
+
+from assets.drift import psi_categorical, psi_numeric
+from assets.monitoring import DRIFT_KEY
+from resources import registry
+from resources.landing import LandingZone, land_days, landing_path
+from resources.model_store import ModelPolicy
+from resources.settings import REPO_ROOT
+from sensors.drift import drift_sensor
+from sensors.new_data import new_data_sensor
+from tests.conftest import Platform
+
+FIRST_CUTOFF = "2013-02-03"
+
+FEATURES = AssetKey(["features", "flight_features"])
+PREDICTIONS = AssetKey(["ml", "predictions"])
+RAW = [AssetKey(["raw", "flights"]), AssetKey(["raw", "weather"])]
+
+
+# --- the new-data sensor ---------------------------------------------------------------------
+
+def _tick_new_data(instance, landing_dir, cursor):
+    context = build_sensor_context(instance=instance, cursor=cursor,
+                                   resources={"landing": LandingZone(path=str(landing_dir))})
+    result = new_data_sensor(context)
+    return (result if isinstance(result, list) else []), context.cursor
+
+
+def test_new_data_sensor_requests_each_new_day_once(tmp_path, new_platform):
+    instance = new_platform().instance
+    landing = tmp_path / "landing"
+    land_days(landing, date(2013, 3, 1), date(2013, 3, 3))
+
+    requests, cursor = _tick_new_data(instance, landing, None)
+    assert [r.partition_key for r in requests] == ["2013-03-01", "2013-03-02", "2013-03-03"]
+    assert all(set(r.asset_selection) == set(RAW) for r in requests)
+    assert len({r.run_key for r in requests}) == 3
+
+    assert _tick_new_data(instance, landing, cursor)[0] == []  # nothing new
+    land_days(landing, date(2013, 3, 1), date(2013, 3, 3))  # identical re-delivery
+    assert _tick_new_data(instance, landing, cursor)[0] == []
+
+    land_days(landing, date(2013, 3, 4), date(2013, 3, 4))  # a new day ...
+    changed = landing_path(landing, "flights", date(2013, 3, 2))  # ... and a corrected file
+    changed.write_text(changed.read_text().replace(",UA,", ",DL,", 1))
+    (landing / "flights" / "2014-01-01.csv").write_text("not a 2013 day\n")
+    requests, cursor = _tick_new_data(instance, landing, cursor)
+    assert [(r.partition_key, r.asset_selection) for r in requests] == [
+        ("2013-03-02", [AssetKey(["raw", "flights"])]),
+        ("2013-03-04", RAW),
+    ]
+    assert _tick_new_data(instance, landing, cursor)[0] == []
+
+
+# --- drift -----------------------------------------------------------------------------------
+
+def test_psi_is_small_for_the_same_distribution_and_large_for_a_shift():
+    rng = np.random.default_rng(7)
+    reference = pd.Series(rng.normal(50, 10, 20_000))
+    assert psi_numeric(reference, pd.Series(rng.normal(50, 10, 3_000))) < 0.02
+    assert psi_numeric(reference, pd.Series(rng.normal(65, 10, 3_000))) > 0.5
+    levels = pd.Series(rng.choice(["EWR", "JFK", "LGA"], 10_000, p=[0.4, 0.3, 0.3]))
+    assert psi_categorical(levels, levels.sample(2_000, random_state=1)) < 0.02
+    assert psi_categorical(levels, pd.Series(["EWR"] * 1_800 + ["JFK"] * 200)) > 0.5
+
+
+def _tick_drift(instance, cursor):
+    context = build_sensor_context(instance=instance, cursor=cursor)
+    return drift_sensor(context), context.cursor
+
+
+def _drift_metadata(platform):
+    event = platform.instance.get_latest_materialization_event(DRIFT_KEY)
+    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
+
+
+def test_drift_sensor_fires_on_a_shift_once_and_stays_quiet_without_one(built_platform, tmp_path):
+    # The champion learned from Jan 1 .. Feb 2, and the drift window is those same days: the
+    # unshifted case. (A shorter window inside January would differ on route_flights_28d, which
+    # grows from zero while the data set's first 28 days fill the route history.)
+    policy = ModelPolicy(auc_floor=0.5, drift_window_days=33)
+    platform = built_platform.clone(tmp_path, policy)
+    platform.materialize(date(2013, 1, 1), date(2013, 2, 12))  # recorded in this instance
+    assert platform.train(FIRST_CUTOFF).success and platform.promote().success
+    window = ("2013-01-01", "2013-02-02")
+    assert platform.execute([PREDICTIONS, DRIFT_KEY], partition_range=window).success
+
+    report = _drift_metadata(platform)
+    assert report["drift"] is False and report["max_psi"] < 0.25, report
+    result, cursor = _tick_drift(platform.instance, None)
+    assert isinstance(result, SkipReason) and "no drift" in result.skip_message
+
+    # Same days, warmer by 30°F: the weather has moved away from what the model learned.
+    with platform.warehouse.transaction() as con:
+        con.execute("update features.flight_features set temp = temp + 30"
+                    " where flight_date between ? and ?", list(window))
+    assert platform.execute([DRIFT_KEY], partition_range=window).success
+    report = _drift_metadata(platform)
+    assert report["drift"] is True and "temp" in report["reason"]
+    assert "data:image/png;base64," in report["psi_plot"]
+
+    request, cursor = _tick_drift(platform.instance, cursor)
+    assert isinstance(request, RunRequest)
+    assert request.partition_key == FIRST_CUTOFF  # newest cutoff with a week of labels by Feb 12
+    assert request.tags["retrain/reason"].startswith("drift: PSI > 0.25 on temp")
+    assert float(request.tags["drift/max_psi"]) > 0.25
+
+    # The same drift again, before a new model exists: no second request.
+    assert platform.execute([DRIFT_KEY], partition_range=window).success
+    again, cursor = _tick_drift(platform.instance, cursor)
+    assert isinstance(again, SkipReason) and "already requested" in again.skip_message
+
+
+# --- automation ------------------------------------------------------------------------------
+
+def run_automation_tick(platform, cursor, log):
+    """Evaluate the automation conditions and run what they request, grouped the way the daemon
+    does for single-run backfill policies: one run per partitions definition, over a range."""
+    result = evaluate_automation_conditions(platform.defs, platform.instance, cursor=cursor)
+    graph = platform.defs.resolve_asset_graph()
+    groups: dict = {}
+    for key in graph.materializable_asset_keys:
+        partitions = result.get_requested_partitions(key)
+        if partitions:
+            group = groups.setdefault(graph.get(key).partitions_def, ([], set()))
+            group[0].append(key)
+            group[1].update(partitions)
+    for partitions_def, (keys, partitions) in groups.items():
+        options = {"partition_range": (min(partitions), max(partitions))} if partitions_def else {}
+        outcome = platform.execute(keys, **options)
+        log.append((sorted(k.to_user_string() for k in keys), sorted(partitions), outcome.success))
+    return result.cursor, bool(groups)
+
+
+def test_replay_of_sixty_days_ingests_detects_drift_retrains_and_decides(built_platform, tmp_path):
+    platform = built_platform.clone(tmp_path, ModelPolicy(auc_floor=0.5))
+    platform.materialize(date(2013, 1, 1), date(2013, 2, 12))
+    assert platform.train(FIRST_CUTOFF).success and platform.promote().success
+    first_champion = registry_champion(platform)
+    landing, retrain_job = platform.settings.landing_dir, platform.defs.resolve_job_def("retrain")
+
+    _, new_data_cursor = _tick_new_data(platform.instance, landing, None)  # what is there
+    automation_cursor, drift_cursor, log, retrains = None, None, [], []
+    start, days, batch = date(2013, 2, 13), 60, 10  # winter into spring
+    for offset in range(0, days, batch):
+        first = start + timedelta(days=offset)
+        land_days(landing, first, first + timedelta(days=batch - 1))
+        requests, new_data_cursor = _tick_new_data(platform.instance, landing, new_data_cursor)
+        assert len(requests) == batch
+        for request in requests:
+            assert platform.execute(list(request.asset_selection),
+                                    partition_key=request.partition_key).success
+        for _ in range(4):  # staging+features, then predictions, then the drift report
+            automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
+            if not ran:
+                break
+        request, drift_cursor = _tick_drift(platform.instance, drift_cursor)
+        if isinstance(request, RunRequest):
+            retrains.append(request)
+            retrain_job.execute_in_process(
+                instance=platform.instance, partition_key=request.partition_key,
+                tags=request.tags, raise_on_error=False,
+            )
+
+    last_day = start + timedelta(days=days - 1)
+    assert platform.query("select count(distinct partition_date), max(partition_date)"
+                          " from raw.flights") == [((last_day - date(2013, 1, 1)).days + 1,
+                                                    last_day)]
+    assert platform.query("select max(flight_date) from ml.predictions") == [(last_day,)]
+    assert all(success for _, _, success in log), log
+    assert retrains, "no drift detected over a season change"
+    with platform.warehouse.connect(read_only=True) as con:
+        models = con.execute("select count(*) from ml.model_registry").fetchone()[0]
+        decisions = con.execute(
+            "select action, reason from ml.champion_decisions order by decided_at").fetchall()
+    assert models > 1  # the retrain trained a new model
+    assert len(decisions) >= 2 and decisions[0][0] == "promote"  # the first champion, then more
+    assert all(reason for _, reason in decisions)
+    assert registry_champion(platform) is not None and first_champion is not None
+
+
+def registry_champion(platform):
+    with platform.warehouse.connect(read_only=True) as con:
+        champion = registry.current_champion(con)
+    return champion.version if champion else None
+
+
+def test_editing_a_dbt_model_makes_it_stale(built_platform, tmp_path, definitions_module, cli):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(REPO_ROOT / "dbt_project", project,
+                    ignore=shutil.ignore_patterns("target", "logs", ".user.yml"))
+    dbt = str(Path(sys.executable).parent / "dbt")
+    subprocess.run([dbt, "parse", "--quiet"], cwd=project, check=True)
+
+    shutil.copytree(built_platform.settings.data_dir, tmp_path / "data")
+    platform = Platform(tmp_path, definitions_module, cli, dbt_project_dir=project)
+    assert all(platform.materialize(date(2013, 2, 1), date(2013, 2, 5)).values())
+    cursor = evaluate_automation_conditions(platform.defs, platform.instance).cursor
+    quiet = evaluate_automation_conditions(platform.defs, platform.instance, cursor=cursor)
+    assert quiet.get_num_requested(FEATURES) == 0
+
+    sql = project / "models" / "features" / "flight_features.sql"
+    sql.write_text(sql.read_text().replace(
+        "flights.distance,", "flights.distance,\n    flights.distance / 1000.0 as distance_kkm,"
+    ))
+    subprocess.run([dbt, "parse", "--quiet"], cwd=project, check=True)
+    edited = Platform(tmp_path, definitions_module, cli, dbt_project_dir=project)
+    result = evaluate_automation_conditions(edited.defs, edited.instance, cursor=quiet.cursor)
+    assert result.get_requested_partitions(FEATURES) == {
+        f"2013-02-0{day}" for day in range(1, 6)
+    }
+    assert result.get_num_requested(AssetKey(["staging", "stg_flights"])) == 0
