@@ -9,6 +9,8 @@ DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' | grep -v
 
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PYTHONPATH := $(CURDIR)
+# The venv's tools first: dagster-dbt calls `dbt` by name when it re-parses under `dagster dev`.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: run test ui land backtest replay rollback bench clean manifest
 

@@ -46,6 +46,15 @@ create table if not exists raw.ingest_log (
 """
 
 
+def ingested_hashes(warehouse: DuckDBWarehouse) -> dict[str, str]:
+    """{"<dataset>/<day>": sha256} of every landing file in the warehouse, from raw.ingest_log."""
+    if not warehouse.table_exists("raw", "ingest_log"):
+        return {}
+    with warehouse.connect(read_only=True) as con:
+        rows = con.execute("select dataset, partition_date, sha256 from raw.ingest_log").fetchall()
+    return {f"{dataset}/{day}": sha256 for dataset, day, sha256 in rows}
+
+
 def _raw_table_ddl(dataset: LandingDataset) -> str:
     columns = ",\n    ".join(f"{name} {sql_type}" for name, sql_type in dataset.columns.items())
     return (

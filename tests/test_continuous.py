@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from dagster import AssetKey, RunRequest, SkipReason, build_sensor_context, evaluate_automation_conditions
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.loader import LoadingContextForTest
 
 from assets.drift import psi_categorical, psi_numeric
 from assets.monitoring import DRIFT_KEY
@@ -21,6 +22,7 @@ from resources import registry
 from resources.landing import LandingZone, land_days, landing_path
 from resources.model_store import ModelPolicy
 from resources.settings import REPO_ROOT
+from resources.warehouse import DuckDBWarehouse
 from sensors.drift import drift_sensor
 from sensors.new_data import new_data_sensor
 from tests.conftest import Platform
@@ -34,9 +36,11 @@ RAW = [AssetKey(["raw", "flights"]), AssetKey(["raw", "weather"])]
 
 # --- the new-data sensor ---------------------------------------------------------------------
 
-def _tick_new_data(instance, landing_dir, cursor):
+def _tick_new_data(instance, landing_dir, cursor, warehouse_path=None):
+    warehouse = DuckDBWarehouse(path=str(warehouse_path or landing_dir.parent / "none.duckdb"))
     context = build_sensor_context(instance=instance, cursor=cursor,
-                                   resources={"landing": LandingZone(path=str(landing_dir))})
+                                   resources={"landing": LandingZone(path=str(landing_dir)),
+                                              "warehouse": warehouse})
     result = new_data_sensor(context)
     return (result if isinstance(result, list) else []), context.cursor
 
@@ -154,7 +158,10 @@ def test_replay_of_sixty_days_ingests_detects_drift_retrains_and_decides(built_p
     first_champion = registry_champion(platform)
     landing, retrain_job = platform.settings.landing_dir, platform.defs.resolve_job_def("retrain")
 
-    _, new_data_cursor = _tick_new_data(platform.instance, landing, None)  # what is there
+    # The first tick starts from what the warehouse holds: Jan 1 .. Feb 12 is not re-requested.
+    requests, new_data_cursor = _tick_new_data(platform.instance, landing, None,
+                                               platform.settings.warehouse_path)
+    assert requests == []
     automation_cursor, drift_cursor, log, retrains = None, None, [], []
     start, days, batch = date(2013, 2, 13), 60, 10  # winter into spring
     for offset in range(0, days, batch):
@@ -200,28 +207,57 @@ def registry_champion(platform):
     return champion.version if champion else None
 
 
-def test_editing_a_dbt_model_makes_it_stale(built_platform, tmp_path, definitions_module, cli):
-    project = tmp_path / "dbt_project"
-    shutil.copytree(REPO_ROOT / "dbt_project", project,
-                    ignore=shutil.ignore_patterns("target", "logs", ".user.yml"))
-    dbt = str(Path(sys.executable).parent / "dbt")
-    subprocess.run([dbt, "parse", "--quiet"], cwd=project, check=True)
+def _dbt_project_copy(source: Path, target: Path, edit=None) -> Path:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("target", "logs", ".user.yml"))
+    if edit:
+        edit(target)
+    subprocess.run([str(Path(sys.executable).parent / "dbt"), "parse", "--quiet"], cwd=target,
+                   check=True)
+    return target
 
-    shutil.copytree(built_platform.settings.data_dir, tmp_path / "data")
-    platform = Platform(tmp_path, definitions_module, cli, dbt_project_dir=project)
-    assert all(platform.materialize(date(2013, 2, 1), date(2013, 2, 5)).values())
-    cursor = evaluate_automation_conditions(platform.defs, platform.instance).cursor
-    quiet = evaluate_automation_conditions(platform.defs, platform.instance, cursor=cursor)
-    assert quiet.get_num_requested(FEATURES) == 0
 
+def _add_a_feature(project: Path) -> None:
     sql = project / "models" / "features" / "flight_features.sql"
     sql.write_text(sql.read_text().replace(
         "flights.distance,", "flights.distance,\n    flights.distance / 1000.0 as distance_kkm,"
     ))
-    subprocess.run([dbt, "parse", "--quiet"], cwd=project, check=True)
-    edited = Platform(tmp_path, definitions_module, cli, dbt_project_dir=project)
-    result = evaluate_automation_conditions(edited.defs, edited.instance, cursor=quiet.cursor)
-    assert result.get_requested_partitions(FEATURES) == {
-        f"2013-02-0{day}" for day in range(1, 6)
-    }
-    assert result.get_num_requested(AssetKey(["staging", "stg_flights"])) == 0
+
+
+def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
+    built_platform, tmp_path, definitions_module, cli
+):
+    # An analyst's copy of the project. (The edit goes into a second copy: dagster-dbt caches a
+    # manifest by its path within a process; `dagster dev` reloads in a new process.)
+    original = _dbt_project_copy(REPO_ROOT / "dbt_project", tmp_path / "dbt_v1")
+    shutil.copytree(built_platform.settings.data_dir, tmp_path / "data")
+    platform = Platform(tmp_path, definitions_module, cli, dbt_project_dir=original)
+    assert all(platform.materialize(date(2013, 1, 1), date(2013, 2, 12)).values())
+    assert platform.train("2013-02-03").success and platform.promote().success
+    day = "2013-02-05"
+    assert platform.execute([PREDICTIONS], partition_key=day).success
+
+    def status(defs, key):
+        resolver = CachingStaleStatusResolver(platform.instance, defs.resolve_asset_graph(),
+                                              LoadingContextForTest(platform.instance))
+        return resolver.get_status(key, day), resolver.get_stale_root_causes(key, day)
+
+    assert status(platform.defs, FEATURES)[0] == StaleStatus.FRESH
+    assert status(platform.defs, PREDICTIONS)[0] == StaleStatus.FRESH
+
+    edited_project = _dbt_project_copy(original, tmp_path / "dbt_v2", edit=_add_a_feature)
+    edited = Platform(tmp_path, definitions_module, cli, dbt_project_dir=edited_project)
+    features_status, features_causes = status(edited.defs, FEATURES)
+    assert features_status == StaleStatus.STALE
+    assert [cause.category.name for cause in features_causes] == ["CODE"]
+    # The SQL of staging did not change: it stays fresh.
+    assert status(edited.defs, AssetKey(["staging", "stg_flights"]))[0] == StaleStatus.FRESH
+
+    # Rebuilding the stale day with the new SQL, and the automation rescores that day.
+    cursor = evaluate_automation_conditions(edited.defs, edited.instance).cursor
+    dbt_keys = [FEATURES, AssetKey(["staging", "stg_flights"]), AssetKey(["staging", "stg_weather"])]
+    assert edited.execute(dbt_keys, partition_key=day).success
+    assert status(edited.defs, FEATURES)[0] == StaleStatus.FRESH
+    assert "distance_kkm" in [c for (c,) in edited.query(
+        "select column_name from information_schema.columns where table_name = 'flight_features'")]
+    after = evaluate_automation_conditions(edited.defs, edited.instance, cursor=cursor)
+    assert after.get_requested_partitions(PREDICTIONS) == {day}

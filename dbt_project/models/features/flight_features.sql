@@ -3,11 +3,13 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='flight_date',
+    on_schema_change='append_new_columns',
   )
 }}
 -- One row per completed flight in [min_date, max_date]: model inputs and the label.
 -- Rebuilding a window replaces exactly its days (delete+insert on flight_date), so Dagster's
--- daily partitions map onto it one to one.
+-- daily partitions map onto it one to one. A column an analyst adds is appended to the table;
+-- the automation then rebuilds every day, because the model's code version changed.
 
 {% set min_date = "date '" ~ var('min_date') ~ "'" %}
 {% set max_date = "date '" ~ var('max_date') ~ "'" %}
