@@ -14,8 +14,8 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: run test ui land backtest replay rollback bench clean manifest
 
-run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize every asset
-	$(BIN)/python platform/cli.py run
+run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
+	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
 
 test: $(STAMP) $(MANIFEST)  ## the full test suite
 	$(BIN)/python -m pytest
