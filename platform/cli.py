@@ -206,6 +206,11 @@ def cmd_materialize(args) -> int:
 
 def cmd_run(args) -> int:
     settings, started = Settings.from_env(), time.perf_counter()
+    cutoffs = weekly_partitions.get_partition_keys()
+    if args.cutoff not in cutoffs:
+        print(f"--cutoff {args.cutoff} is not a weekly partition: cutoffs are Sundays from "
+              f"{cutoffs[0]} to {cutoffs[-1]}")
+        return 2
     if not any(settings.landing_dir.glob("*/*.csv")):
         print(f"landing {args.start}..{args.end} into {settings.landing_dir}")
         land_days(settings.landing_dir, args.start, args.end)
