@@ -169,17 +169,24 @@ def onnx_parity(store: ModelStore, artifact: ModelArtifact, holdout) -> float:
     return float(np.max(np.abs(onnx_p - sklearn_p)))
 
 
+# Both checks judge one model partition on its holdout, block what follows it in the run, and
+# write their verdict into the registry (hence the warehouse pool).
+BLOCKING_MODEL_CHECK = {
+    "asset": DELAY_MODEL_KEY,
+    "blocking": True,
+    "partitions_def": weekly_partitions,
+    "additional_ins": {"training_set": AssetIn(TRAINING_SET_KEY)},
+    "pool": WAREHOUSE_POOL,
+}
+
+
 def _record_check(warehouse, version: str, name: str, passed: bool, value: float) -> None:
     with warehouse.transaction() as con:
         registry.record_check(con, version, name, passed, value)
 
 
 @asset_check(
-    asset=DELAY_MODEL_KEY,
-    blocking=True,
-    partitions_def=weekly_partitions,
-    additional_ins={"training_set": AssetIn(TRAINING_SET_KEY)},
-    pool=WAREHOUSE_POOL,
+    **BLOCKING_MODEL_CHECK,
     description="ONNX Runtime's probabilities equal scikit-learn's on the holdout.",
 )
 def onnx_matches_sklearn(
@@ -198,11 +205,7 @@ def onnx_matches_sklearn(
 
 
 @asset_check(
-    asset=DELAY_MODEL_KEY,
-    blocking=True,
-    partitions_def=weekly_partitions,
-    additional_ins={"training_set": AssetIn(TRAINING_SET_KEY)},
-    pool=WAREHOUSE_POOL,
+    **BLOCKING_MODEL_CHECK,
     description="Holdout AUC (of the ONNX model) is at least the policy's floor.",
 )
 def auc_above_floor(

@@ -127,33 +127,26 @@ _MODEL_COLUMNS = ("version, cutoff, stage, artifact_dir, train_start, train_end,
                   " holdout_end, checks, metrics")
 
 
-def get_model(con, version: str) -> RegisteredModel | None:
+def _first_model(con, clause: str, params=()) -> RegisteredModel | None:
     if not _registry_exists(con):
         return None
     row = con.execute(
-        f"select {_MODEL_COLUMNS} from ml.model_registry where version = ?", [version]
+        f"select {_MODEL_COLUMNS} from ml.model_registry {clause} limit 1", list(params)
     ).fetchone()
     return _row_to_model(row) if row else None
+
+
+def get_model(con, version: str) -> RegisteredModel | None:
+    return _first_model(con, "where version = ?", [version])
 
 
 def current_champion(con) -> RegisteredModel | None:
-    if not _registry_exists(con):
-        return None
-    row = con.execute(
-        f"select {_MODEL_COLUMNS} from ml.model_registry where stage = 'champion'"
-    ).fetchone()
-    return _row_to_model(row) if row else None
+    return _first_model(con, "where stage = 'champion'")
 
 
 def newest_model(con) -> RegisteredModel | None:
     """The challenger: the model with the latest cutoff (the newest trained, on a tie)."""
-    if not _registry_exists(con):
-        return None
-    row = con.execute(
-        f"select {_MODEL_COLUMNS} from ml.model_registry order by cutoff desc, created_at desc"
-        " limit 1"
-    ).fetchone()
-    return _row_to_model(row) if row else None
+    return _first_model(con, "order by cutoff desc, created_at desc")
 
 
 def evaluated_models(con) -> list[RegisteredModel]:
