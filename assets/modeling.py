@@ -7,7 +7,7 @@ output (measured here: max abs diff 0.78), while numeric inputs give parity near
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -101,15 +101,6 @@ def check_trainable(frame: pd.DataFrame, what: str, first: date, last: date) -> 
 
 # --- the model -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Hyperparameters:
-    max_iter: int = 200
-    learning_rate: float = 0.1
-    max_leaf_nodes: int = 31
-    l2_regularization: float = 0.0
-    random_state: int = 13
-
-
 # Numeric inputs are snapped to a 1/1024 grid before training and scoring. The trees' split
 # thresholds are midpoints of data values; ONNX stores them as float32. Off the grid a midpoint
 # can round onto a data value in float32 and flip that value's branch (measured here: 8 rows,
@@ -127,7 +118,8 @@ def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     return inputs
 
 
-def build_pipeline(params: Hyperparameters) -> Pipeline:
+def build_pipeline(params: dict) -> Pipeline:
+    """``params`` are HistGradientBoostingClassifier's (ml/delay_model's ModelConfig)."""
     encode = ColumnTransformer(
         [
             ("numeric", "passthrough", NUMERIC_FEATURES),
@@ -137,11 +129,11 @@ def build_pipeline(params: Hyperparameters) -> Pipeline:
              CATEGORICAL_FEATURES),
         ]
     )
-    classifier = HistGradientBoostingClassifier(**asdict(params))
+    classifier = HistGradientBoostingClassifier(**params)
     return Pipeline([("encode", encode), ("classify", classifier)])
 
 
-def train_pipeline(train: pd.DataFrame, params: Hyperparameters) -> Pipeline:
+def train_pipeline(train: pd.DataFrame, params: dict) -> Pipeline:
     pipeline = build_pipeline(params)
     pipeline.fit(model_inputs(train), train[LABEL].astype(int))
     return pipeline

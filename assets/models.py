@@ -9,7 +9,7 @@ a model that failed a check is never promoted.
 import hashlib
 import importlib.metadata
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,6 @@ from assets.modeling import (
     FEATURES,
     LABEL,
     MODEL_NAME,
-    Hyperparameters,
     TrainingSetRef,
     classification_metrics,
     export_onnx,
@@ -70,6 +69,8 @@ class ModelArtifact:
 
 
 class ModelConfig(Config):
+    """HistGradientBoostingClassifier's hyperparameters, set per run (seeded: reproducible)."""
+
     max_iter: int = 200
     learning_rate: float = 0.1
     max_leaf_nodes: int = 31
@@ -114,9 +115,9 @@ def delay_model(
     warehouse: DuckDBWarehouse,
 ) -> Output[ModelArtifact]:
     train, _ = read_training_set(training_set)
-    params = Hyperparameters(**config.model_dump())
+    params = config.model_dump()
     context.log.info(f"training on {len(train):,} rows ({training_set.train_start}.."
-                     f"{training_set.train_end}) with {asdict(params)}")
+                     f"{training_set.train_end}) with {params}")
     pipeline = train_pipeline(train, params)
     onnx_bytes = export_onnx(pipeline)
 
@@ -129,7 +130,7 @@ def delay_model(
         "training_set_hash": training_set.content_hash,
         "features": FEATURES,
         "training_code": TRAINING_CODE_HASH,
-        "hyperparameters": asdict(params),
+        "hyperparameters": params,
         "dbt_code_versions": dbt_code_versions(context),
         "libraries": {name: importlib.metadata.version(name) for name in LIBRARIES},
     }
@@ -153,7 +154,7 @@ def delay_model(
             "path": MetadataValue.path(str(directory / "model.onnx")),
             "training_set_hash": training_set.content_hash,
             "training_rows": training_set.train_rows,
-            "hyperparameters": MetadataValue.json(asdict(params)),
+            "hyperparameters": MetadataValue.json(params),
             "lineage": MetadataValue.json(metadata),
         },
     )
