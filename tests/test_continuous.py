@@ -4,6 +4,7 @@ No wall-clock waits: each "tick" is a direct evaluation of a sensor or of the au
 conditions, and the runs they request are executed in-process, as the daemon would launch them.
 """
 
+import json
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from dagster import AssetKey, RunRequest, SkipReason, build_sensor_context, evaluate_automation_conditions
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    RunRequest,
+    SkipReason,
+    build_run_status_sensor_context,
+    build_sensor_context,
+    evaluate_automation_conditions,
+)
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.loader import LoadingContextForTest
 
@@ -23,6 +32,7 @@ from resources.landing import LandingZone, land_days, landing_path
 from resources.model_store import ModelPolicy
 from resources.settings import REPO_ROOT
 from resources.warehouse import DuckDBWarehouse
+from sensors.alerts import build_alert_sensor
 from sensors.drift import drift_sensor
 from sensors.new_data import new_data_sensor
 from tests.conftest import Platform
@@ -261,3 +271,24 @@ def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
         "select column_name from information_schema.columns where table_name = 'flight_features'")]
     after = evaluate_automation_conditions(edited.defs, edited.instance, cursor=cursor)
     assert after.get_requested_partitions(PREDICTIONS) == {day}
+
+
+def test_a_failed_run_writes_an_alert(new_platform, tmp_path):
+    platform = new_platform()
+    platform.land(date(2013, 3, 1), date(2013, 3, 1))
+    landing_path(platform.settings.landing_dir, "flights", date(2013, 3, 1)).write_text("")
+    failed = platform.execute([AssetKey(["raw", "flights"])], partition_key="2013-03-01")
+    assert not failed.success
+
+    run = platform.instance.get_run_by_id(failed.run_id)
+    failure = platform.instance.all_logs(failed.run_id, of_type=DagsterEventType.RUN_FAILURE)[0]
+    context = build_run_status_sensor_context(
+        sensor_name="alert_on_run_failure", dagster_instance=platform.instance,
+        dagster_run=run, dagster_event=failure.dagster_event,
+    ).for_run_failure()
+    alerts_file = tmp_path / "alerts.jsonl"
+    build_alert_sensor(alerts_file)(context)
+
+    (alert,) = [json.loads(line) for line in alerts_file.read_text().splitlines()]
+    assert alert["run_id"] == failed.run_id and alert["partition"] == "2013-03-01"
+    assert alert["steps"] == ["raw__flights"]
