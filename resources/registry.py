@@ -149,6 +149,15 @@ def newest_model(con) -> RegisteredModel | None:
     return _first_model(con, "order by cutoff desc, created_at desc")
 
 
+def models_in_creation_order(con) -> list[RegisteredModel]:
+    if not _registry_exists(con):
+        return []
+    rows = con.execute(
+        f"select {_MODEL_COLUMNS} from ml.model_registry order by created_at"
+    ).fetchall()
+    return [_row_to_model(row) for row in rows]
+
+
 def evaluated_models(con) -> list[RegisteredModel]:
     if not _registry_exists(con):
         return []
