@@ -63,7 +63,7 @@ def _raw_table_ddl(dataset: LandingDataset) -> str:
     )
 
 
-def _read_csv_columns(dataset: LandingDataset) -> str:
+def read_csv_columns(dataset: LandingDataset) -> str:
     return "{" + ", ".join(f"'{c}': '{t}'" for c, t in dataset.columns.items()) + "}"
 
 
@@ -96,7 +96,7 @@ def ingest_days(
                        cast(regexp_extract(filename, '(\\d{{4}}-\\d{{2}}-\\d{{2}})\\.csv$', 1)
                             as date) as file_date
                 from read_csv(?, header = true, auto_detect = false, nullstr = 'NA',
-                              columns = {_read_csv_columns(dataset)}, filename = true)
+                              columns = {read_csv_columns(dataset)}, filename = true)
                 """,
                 [[str(path) for path in files]],
             )

@@ -33,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from assets.partitions import FIRST_DAY, LAST_DAY  # noqa: E402
+from assets.raw import read_csv_columns  # noqa: E402
 from resources.landing import DAILY_DATASETS, land_days  # noqa: E402
 
 
@@ -169,7 +170,7 @@ def _bare_spec(work: Path, landing: Path, database: Path) -> dict:
             name: sorted(str(p) for p in (landing / name).glob("*.csv")) for name in DAILY_DATASETS
         },
         "columns": {
-            name: "{" + ", ".join(f"'{c}': '{t}'" for c, t in dataset.columns.items()) + "}"
+            name: read_csv_columns(dataset)
             for name, dataset in DAILY_DATASETS.items()
         },
         "sql": _compiled_feature_sql(work, database),
