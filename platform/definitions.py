@@ -24,7 +24,6 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from assets.champion import champion  # noqa: E402
 from assets.monitoring import drift_report  # noqa: E402
-from assets.partitions import weekly_partitions  # noqa: E402
 from assets.dbt import build_dbt_assets  # noqa: E402
 from assets.models import auc_above_floor, delay_model, model_evaluation, onnx_matches_sklearn  # noqa: E402
 from assets.raw import raw_daily_assets, raw_reference_assets  # noqa: E402
@@ -44,7 +43,6 @@ from sensors.retrain import RETRAIN_JOB, weekly_retrain_schedule  # noqa: E402
 retrain_job = define_asset_job(
     RETRAIN_JOB,
     selection=AssetSelection.assets(training_set, delay_model, model_evaluation, champion),
-    partitions_def=weekly_partitions,
     description="Retrain at a cutoff and promote the model only if it beats the champion.",
 )
 

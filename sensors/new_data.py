@@ -16,7 +16,7 @@ from dagster import AssetKey, DefaultSensorStatus, RunRequest, SensorEvaluationC
 from assets.partitions import daily_partitions
 from assets.raw import ingested_hashes
 from resources.landing import DAILY_DATASETS, LandingZone, file_sha256
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse import DuckDBWarehouse, WarehouseBusy
 
 HASH_CHARS = 16
 
@@ -67,9 +67,10 @@ def new_data_sensor(context: SensorEvaluationContext, landing: LandingZone,
         seen = json.loads(context.cursor)
     else:
         try:
-            seen = {name: digest[:HASH_CHARS] for name, digest in ingested_hashes(warehouse).items()}
-        except duckdb.IOException:  # a run holds the file; the next tick tries again
+            ingested = ingested_hashes(warehouse, wait_seconds=5)
+        except (WarehouseBusy, duckdb.IOException):  # a run holds the file; the next tick retries
             return SkipReason("first tick: the warehouse is busy, retrying")
+        seen = {name: digest[:HASH_CHARS] for name, digest in ingested.items()}
     found = scan_landing_zone(landing)
     requests, ignored = requests_for_changes(
         seen, found, set(daily_partitions.get_partition_keys())
