@@ -8,7 +8,6 @@ partition written twice gives the same table and a bad file changes nothing alre
 import hashlib
 from datetime import date
 
-import duckdb
 from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
@@ -26,11 +25,11 @@ from resources.landing import (
     LandingDataset,
     LandingFileError,
     LandingZone,
-    check_landing_file,
     days_between,
     file_sha256,
     reference_table_path,
 )
+from resources.validation import read_landing_files
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 RAW_GROUP = "raw"
@@ -64,21 +63,17 @@ def _raw_table_ddl(dataset: LandingDataset) -> str:
     )
 
 
-def read_csv_columns(dataset: LandingDataset) -> str:
-    return "{" + ", ".join(f"'{c}': '{t}'" for c, t in dataset.columns.items()) + "}"
-
-
 def ingest_days(
     warehouse: DuckDBWarehouse, landing: LandingZone, dataset: LandingDataset, days: list[date]
 ) -> dict:
     """Load the landing files of ``days`` into ``raw.<dataset>``; return materialization metadata.
 
-    Every file is checked before anything is written; the replacement of the days is one
-    transaction, so on any error the warehouse is as it was.
+    Every file is checked against the contract and read in memory before the warehouse is
+    opened; the replacement of the days is one transaction, so on any error the warehouse is as
+    it was.
     """
     files = [landing.file_for(dataset.name, day) for day in days]
-    for path in files:
-        check_landing_file(dataset, path)
+    incoming = read_landing_files(dataset, files)  # raises LandingFileError
     hashes = {str(path): file_sha256(path) for path in files}
     columns = ", ".join(dataset.columns)
     first, last = days[0], days[-1]
@@ -87,37 +82,13 @@ def ingest_days(
         con.execute("create schema if not exists raw")
         con.execute(_raw_table_ddl(dataset))
         con.execute(_INGEST_LOG_DDL)
-        try:
-            con.execute(
-                f"""
-                create temp table incoming as
-                select {columns},
-                       make_date(year, month, day) as partition_date,
-                       filename as source_file,
-                       cast(regexp_extract(filename, '(\\d{{4}}-\\d{{2}}-\\d{{2}})\\.csv$', 1)
-                            as date) as file_date
-                from read_csv(?, header = true, auto_detect = false, nullstr = 'NA',
-                              columns = {read_csv_columns(dataset)}, filename = true)
-                """,
-                [[str(path) for path in files]],
-            )
-        except duckdb.Error as error:  # a value that does not fit its column's type
-            raise LandingFileError(files[0] if len(files) == 1 else files[0].parent, str(error))
-        misplaced = con.execute(
-            "select source_file, count(*), any_value(partition_date) from incoming"
-            " where partition_date is distinct from file_date group by 1 order by 1 limit 1"
-        ).fetchone()
-        if misplaced:
-            path, count, example = misplaced
-            raise LandingFileError(
-                path, f"{count} row(s) dated {example}, not the file's day (year/month/day columns)"
-            )
+        con.register("incoming", incoming)
         con.execute(
             f"delete from raw.{dataset.name} where partition_date between ? and ?", [first, last]
         )
         con.execute(
             f"insert into raw.{dataset.name} select {columns}, partition_date, source_file"
-            " from incoming order by partition_date, source_file"
+            " from incoming"
         )
         rows_per_file = dict(
             con.execute("select source_file, count(*) from incoming group by 1").fetchall()
@@ -138,8 +109,7 @@ def ingest_days(
             + ", ".join(f"count(*) filter (where {c} is null)" for c in dataset.key_columns)
             + " from incoming"
         ).fetchone()
-        total_rows = con.execute("select count(*) from incoming").fetchone()[0]
-        con.execute("drop table incoming")
+    total_rows = incoming.num_rows
 
     metadata = {
         "dagster/row_count": total_rows,
@@ -184,8 +154,12 @@ def _daily_raw_asset(dataset: LandingDataset):
         try:
             metadata = ingest_days(warehouse, landing, dataset, days)
         except LandingFileError as error:  # bad data: a retry would fail the same way
+            moved_to = landing.quarantine(dataset.name, error, context.run.run_id)
+            if moved_to:
+                context.log.error(f"quarantined {error.path} as {moved_to}")
             raise permanent_failure(
-                str(error), file=MetadataValue.path(str(error.path)), rule=error.problem
+                str(error), file=MetadataValue.path(str(error.path)), rule=error.problem,
+                quarantined_as=str(moved_to),
             ) from error
         if metadata["empty_days"].value:
             context.log.warning(f"header-only files (no rows) for {metadata['empty_days'].value}")

@@ -33,8 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from assets.partitions import FIRST_DAY, LAST_DAY  # noqa: E402
-from assets.raw import read_csv_columns  # noqa: E402
-from resources.landing import DAILY_DATASETS, land_days  # noqa: E402
+from resources.landing import DAILY_DATASETS, land_days, read_csv_columns  # noqa: E402
 
 
 class PeakRSS:

@@ -80,7 +80,9 @@ def build_definitions(settings: Settings, model_policy: ModelPolicy | None = Non
         ],
         resources={
             "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
-            "landing": LandingZone(path=str(settings.landing_dir)),
+            "landing": LandingZone(
+                path=str(settings.landing_dir), quarantine_path=str(settings.quarantine_dir)
+            ),
             "dbt": build_dbt_resource(dbt_project),
             "model_store": ModelStore(base_dir=str(settings.model_store_dir)),
             "model_policy": model_policy or ModelPolicy(),

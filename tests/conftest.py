@@ -50,6 +50,7 @@ def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project")
     return Settings(
         data_dir=data,
         landing_dir=data / "landing",
+        quarantine_dir=data / "quarantine",
         warehouse_path=data / "warehouse.duckdb",
         model_store_dir=data / "models",
         dbt_project_dir=dbt_project_dir,

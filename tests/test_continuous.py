@@ -49,7 +49,7 @@ RAW = [AssetKey(["raw", "flights"]), AssetKey(["raw", "weather"])]
 def _tick_new_data(instance, landing_dir, cursor, warehouse_path=None):
     warehouse = DuckDBWarehouse(path=str(warehouse_path or landing_dir.parent / "none.duckdb"))
     context = build_sensor_context(instance=instance, cursor=cursor,
-                                   resources={"landing": LandingZone(path=str(landing_dir)),
+                                   resources={"landing": LandingZone(path=str(landing_dir), quarantine_path=str(landing_dir.parent / "quarantine")),
                                               "warehouse": warehouse})
     result = new_data_sensor(context)
     return (result if isinstance(result, list) else []), context.cursor

@@ -1,15 +1,11 @@
-"""The landing zone: delivery from the package, and the contract ingestion relies on."""
+"""The landing zone: delivery from the package (the contract is in test_validation.py)."""
 
 import zipfile
 from datetime import date
 
-import pytest
-
 from resources.landing import (
     FLIGHTS,
     WEATHER,
-    LandingFileError,
-    check_landing_file,
     land_days,
     landing_path,
     package_data_dir,
@@ -47,28 +43,3 @@ def test_day_without_source_rows_lands_header_only(tmp_path):
     assert landing_path(tmp_path, "weather", date(2013, 12, 31)).read_text().splitlines() == [
         ",".join(WEATHER.columns)
     ]
-
-
-@pytest.mark.parametrize(
-    "content, problem",
-    [
-        (None, "missing"),
-        ("", "empty"),
-        ("year,month,day\n2013,1,1\n", r"missing columns \['dep_time'"),
-    ],
-)
-def test_contract_violations_name_the_file_and_the_rule(tmp_path, content, problem):
-    path = tmp_path / "2013-01-01.csv"
-    if content is not None:
-        path.write_text(content)
-    with pytest.raises(LandingFileError, match=problem) as error:
-        check_landing_file(FLIGHTS, path)
-    assert str(path) in str(error.value)
-
-
-def test_reordered_columns_are_rejected(tmp_path):
-    path = tmp_path / "2013-01-01.csv"
-    columns = list(FLIGHTS.columns)
-    path.write_text(",".join([columns[1], columns[0], *columns[2:]]) + "\n")
-    with pytest.raises(LandingFileError, match="differs from the expected"):
-        check_landing_file(FLIGHTS, path)

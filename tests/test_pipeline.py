@@ -96,13 +96,12 @@ def test_materializing_a_day_twice_gives_identical_tables(built_platform, tmp_pa
     "corrupt, problem",
     [
         (lambda path: path.unlink(), "missing"),
-        (lambda path: path.write_text(""), "empty"),
         (lambda path: path.write_text(path.read_text().replace("arr_delay,", "", 1)),
          "missing columns"),
         (lambda path: path.write_text(path.read_text().replace("\n2013,1,20,", "\n2013,1,21,", 1)),
          "not the file's day"),
     ],
-    ids=["missing", "empty", "missing-column", "misdated-row"],
+    ids=["missing", "missing-column", "misdated-row"],
 )
 def test_bad_landing_file_fails_its_partition_and_changes_nothing(
     built_platform, tmp_path, corrupt, problem
@@ -111,6 +110,7 @@ def test_bad_landing_file_fails_its_partition_and_changes_nothing(
     before = _table(platform, "raw.flights")
     path = landing_path(platform.settings.landing_dir, "flights", date(2013, 1, 20))
     corrupt(path)
+    delivered = path.read_bytes() if path.exists() else None
 
     job = platform.defs.get_repository_def().get_implicit_job_def_for_assets(
         [AssetKey(["raw", "flights"])]
@@ -120,8 +120,16 @@ def test_bad_landing_file_fails_its_partition_and_changes_nothing(
         asset_selection=[AssetKey(["raw", "flights"])], raise_on_error=False,
     )
     assert not result.success
-    failure = next(event for event in result.all_events if event.is_step_failure)
-    error = failure.step_failure_data.error
-    message = (error.cause or error).message
+    failures = [event for event in result.all_events if event.is_step_failure]
+    message = failures[0].step_failure_data.error.message
     assert str(path) in message and problem in message
+    # Bad data is permanent: no retry was attempted.
+    assert not [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
     assert _table(platform, "raw.flights") == before
+    quarantined = list((platform.settings.quarantine_dir / "flights").glob("2013-01-20.*.csv"))
+    if delivered is None:
+        assert quarantined == []  # nothing to move
+    else:
+        assert not path.exists()
+        assert [q.read_bytes() for q in quarantined] == [delivered]
+        assert problem in quarantined[0].with_name(quarantined[0].name + ".reason.json").read_text()

