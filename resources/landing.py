@@ -63,6 +63,10 @@ class LandingDataset:
     # A file this much larger than the biggest real day is a mistake (a whole year, a loop in
     # the exporter), not a busy day: the largest 2013 day is ~95 kB of flights, ~2 kB of weather.
     max_bytes: int
+    # Data-quality bands, checked after each ingest (assets/quality.py): a day's rows against
+    # the trailing average, and the share of nulls in each key column.
+    row_count_band: tuple[float, float] = (0.5, 1.5)
+    max_null_rate: float = 0.5
 
 
 FLIGHTS = LandingDataset(
