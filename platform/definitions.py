@@ -39,6 +39,8 @@ from sensors.drift import drift_sensor  # noqa: E402
 from sensors.new_data import new_data_sensor  # noqa: E402
 from sensors.retrain import RETRAIN_JOB, weekly_retrain_schedule  # noqa: E402
 
+DAILY_DATA_JOB = "daily_data"
+
 # Training set -> model -> checks -> evaluation -> promotion, for one cutoff week.
 retrain_job = define_asset_job(
     RETRAIN_JOB,
@@ -57,11 +59,18 @@ automation_sensor = AutomationConditionSensorDefinition(
 
 def build_definitions(settings: Settings, model_policy: ModelPolicy | None = None) -> Definitions:
     dbt_project = build_dbt_project(settings.dbt_project_dir)
+    dbt_assets = build_dbt_assets(dbt_project)
+    # A day (or a backfilled range) of data: raw files in, staging and features refreshed.
+    daily_data_job = define_asset_job(
+        DAILY_DATA_JOB,
+        selection=AssetSelection.assets(*raw_daily_assets, dbt_assets),
+        description="Ingest the landing files of the selected days and refresh their features.",
+    )
     return Definitions(
         assets=[
             *raw_reference_assets,
             *raw_daily_assets,
-            build_dbt_assets(dbt_project),
+            dbt_assets,
             training_set,
             delay_model,
             model_evaluation,
@@ -70,7 +79,7 @@ def build_definitions(settings: Settings, model_policy: ModelPolicy | None = Non
             drift_report,
         ],
         asset_checks=[onnx_matches_sklearn, auc_above_floor],
-        jobs=[retrain_job],
+        jobs=[daily_data_job, retrain_job],
         schedules=[weekly_retrain_schedule],
         sensors=[
             new_data_sensor,
