@@ -20,7 +20,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance, Definitions
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, Definitions, RunsFilter
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.partitions import FIRST_DAY, LAST_DAY, weekly_partitions
@@ -62,14 +62,48 @@ MONITORING_KEYS = [AssetKey(["monitoring", "drift_report"])]
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
+# In-process runs name their process, so a later command can tell a crashed run from a live one.
+RUN_PID_TAG = "platform/pid"
+
+
+def recover_crashed_runs(instance: DagsterInstance, log=print) -> list[str]:
+    """Mark in-process runs whose process is gone (killed, machine lost) as failed, and give
+    back the pool slots they held, so later runs do not wait for them forever.
+
+    Runs launched by the daemon are watched by its run monitoring instead (dagster.yaml).
+    """
+    recovered = []
+    for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED,
+                                                      DagsterRunStatus.STARTING])):
+        pid = run.tags.get(RUN_PID_TAG)
+        if pid is None or _process_alive(int(pid)):
+            continue
+        instance.report_run_failed(run, f"its process (pid {pid}) ended without finishing")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        log(f"recovered run {run.run_id}: process {pid} is gone; marked failed, slots freed")
+        recovered.append(run.run_id)
+    return recovered
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def execute(defs: Definitions, instance: DagsterInstance, keys: list[AssetKey], *,
             partition_key: str | None = None, partition_range: tuple[str, str] | None = None,
             run_config: dict | None = None, log=print):
     """One in-process run of ``keys`` (their blocking checks included) for a partition or range."""
-    tags = {}
+    recover_crashed_runs(instance, log)
+    tags = {RUN_PID_TAG: str(os.getpid())}
     if partition_range:
-        tags = {ASSET_PARTITION_RANGE_START_TAG: partition_range[0],
-                ASSET_PARTITION_RANGE_END_TAG: partition_range[1]}
+        tags.update({ASSET_PARTITION_RANGE_START_TAG: partition_range[0],
+                     ASSET_PARTITION_RANGE_END_TAG: partition_range[1]})
     what = partition_key or ("..".join(partition_range) if partition_range else "unpartitioned")
     log(f"materializing {', '.join(k.to_user_string() for k in keys)} [{what}]")
     started = time.perf_counter()

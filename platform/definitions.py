@@ -88,7 +88,10 @@ def build_definitions(settings: Settings, model_policy: ModelPolicy | None = Non
             build_alert_sensor(settings.data_dir / "alerts.jsonl"),
         ],
         resources={
-            "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
+            "warehouse": DuckDBWarehouse(
+                path=str(settings.warehouse_path),
+                lock_wait_seconds=settings.warehouse_lock_wait_seconds,
+            ),
             "landing": LandingZone(
                 path=str(settings.landing_dir), quarantine_path=str(settings.quarantine_dir)
             ),

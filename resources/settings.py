@@ -21,6 +21,9 @@ class Settings:
     warehouse_path: Path
     model_store_dir: Path
     dbt_project_dir: Path
+    # How long a step waits for another process's use of the warehouse before it fails (and is
+    # retried); longer than any single write.
+    warehouse_lock_wait_seconds: float = 900.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -40,4 +43,5 @@ class Settings:
             dbt_project_dir=Path(
                 os.environ.get("DBT_PROJECT_DIR", REPO_ROOT / "dbt_project")
             ).resolve(),
+            warehouse_lock_wait_seconds=float(os.environ.get("WAREHOUSE_LOCK_WAIT_SECONDS", 900)),
         )

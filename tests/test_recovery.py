@@ -1,0 +1,90 @@
+"""Crashes and transient failures: a killed write changes nothing, a locked file is retried.
+
+The crash is real: a Dagster run in a subprocess is stopped with SIGKILL while its partition
+write is inside the transaction (tests/faults.py), and the warehouse is opened again after.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import date
+
+from dagster import AssetKey, DagsterEventType
+
+from resources.landing import landing_path
+from resources.settings import REPO_ROOT
+from tests.faults import MID_WRITE
+
+DAY = "2013-01-20"
+FLIGHTS = [AssetKey(["raw", "flights"])]
+
+
+def _day_rows(platform) -> list[tuple]:
+    return platform.query("select * from raw.flights where partition_date = ? order by all", [DAY])
+
+
+def test_sigkill_mid_write_leaves_the_partition_as_it_was(built_platform, tmp_path):
+    platform = built_platform.clone(tmp_path)
+    before = _day_rows(platform)
+    assert before
+
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "tests.faults", str(tmp_path / "dagster_home"),
+         str(platform.settings.data_dir), DAY],
+        cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        for line in victim.stdout:  # wait until the rows are deleted and re-inserted, uncommitted
+            if MID_WRITE in line:
+                break
+        else:
+            raise AssertionError("the victim ended before reaching the write")
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL
+
+    assert _day_rows(platform) == before  # the uncommitted write is gone
+
+    # Rerun: the crashed run is found dead, marked failed and its pool slot freed first.
+    result = platform.execute(FLIGHTS, partition_key=DAY)
+    assert result.success
+    crashed = [r for r in platform.instance.get_runs() if r.run_id != result.run_id]
+    assert [r.status.value for r in crashed] == ["FAILURE"]
+    delivered = landing_path(platform.settings.landing_dir, "flights", date(2013, 1, 20))
+    after = _day_rows(platform)
+    assert len(after) == len(delivered.read_text().splitlines()) - 1
+    # The same rows (source_file names this deployment's landing zone, not the original's).
+    assert [row[:-1] for row in after] == [row[:-1] for row in before]
+
+
+def test_a_warehouse_held_elsewhere_is_retried_with_backoff(
+    built_platform, tmp_path, definitions_module
+):
+    """Another process keeps the file past the wait limit: the step fails with WarehouseBusy,
+    is retried by the RetryPolicy, and succeeds once the file is free."""
+    platform = built_platform.clone(tmp_path)
+    lock_file = str(platform.settings.warehouse_path.resolve()) + ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX);"
+         " print('held', flush=True); time.sleep(float(sys.argv[2]))", lock_file, "3"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    # Each attempt waits at most 1 s, so the first gives up while the file is still held.
+    impatient = replace(platform.settings, warehouse_lock_wait_seconds=1.0)
+    defs = definitions_module.build_definitions(impatient)
+
+    result = platform._cli.execute(
+        defs, platform.instance, FLIGHTS, partition_key=DAY, log=lambda _: None
+    )
+    holder.wait(timeout=30)
+
+    assert result.success
+    retries = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    assert retries
+    assert "WarehouseBusy" in str(retries[0].event_specific_data.error)
