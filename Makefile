@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)
 # The venv's tools first: dagster-dbt calls `dbt` by name when it re-parses under `dagster dev`.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test ui land backtest replay rollback bench clean manifest
+.PHONY: run test ui land backtest replay rollback bench chaos clean manifest
 
 run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
@@ -37,6 +37,9 @@ rollback: $(STAMP)  ## make rollback VERSION=<id> WHY="..." [WHO=name]
 
 bench: $(STAMP) $(MANIFEST)  ## timings, written to .bench/results.json
 	$(BIN)/python platform/bench.py
+
+chaos: $(STAMP) $(MANIFEST)  ## bad input, concurrent runs, SIGKILLed writes: a figures table
+	$(BIN)/python platform/chaos.py $(if $(RUNS),--runs $(RUNS)) $(if $(KILLS),--kills $(KILLS))
 
 manifest: $(MANIFEST)
 

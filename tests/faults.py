@@ -12,7 +12,181 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from resources.settings import REPO_ROOT
+
 MID_WRITE = "MID-WRITE"
+
+
+def replace_first_row(good: bytes, old: bytes, new: bytes) -> bytes:
+    header, first, rest = good.split(b"\n", 2)
+    assert old in first
+    return b"\n".join([header, first.replace(old, new, 1), rest])
+
+
+def bad_landing_files(good: bytes) -> dict[str, tuple[bytes, str, int | None, str | None]]:
+    """Every kind of bad delivery made from one good day of flights (2013-03-01): kind ->
+    (content, what the error says, line, column)."""
+    header, first, rest = good.split(b"\n", 2)
+    return {
+        # kind: (file content, what the message says, line, column)
+        "missing column": (good.replace(b"arr_delay,", b"", 1), "missing columns ['arr_delay']", 1, None),
+        "extra column": (good.replace(b"time_hour\n", b"time_hour,gate\n", 1), "unexpected columns ['gate']", 1, None),
+        "reordered columns": (good.replace(b"year,month", b"month,year", 1), "out of order", 1, None),
+        "wrong type": (replace_first_row(good, b",B6,11,", b",B6,eleven,"), "'eleven' is not a valid INTEGER", 2, "flight"),
+        "not a number": (replace_first_row(good, b",1069,", b",far,"), "'far' is not a valid DOUBLE", 2, "distance"),
+        "empty file": (b"", "empty", None, None),
+        "header only": (header + b"\n", "0 rows", None, None),
+        "duplicate rows": (b"\n".join([header, first, first, rest]), "repeat the key", 3, "carrier, flight, origin"),
+        "cut mid-row": (good[: len(good) // 2], "fields where the header has 19", None, None),
+        "binary garbage": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8", 1, None),
+        "NUL bytes": (good.replace(b"\n2013,3,1,50,", b"\n2013,3,1,\x00", 1), "NUL byte", 3, None),
+        "date outside the day": (replace_first_row(good, b"2013,3,1,", b"2013,3,2,"), "not the file's day", 2, "year/month/day"),
+        "month out of range": (replace_first_row(good, b"2013,3,1,", b"2013,13,1,"), "between 1 and 12", 2, "month"),
+        "negative distance": (replace_first_row(good, b",1069,", b",-1069,"), "at least 0", 2, "distance"),
+        "non-UTF-8 bytes": (replace_first_row(good, b"N706JB", b"N706\xe9B"), "not UTF-8", 2, None),
+        "unparseable time": (replace_first_row(good, b",2159,", b",25:61,"), "not a valid INTEGER", 2, "sched_dep_time"),
+        "impossible clock time": (replace_first_row(good, b",2159,", b",2175,"), "a clock time HHMM", 2, "sched_dep_time"),
+        "unparseable timestamp": (replace_first_row(good, b"2013-03-02T02:00:00Z", b"tomorrow"), "not a valid TIMESTAMPTZ", 2, "time_hour"),
+        "rounded integer": (replace_first_row(good, b"2013,3,1,", b"2013,3.4,1,"), "not a valid INTEGER", 2, "month"),
+        "missing required value": (replace_first_row(good, b",JFK,", b",NA,"), "missing value in a required column", 2, "origin"),
+        "far larger than normal": (good * 60, "more than the 5,000,000", None, None),
+    }
+
+
+BAD_KINDS = list(bad_landing_files(
+    b"h\n2013,3,1,4,2159,125,318,56,142,B6,11,N706JB,JFK,FLL,166,1069,21,59,2013-03-02T02:00:00Z\n"
+))
+
+
+def queue_runs(instance, job_name: str, partitions: list[str]) -> list[str]:
+    """Submit one run per partition to the run queue and stop every sensor, as an operator would
+    from the UI. Dagster has no public Python API that queues a run of a code location without
+    a webserver, so this reuses what `dagster job launch` does, in one process."""
+    from dagster._cli.job import _create_run
+    from dagster._cli.workspace.cli_target import WorkspaceOpts, get_workspace_from_cli_opts
+    from dagster.version import __version__
+
+    opts = WorkspaceOpts(workspace=(str(REPO_ROOT / "workspace.yaml"),))
+    with get_workspace_from_cli_opts(instance, version=__version__, workspace_opts=opts) as workspace:
+        (location,) = workspace.get_code_location_entries().values()
+        code_location = location.code_location
+        (repo,) = code_location.get_repositories().values()
+        for sensor in repo.get_sensors():  # the test, not new files, decides what runs
+            instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
+        remote_job = repo.get_full_job(job_name)
+        run_ids = []
+        for partition in partitions:
+            run = _create_run(
+                instance=instance, code_location=code_location, remote_repo=repo,
+                remote_job=remote_job, run_config={}, tags={"dagster/partition": partition},
+                op_selection=None, run_id=None,
+            )
+            instance.submit_run(run.run_id, workspace)
+            run_ids.append(run.run_id)
+    return run_ids
+
+
+def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | None = None) -> dict:
+    """Land ``days``, queue one daily_data run per day, let the real daemon run them all.
+
+    Returns the run records and every event message of those runs. The environment of this
+    process is pointed at ``root`` (the code server inherits it).
+    """
+    import os
+    import signal
+    import subprocess
+    from datetime import date
+
+    from dagster import AssetKey, RunsFilter
+
+    from resources.landing import land_days
+    from tests.conftest import load_platform_module, make_instance, make_settings
+
+    settings = make_settings(root)
+    env = {"PLATFORM_DATA_DIR": str(settings.data_dir),
+           "WAREHOUSE_PATH": str(settings.warehouse_path),
+           "DAGSTER_HOME": str(root / "dagster_home"), "PYTHONPATH": str(REPO_ROOT),
+           **(env_overrides or {})}
+    os.environ.update(env)
+    instance = make_instance(root)  # the repo's dagster.yaml: run queue and pool limits
+    defs = load_platform_module("definitions").build_definitions(settings)
+    cli = load_platform_module("cli")
+    land_days(settings.landing_dir, date.fromisoformat(days[0]), date.fromisoformat(days[-1]))
+    reference = [AssetKey(["raw", t]) for t in ("planes", "airports", "airlines")]
+    assert cli.execute(defs, instance, reference, log=lambda _: None).success
+
+    run_ids = queue_runs(instance, "daily_data", days)
+    queued_statuses = {run.status.value for run in instance.get_runs(RunsFilter(run_ids=run_ids))}
+    daemon = subprocess.Popen(
+        [str(REPO_ROOT / ".venv" / "bin" / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        cwd=REPO_ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 300:
+            records = instance.get_run_records(RunsFilter(run_ids=run_ids))
+            if all(r.dagster_run.is_finished for r in records):
+                break
+            time.sleep(2)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+    records = instance.get_run_records(RunsFilter(run_ids=run_ids))
+    return {
+        "queued_statuses": queued_statuses,
+        "records": records,
+        "messages": [e.message or "" for run_id in run_ids for e in instance.all_logs(run_id)],
+        "seconds": time.monotonic() - started,
+        "warehouse_path": settings.warehouse_path,
+    }
+
+
+def is_lock_error(message: str) -> bool:
+    return "Could not set lock" in message or "Conflicting lock" in message
+
+
+def kill_mid_write_and_rerun(platform, day: str) -> dict:
+    """Start a run of raw/flights for ``day`` in a subprocess, SIGKILL it inside its write
+    transaction, then rerun the day. Returns the day's rows before, after the kill and after
+    the rerun, the victim's exit code, and the seconds the rerun took (recovery included)."""
+    import os
+    import signal
+    import subprocess
+
+    from dagster import AssetKey
+
+    def day_rows():
+        # source_file names the deployment's landing zone; compare the data itself.
+        rows = platform.query(
+            "select * exclude (source_file) from raw.flights where partition_date = ?"
+            " order by all", [day])
+        return rows
+
+    before = day_rows()
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "tests.faults", str(platform.root / "dagster_home"),
+         str(platform.settings.data_dir), day],
+        cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    reached_write = False
+    try:
+        for line in victim.stdout:  # wait until the rows are deleted and re-inserted, uncommitted
+            if MID_WRITE in line:
+                reached_write = True
+                break
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+    after_kill = day_rows()
+    started = time.perf_counter()
+    result = platform.execute([AssetKey(["raw", "flights"])], partition_key=day)
+    return {
+        "reached_write": reached_write, "returncode": victim.returncode, "before": before,
+        "after_kill": after_kill, "rerun_success": result.success, "rerun_run_id": result.run_id,
+        "after_rerun": day_rows(), "recover_seconds": time.perf_counter() - started,
+    }
 
 
 class _PausingConnection:

@@ -4,7 +4,6 @@ The crash is real: a Dagster run in a subprocess is stopped with SIGKILL while i
 write is inside the transaction (tests/faults.py), and the warehouse is opened again after.
 """
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,50 +14,26 @@ from dagster import AssetKey, DagsterEventType
 
 from resources.landing import landing_path
 from resources.settings import REPO_ROOT
-from tests.faults import MID_WRITE
+from tests.faults import kill_mid_write_and_rerun
 
 DAY = "2013-01-20"
 FLIGHTS = [AssetKey(["raw", "flights"])]
 
 
-def _day_rows(platform) -> list[tuple]:
-    return platform.query("select * from raw.flights where partition_date = ? order by all", [DAY])
-
-
 def test_sigkill_mid_write_leaves_the_partition_as_it_was(built_platform, tmp_path):
     platform = built_platform.clone(tmp_path)
-    before = _day_rows(platform)
-    assert before
+    outcome = kill_mid_write_and_rerun(platform, DAY)
 
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults", str(tmp_path / "dagster_home"),
-         str(platform.settings.data_dir), DAY],
-        cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        for line in victim.stdout:  # wait until the rows are deleted and re-inserted, uncommitted
-            if MID_WRITE in line:
-                break
-        else:
-            raise AssertionError("the victim ended before reaching the write")
-    finally:
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=30)
-    assert victim.returncode == -signal.SIGKILL
-
-    assert _day_rows(platform) == before  # the uncommitted write is gone
-
-    # Rerun: the crashed run is found dead, marked failed and its pool slot freed first.
-    result = platform.execute(FLIGHTS, partition_key=DAY)
-    assert result.success
-    crashed = [r for r in platform.instance.get_runs() if r.run_id != result.run_id]
+    assert outcome["reached_write"] and outcome["returncode"] == -signal.SIGKILL
+    assert outcome["before"]
+    assert outcome["after_kill"] == outcome["before"]  # the uncommitted write is gone
+    # The rerun found the crashed run dead, failed it and freed its pool slot, then wrote the day.
+    assert outcome["rerun_success"]
+    crashed = [r for r in platform.instance.get_runs() if r.run_id != outcome["rerun_run_id"]]
     assert [r.status.value for r in crashed] == ["FAILURE"]
     delivered = landing_path(platform.settings.landing_dir, "flights", date(2013, 1, 20))
-    after = _day_rows(platform)
-    assert len(after) == len(delivered.read_text().splitlines()) - 1
-    # The same rows (source_file names this deployment's landing zone, not the original's).
-    assert [row[:-1] for row in after] == [row[:-1] for row in before]
+    assert len(outcome["after_rerun"]) == len(delivered.read_text().splitlines()) - 1
+    assert outcome["after_rerun"] == outcome["before"]
 
 
 def test_a_warehouse_held_elsewhere_is_retried_with_backoff(

@@ -18,6 +18,7 @@ from assets.raw import ingest_days
 from resources.landing import FLIGHTS, WEATHER, LandingFileError, LandingZone, land_days, landing_path
 from resources.validation import read_landing_files
 from resources.warehouse import DuckDBWarehouse
+from tests.faults import BAD_KINDS, bad_landing_files, replace_first_row
 
 DAY = date(2013, 3, 1)
 
@@ -44,54 +45,13 @@ def stored_rows(warehouse: DuckDBWarehouse) -> list[tuple]:
         return con.execute("select * from raw.flights order by all").fetchall()
 
 
-def _replace_first_row(good: bytes, old: bytes, new: bytes) -> bytes:
-    header, first, rest = good.split(b"\n", 2)
-    assert old in first
-    return b"\n".join([header, first.replace(old, new, 1), rest])
-
-
-def _cases(good: bytes):
-    header, first, rest = good.split(b"\n", 2)
-    return {
-        # kind: (file content, what the message says, line, column)
-        "missing column": (good.replace(b"arr_delay,", b"", 1), "missing columns ['arr_delay']", 1, None),
-        "extra column": (good.replace(b"time_hour\n", b"time_hour,gate\n", 1), "unexpected columns ['gate']", 1, None),
-        "reordered columns": (good.replace(b"year,month", b"month,year", 1), "out of order", 1, None),
-        "wrong type": (_replace_first_row(good, b",B6,11,", b",B6,eleven,"), "'eleven' is not a valid INTEGER", 2, "flight"),
-        "not a number": (_replace_first_row(good, b",1069,", b",far,"), "'far' is not a valid DOUBLE", 2, "distance"),
-        "empty file": (b"", "empty", None, None),
-        "header only": (header + b"\n", "0 rows", None, None),
-        "duplicate rows": (b"\n".join([header, first, first, rest]), "repeat the key", 3, "carrier, flight, origin"),
-        "cut mid-row": (good[: len(good) // 2], "fields where the header has 19", None, None),
-        "binary garbage": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8", 1, None),
-        "NUL bytes": (good.replace(b"\n2013,3,1,50,", b"\n2013,3,1,\x00", 1), "NUL byte", 3, None),
-        "date outside the day": (_replace_first_row(good, b"2013,3,1,", b"2013,3,2,"), "not the file's day", 2, "year/month/day"),
-        "month out of range": (_replace_first_row(good, b"2013,3,1,", b"2013,13,1,"), "between 1 and 12", 2, "month"),
-        "negative distance": (_replace_first_row(good, b",1069,", b",-1069,"), "at least 0", 2, "distance"),
-        "non-UTF-8 bytes": (_replace_first_row(good, b"N706JB", b"N706\xe9B"), "not UTF-8", 2, None),
-        "unparseable time": (_replace_first_row(good, b",2159,", b",25:61,"), "not a valid INTEGER", 2, "sched_dep_time"),
-        "impossible clock time": (_replace_first_row(good, b",2159,", b",2175,"), "a clock time HHMM", 2, "sched_dep_time"),
-        "unparseable timestamp": (_replace_first_row(good, b"2013-03-02T02:00:00Z", b"tomorrow"), "not a valid TIMESTAMPTZ", 2, "time_hour"),
-        "rounded integer": (_replace_first_row(good, b"2013,3,1,", b"2013,3.4,1,"), "not a valid INTEGER", 2, "month"),
-        "missing required value": (_replace_first_row(good, b",JFK,", b",NA,"), "missing value in a required column", 2, "origin"),
-        "far larger than normal": (good * 60, "more than the 5,000,000", None, None),
-    }
-
-
-BAD_KINDS = [
-    "missing column", "extra column", "reordered columns", "wrong type", "not a number",
-    "empty file", "header only", "duplicate rows", "cut mid-row", "binary garbage", "NUL bytes",
-    "date outside the day", "month out of range", "negative distance", "non-UTF-8 bytes",
-    "unparseable time", "impossible clock time", "unparseable timestamp", "rounded integer",
-    "missing required value", "far larger than normal",
-]
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
 def test_bad_file_is_rejected_with_file_line_column_and_rule(zone, good_day, kind):
     landing, warehouse = zone
     before = stored_rows(warehouse)
-    content, problem, line, column = _cases(good_day)[kind]
+    content, problem, line, column = bad_landing_files(good_day)[kind]
     path = landing.file_for("flights", DAY)
     path.write_bytes(content)
 
@@ -120,7 +80,7 @@ def test_missing_file_is_rejected(zone):
 def test_quarantine_moves_the_file_aside_with_its_reason(zone, good_day):
     landing, _ = zone
     path = landing.file_for("flights", DAY)
-    path.write_bytes(_replace_first_row(good_day, b"2013,3,1,", b"2013,13,1,"))
+    path.write_bytes(replace_first_row(good_day, b"2013,3,1,", b"2013,13,1,"))
     with pytest.raises(LandingFileError) as raised:
         read_landing_files(FLIGHTS, [path])
 
