@@ -12,13 +12,17 @@ export PYTHONPATH := $(CURDIR)
 # The venv's tools first: dagster-dbt calls `dbt` by name when it re-parses under `dagster dev`.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test ui land backtest replay rollback bench chaos clean manifest
+.PHONY: run test lint ui land backtest replay rollback bench chaos clean manifest
 
 run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
 
-test: $(STAMP) $(MANIFEST)  ## the full test suite
+test: lint $(MANIFEST)  ## lint, then the full test suite (needs Debian's chromium: see README)
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff on the Python, sqlfluff on the dbt SQL
+	$(BIN)/ruff check .
+	cd dbt_project && ../$(BIN)/sqlfluff lint models macros tests
 
 ui: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI + daemon on 127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

@@ -11,13 +11,20 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, AssetKey, MaterializeResult, asset
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    asset,
+)
 
 from assets.automation import WEEKLY_FRESHNESS
+from assets.failures import permanent_failure
 from assets.modeling import LABEL, classification_metrics, onnx_predict_proba
 from assets.models import EVALUATION_KEY
 from assets.training import ML_GROUP
-from assets.failures import permanent_failure
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse

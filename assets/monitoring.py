@@ -23,12 +23,12 @@ from sklearn.metrics import roc_auc_score
 from assets.automation import DAILY_FRESHNESS, when_parents_change
 from assets.dbt import FEATURES_KEY
 from assets.drift import psi_table
+from assets.failures import permanent_failure
 from assets.model_card import markdown_table
 from assets.modeling import CATEGORICAL_FEATURES, LABEL, NUMERIC_FEATURES
 from assets.partitions import daily_partitions, window_days
 from assets.plots import bar_plot
 from assets.scoring import PREDICTIONS_KEY
-from assets.failures import permanent_failure
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse

@@ -90,7 +90,7 @@ def _null_rates_in_band(con, dataset, first, last) -> AssetCheckResult:
         " where partition_date between ? and ? group by 1)",
         [first, last],
     ).fetchone()
-    worst_by_column = {c: round(rate or 0.0, 4) for c, rate in zip(dataset.key_columns, worst)}
+    worst_by_column = {c: round(rate or 0.0, 4) for c, rate in zip(dataset.key_columns, worst, strict=True)}
     too_high = {c: r for c, r in worst_by_column.items() if r > dataset.max_null_rate}
     return AssetCheckResult(
         check_name="null_rates_in_band",

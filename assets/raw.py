@@ -18,8 +18,8 @@ from dagster import (
 )
 
 from assets.automation import DAILY_FRESHNESS
-from assets.partitions import daily_partitions, window_days
 from assets.failures import permanent_failure
+from assets.partitions import daily_partitions, window_days
 from assets.quality import quality_check_results, quality_check_specs
 from resources.landing import (
     DAILY_DATASETS,
@@ -105,7 +105,7 @@ def ingest_days(
             "insert into raw.ingest_log values (?, ?, ?, ?, ?)",
             [
                 (dataset.name, day, str(path), hashes[str(path)], rows_per_file.get(str(path), 0))
-                for day, path in zip(days, files)
+                for day, path in zip(days, files, strict=True)
             ],
         )
         null_counts = con.execute(
@@ -119,9 +119,9 @@ def ingest_days(
     metadata = {
         "dagster/row_count": total_rows,
         "days": len(days),
-        "null_counts": MetadataValue.json(dict(zip(dataset.key_columns, null_counts))),
+        "null_counts": MetadataValue.json(dict(zip(dataset.key_columns, null_counts, strict=True))),
         "empty_days": MetadataValue.json(
-            [day.isoformat() for day, path in zip(days, files) if not rows_per_file.get(str(path))]
+            [day.isoformat() for day, path in zip(days, files, strict=True) if not rows_per_file.get(str(path))]
         ),
     }
     if len(files) == 1:

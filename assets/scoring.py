@@ -9,13 +9,12 @@ from pathlib import Path
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, asset
 
 from assets.automation import DAILY_FRESHNESS, when_parents_change
-
 from assets.champion import CHAMPION_KEY
 from assets.dbt import FEATURES_KEY
+from assets.failures import permanent_failure
 from assets.modeling import onnx_predict_proba
 from assets.partitions import daily_partitions, window_days
 from assets.training import ML_GROUP
-from assets.failures import permanent_failure
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse

@@ -21,6 +21,7 @@ from dagster import (
 from pydantic import Field
 
 from assets.dbt import FEATURES_KEY
+from assets.failures import permanent_failure
 from assets.modeling import (
     LABEL,
     TrainingSetRef,
@@ -30,7 +31,6 @@ from assets.modeling import (
     write_training_set,
 )
 from assets.partitions import weekly_partitions
-from assets.failures import permanent_failure
 from resources.model_store import ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 

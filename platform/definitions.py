@@ -23,9 +23,9 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from assets.champion import champion  # noqa: E402
-from assets.monitoring import drift_report  # noqa: E402
 from assets.dbt import build_dbt_assets  # noqa: E402
 from assets.models import auc_above_floor, delay_model, model_evaluation, onnx_matches_sklearn  # noqa: E402
+from assets.monitoring import drift_report  # noqa: E402
 from assets.raw import raw_daily_assets, raw_reference_assets  # noqa: E402
 from assets.scoring import predictions  # noqa: E402
 from assets.training import training_set  # noqa: E402

@@ -11,7 +11,14 @@ never launched twice. Everything downstream follows by declarative automation.
 import json
 
 import duckdb
-from dagster import AssetKey, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
+from dagster import (
+    AssetKey,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
 
 from assets.partitions import daily_partitions
 from assets.raw import ingested_hashes

@@ -3,7 +3,7 @@
 import hashlib
 import json
 import pickle
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import onnx
@@ -16,7 +16,6 @@ from assets.modeling import LABEL, TrainingWindowError, check_trainable
 from assets.models import onnx_matches_sklearn
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
-
 from tests.conftest import ML_TRAINING_KEYS as TRAINING  # noqa: E402
 
 CHAMPION = [AssetKey(["ml", "champion"])]

@@ -13,7 +13,6 @@ from datetime import date
 from dagster import AssetKey, DagsterEventType
 
 from resources.landing import landing_path
-from resources.settings import REPO_ROOT
 from tests.faults import kill_mid_write_and_rerun
 
 DAY = "2013-01-20"

@@ -15,7 +15,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from assets.raw import ingest_days
-from resources.landing import FLIGHTS, WEATHER, LandingFileError, LandingZone, land_days, landing_path
+from resources.landing import (
+    FLIGHTS,
+    WEATHER,
+    LandingFileError,
+    LandingZone,
+    land_days,
+    landing_path,
+)
 from resources.validation import read_landing_files
 from resources.warehouse import DuckDBWarehouse
 from tests.faults import BAD_KINDS, bad_landing_files, replace_first_row
@@ -115,7 +122,7 @@ def _expected_rows(content: bytes) -> list[tuple]:
         if not fields:
             continue
         values = []
-        for (column, sql_type), field in zip(FLIGHTS.columns.items(), fields):
+        for (_, sql_type), field in zip(FLIGHTS.columns.items(), fields, strict=True):
             if field in ("NA", ""):
                 values.append(None)
             elif sql_type == "INTEGER":

@@ -18,8 +18,9 @@
 with flights_in_window as (
 
     select * from {{ ref('stg_flights') }}
-    where flight_date between {{ min_date }} and {{ max_date }}
-      and not is_cancelled
+    where
+        flight_date between {{ min_date }} and {{ max_date }}
+        and not is_cancelled
 
 ),
 
@@ -33,8 +34,9 @@ route_day_outcomes as (
         count(*) as completed_flights,
         count(*) filter (where is_delayed) as delayed_flights
     from {{ ref('stg_flights') }}
-    where flight_date between {{ min_date }} - interval {{ window_days }} day and {{ max_date }}
-      and not is_cancelled
+    where
+        flight_date between {{ min_date }} - interval {{ window_days }} day and {{ max_date }}
+        and not is_cancelled
     group by all
 
 ),
@@ -53,7 +55,7 @@ route_history as (
         partition by origin, dest
         order by flight_date
         range between interval {{ window_days }} day preceding
-              and interval 1 day preceding
+        and interval 1 day preceding
     )
 
 ),
@@ -84,9 +86,11 @@ select
     flights.is_delayed
 from flights_in_window as flights
 left join route_history as history
-    on  history.origin = flights.origin
-    and history.dest = flights.dest
-    and history.flight_date = flights.flight_date
+    on
+        flights.origin = history.origin
+        and flights.dest = history.dest
+        and flights.flight_date = history.flight_date
 left join weather
-    on  weather.origin = flights.origin
-    and weather.time_hour = flights.sched_dep_time_hour
+    on
+        flights.origin = weather.origin
+        and flights.sched_dep_time_hour = weather.time_hour
