@@ -24,8 +24,12 @@ lint: $(STAMP)  ## ruff on the Python, sqlfluff on the dbt SQL
 	$(BIN)/ruff check .
 	cd dbt_project && ../$(BIN)/sqlfluff lint models macros tests
 
+# Loopback only unless told otherwise: make ui UI_HOST=0.0.0.0 exposes it (no authentication).
+UI_HOST ?= 127.0.0.1
+UI_PORT ?= 3000
+
 ui: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI + daemon on 127.0.0.1:3000
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
 
 land: $(STAMP)  ## land days: make land START=2013-01-01 END=2013-01-31
 	$(BIN)/python platform/cli.py land $(if $(START),--start $(START)) $(if $(END),--end $(END))
