@@ -124,7 +124,7 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
     )
     started = time.monotonic()
     try:
-        while time.monotonic() - started < 300:
+        while time.monotonic() - started < 600:
             records = instance.get_run_records(RunsFilter(run_ids=run_ids))
             if all(r.dagster_run.is_finished for r in records):
                 break
