@@ -3,6 +3,7 @@
 import re
 import subprocess
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,8 @@ def test_no_credentials_or_machine_paths_in_the_repo():
     offenders = []
     for name in tracked:
         path = REPO_ROOT / name
+        if path == Path(__file__).resolve():  # this file names the patterns it looks for
+            continue
         if path.suffix not in {".py", ".yml", ".yaml", ".toml", ".sql", ".md", ""} or not path.is_file():
             continue
         text = path.read_text(errors="ignore")
