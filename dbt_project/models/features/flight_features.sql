@@ -14,6 +14,7 @@
 {% set min_date = "date '" ~ var('min_date') ~ "'" %}
 {% set max_date = "date '" ~ var('max_date') ~ "'" %}
 {% set window_days = var('route_window_days') %}
+{% set lookback_start = dbt.dateadd('day', -window_days, min_date) %}
 
 with flights_in_window as (
 
@@ -31,13 +32,14 @@ route_day_outcomes as (
         origin,
         dest,
         flight_date,
+        {{ day_number('flight_date') }} as day_number,
         count(*) as completed_flights,
-        count(*) filter (where is_delayed) as delayed_flights
+        sum(case when is_delayed then 1 else 0 end) as delayed_flights
     from {{ ref('stg_flights') }}
     where
-        flight_date between {{ min_date }} - interval {{ window_days }} day and {{ max_date }}
+        flight_date between {{ lookback_start }} and {{ max_date }}
         and not is_cancelled
-    group by all
+    group by origin, dest, flight_date
 
 ),
 
@@ -53,9 +55,8 @@ route_history as (
     from route_day_outcomes
     window prior_days as (
         partition by origin, dest
-        order by flight_date
-        range between interval {{ window_days }} day preceding
-        and interval 1 day preceding
+        order by day_number
+        range between {{ window_days }} preceding and 1 preceding
     )
 
 ),
@@ -73,15 +74,17 @@ select
     flights.origin,
     flights.dest,
     flights.sched_dep_hour as dep_hour,
-    isodow(flights.flight_date) as day_of_week,  -- 1 = Monday .. 7 = Sunday
-    month(flights.flight_date) as month,
+    {{ iso_day_of_week('flights.flight_date') }} as day_of_week,  -- 1 = Monday .. 7 = Sunday
+    extract(month from flights.flight_date) as month,
     flights.distance,
     weather.temp,
     weather.wind_speed,
     weather.precip,
     weather.visib,
     coalesce(history.route_flights_prev, 0) as route_flights_28d,
-    history.route_delayed_prev / nullif(history.route_flights_prev, 0) as route_delay_rate_28d,
+    -- cast: integer / integer truncates on some engines (Trino), not on DuckDB
+    cast(history.route_delayed_prev as double)
+    / nullif(history.route_flights_prev, 0) as route_delay_rate_28d,
     flights.arr_delay,
     flights.is_delayed
 from flights_in_window as flights

@@ -7,8 +7,11 @@ with source as (
 )
 
 select
-    strftime(partition_date, '%Y%m%d') || '-' || carrier || '-' || flight || '-' || origin
-        as flight_id,
+    -- e.g. 20130101-UA-1545-EWR; each part cast to text, as || takes only text on some engines
+    replace(cast(partition_date as {{ dbt.type_string() }}), '-', '')
+    || '-' || carrier
+    || '-' || cast(flight as {{ dbt.type_string() }})
+    || '-' || origin as flight_id,
     partition_date as flight_date,
     carrier,
     flight as flight_number,

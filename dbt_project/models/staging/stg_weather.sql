@@ -1,6 +1,6 @@
 -- Hourly observations at the NYC origin airports.
 select
-    origin || '@' || strftime(time_hour at time zone 'UTC', '%Y-%m-%dT%H') as weather_id,
+    origin || '@' || {{ utc_hour_label('time_hour') }} as weather_id,
     origin,
     partition_date as observation_date,
     time_hour,
