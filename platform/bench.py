@@ -14,6 +14,11 @@ figures do not depend on what `make run` left behind.
                        export, evaluation (Oct-Dec) and scoring: wall time, ratio, holdout AUC
   scoring              onnxruntime (one session) vs scikit-learn predict_proba on the same
                        holdout rows, median of 5
+  landing latency      a day's file lands -> its predictions are written, through the loop's
+                       own sensor and automation conditions driven in-process (tests/loop.py):
+                       the work, per day for 3 days; the daemon's clocks (sensor intervals) and
+                       the cost of launching each run in a new process are reported apart.
+                       Also the drift sensor's evaluation time per tick.
 """
 
 import json
@@ -25,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import psutil
@@ -227,6 +233,111 @@ def bench_scoring(warehouse_path: str, data_dir: str, repeats: int = 5) -> dict:
             "goal_speedup": 1.0}
 
 
+DEFINITIONS_IMPORT = """
+import importlib.util, time
+started = time.perf_counter()
+spec = importlib.util.spec_from_file_location("definitions", "platform/definitions.py")
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+print(time.perf_counter() - started)
+"""
+
+
+def _predicted_rows(platform, day: date) -> int:
+    tables = platform.query("select count(*) from information_schema.tables"
+                            " where table_schema = 'ml' and table_name = 'predictions'")
+    if not tables[0][0]:  # the first predictions run creates the table
+        return 0
+    return platform.query("select count(*) from ml.predictions where flight_date = ?", [day])[0][0]
+
+
+def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
+    """Runs in a subprocess of its own (bench_landing_latency), so its logs stay out of the
+    figures and its memory is measured apart."""
+    from resources.model_store import ModelPolicy
+    from tests.conftest import Platform, load_platform_module
+    from tests.loop import run_automation_tick, tick_drift, tick_new_data
+
+    definitions = load_platform_module("definitions")
+    platform = Platform(work / "latency", definitions, load_platform_module("cli"),
+                        ModelPolicy(auc_floor=0.5))
+    first, last, cutoff = date(2013, 1, 1), date(2013, 2, 12), "2013-02-03"
+    platform.land(first, last)
+    platform.materialize(first, last)
+    if not (platform.train(cutoff).success and platform.promote().success):
+        raise RuntimeError("latency bench: training the first champion failed")
+
+    # A first tick of each, so that the measured ticks start from a cursor as a running
+    # daemon's do (the days already there are not re-requested).
+    instance, landing, log = platform.instance, platform.settings.landing_dir, []
+    _, new_data_cursor = tick_new_data(instance, landing, None, platform.settings.warehouse_path)
+    automation_cursor, ran = None, True
+    while ran:
+        automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
+    _, drift_cursor = tick_drift(instance, None)
+
+    samples = []
+    for offset in range(1, days + 1):
+        day = last + timedelta(days=offset)
+        land_days(landing, day, day)
+        started = time.perf_counter()
+        requests, new_data_cursor = tick_new_data(instance, landing, new_data_cursor)
+        sensed = time.perf_counter()
+        for request in requests:
+            if not platform.execute(list(request.asset_selection),
+                                    partition_key=request.partition_key).success:
+                raise RuntimeError(f"latency bench: ingesting {day} failed")
+        ingested = time.perf_counter()
+        first_tick_run, ticks = len(log), 0
+        while not _predicted_rows(platform, day):
+            automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
+            ticks += 1
+            if not ran or ticks > 5:
+                raise RuntimeError(f"latency bench: {day} never reached ml/predictions: {log}")
+        predicted = time.perf_counter()
+        tick_runs = log[first_tick_run:]
+        while ran:  # the rest of the chain, if any, outside the latency
+            automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
+        drift_started = time.perf_counter()
+        _, drift_cursor = tick_drift(instance, drift_cursor)
+        samples.append({
+            "day": day.isoformat(), "latency_s": round(predicted - started, 2),
+            "new_data_tick_s": round(sensed - started, 2),
+            "ingest_run_s": round(ingested - sensed, 2),
+            "automation_ticks": ticks, "automation_s": round(predicted - ingested, 2),
+            "automation_runs_s": round(sum(run.seconds for run in tick_runs), 2),
+            "runs": len(requests) + len(tick_runs),
+            "automation_assets": sorted({key for run in tick_runs for key in run.keys}),
+            "drift_tick_s": round(time.perf_counter() - drift_started, 3),
+        })
+    if not all(run.success for run in log):
+        raise RuntimeError(f"latency bench: a run failed: {log}")
+
+    launch = run_measured([sys.executable, "-c", DEFINITIONS_IMPORT], env)
+    launch_s = float(launch["output"].strip().splitlines()[-1])
+    median = sorted(s["latency_s"] for s in samples)[len(samples) // 2]
+    sensors = {name: definitions.defs.resolve_sensor_def(name).minimum_interval_seconds
+               for name in ("new_data", "automation", "drift")}
+    return {"samples": samples, "median_latency_s": median, "goal_s": 15,
+            "drift_tick_s": sorted(s["drift_tick_s"] for s in samples)[len(samples) // 2],
+            "run_launch_import_s": round(launch_s, 2), "sensor_intervals_s": sensors}
+
+
+LATENCY = """
+import importlib.util, json, os, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("bench", "platform/bench.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+print(json.dumps(bench.landing_latency(Path(sys.argv[1]), dict(os.environ))))
+"""
+
+
+def bench_landing_latency(work: Path, env: dict) -> dict:
+    measured = run_measured([sys.executable, "-c", LATENCY, str(work)], env)
+    return {**json.loads(measured["output"].strip().splitlines()[-1]),
+            "peak_rss_mb": measured["peak_rss_mb"]}
+
+
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
@@ -243,6 +354,8 @@ def main() -> int:
         pipeline = bench_full_pipeline(work, env, landing)
         print("scoring: onnxruntime vs scikit-learn ...", flush=True)
         scoring = bench_scoring(pipeline.pop("warehouse"), pipeline.pop("models") + "/models")
+        print("landing -> predictions latency, in-process ticks ...", flush=True)
+        latency = bench_landing_latency(work, env)
 
         results = {
             "machine": {"cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)},
@@ -255,6 +368,7 @@ def main() -> int:
             },
             "full_pipeline": pipeline,
             "scoring": scoring,
+            "landing_to_prediction": latency,
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -278,6 +392,18 @@ def main() -> int:
     print(f"\nscoring {scoring['rows']:,} rows: onnxruntime {scoring['onnxruntime_s']:.3f}s "
           f"({scoring['ort_threads']} threads), sklearn {scoring['sklearn_s']:.3f}s, "
           f"speedup {scoring['speedup']}x [goal >= {scoring['goal_speedup']}]")
+    worst = max(latency["samples"], key=lambda sample: sample["latency_s"])
+    print(f"\nlanding -> predictions (work, in-process): median {latency['median_latency_s']}s"
+          f" over {len(latency['samples'])} days [goal <= {latency['goal_s']}s]; slowest"
+          f" {worst['latency_s']}s = new-data tick {worst['new_data_tick_s']}s + ingest run"
+          f" {worst['ingest_run_s']}s + {worst['automation_ticks']} automation tick(s)"
+          f" {worst['automation_s']}s (of which runs {worst['automation_runs_s']}s:"
+          f" {', '.join(worst['automation_assets'])})")
+    print(f"  apart: sensor intervals {latency['sensor_intervals_s']} s; under the daemon each"
+          f" of the {worst['runs']} runs also starts a process that imports the definitions"
+          f" ({latency['run_launch_import_s']}s)")
+    print(f"drift sensor evaluation: {latency['drift_tick_s']}s per tick (median; it reads the"
+          " newest monitoring/drift_report, computed in the automation run above)")
     print(f"written to {out}")
     return 0
 

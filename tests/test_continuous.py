@@ -19,7 +19,6 @@ from dagster import (
     RunRequest,
     SkipReason,
     build_run_status_sensor_context,
-    build_sensor_context,
     evaluate_automation_conditions,
 )
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
@@ -28,14 +27,12 @@ from dagster._core.loader import LoadingContextForTest
 from assets.drift import psi_categorical, psi_numeric
 from assets.monitoring import DRIFT_KEY
 from resources import registry
-from resources.landing import LandingZone, land_days, landing_path
+from resources.landing import land_days, landing_path
 from resources.model_store import ModelPolicy
 from resources.settings import REPO_ROOT
-from resources.warehouse import DuckDBWarehouse
 from sensors.alerts import build_alert_sensor
-from sensors.drift import drift_sensor
-from sensors.new_data import new_data_sensor
 from tests.conftest import Platform
+from tests.loop import run_automation_tick, tick_drift, tick_new_data
 
 FIRST_CUTOFF = "2013-02-03"
 
@@ -46,39 +43,30 @@ RAW = [AssetKey(["raw", "flights"]), AssetKey(["raw", "weather"])]
 
 # --- the new-data sensor ---------------------------------------------------------------------
 
-def _tick_new_data(instance, landing_dir, cursor, warehouse_path=None):
-    warehouse = DuckDBWarehouse(path=str(warehouse_path or landing_dir.parent / "none.duckdb"))
-    context = build_sensor_context(instance=instance, cursor=cursor,
-                                   resources={"landing": LandingZone(path=str(landing_dir), quarantine_path=str(landing_dir.parent / "quarantine")),
-                                              "warehouse": warehouse})
-    result = new_data_sensor(context)
-    return (result if isinstance(result, list) else []), context.cursor
-
-
 def test_new_data_sensor_requests_each_new_day_once(tmp_path, new_platform):
     instance = new_platform().instance
     landing = tmp_path / "landing"
     land_days(landing, date(2013, 3, 1), date(2013, 3, 3))
 
-    requests, cursor = _tick_new_data(instance, landing, None)
+    requests, cursor = tick_new_data(instance, landing, None)
     assert [r.partition_key for r in requests] == ["2013-03-01", "2013-03-02", "2013-03-03"]
     assert all(set(r.asset_selection) == set(RAW) for r in requests)
     assert len({r.run_key for r in requests}) == 3
 
-    assert _tick_new_data(instance, landing, cursor)[0] == []  # nothing new
+    assert tick_new_data(instance, landing, cursor)[0] == []  # nothing new
     land_days(landing, date(2013, 3, 1), date(2013, 3, 3))  # identical re-delivery
-    assert _tick_new_data(instance, landing, cursor)[0] == []
+    assert tick_new_data(instance, landing, cursor)[0] == []
 
     land_days(landing, date(2013, 3, 4), date(2013, 3, 4))  # a new day ...
     changed = landing_path(landing, "flights", date(2013, 3, 2))  # ... and a corrected file
     changed.write_text(changed.read_text().replace(",UA,", ",DL,", 1))
     (landing / "flights" / "2014-01-01.csv").write_text("not a 2013 day\n")
-    requests, cursor = _tick_new_data(instance, landing, cursor)
+    requests, cursor = tick_new_data(instance, landing, cursor)
     assert [(r.partition_key, r.asset_selection) for r in requests] == [
         ("2013-03-02", [AssetKey(["raw", "flights"])]),
         ("2013-03-04", RAW),
     ]
-    assert _tick_new_data(instance, landing, cursor)[0] == []
+    assert tick_new_data(instance, landing, cursor)[0] == []
 
 
 # --- drift -----------------------------------------------------------------------------------
@@ -91,11 +79,6 @@ def test_psi_is_small_for_the_same_distribution_and_large_for_a_shift():
     levels = pd.Series(rng.choice(["EWR", "JFK", "LGA"], 10_000, p=[0.4, 0.3, 0.3]))
     assert psi_categorical(levels, levels.sample(2_000, random_state=1)) < 0.02
     assert psi_categorical(levels, pd.Series(["EWR"] * 1_800 + ["JFK"] * 200)) > 0.5
-
-
-def _tick_drift(instance, cursor):
-    context = build_sensor_context(instance=instance, cursor=cursor)
-    return drift_sensor(context), context.cursor
 
 
 def _drift_metadata(platform):
@@ -116,7 +99,7 @@ def test_drift_sensor_fires_on_a_shift_once_and_stays_quiet_without_one(built_pl
 
     report = _drift_metadata(platform)
     assert report["drift"] is False and report["max_psi"] < 0.25, report
-    result, cursor = _tick_drift(platform.instance, None)
+    result, cursor = tick_drift(platform.instance, None)
     assert isinstance(result, SkipReason) and "no drift" in result.skip_message
 
     # Same days, warmer by 30°F: the weather has moved away from what the model learned.
@@ -128,7 +111,7 @@ def test_drift_sensor_fires_on_a_shift_once_and_stays_quiet_without_one(built_pl
     assert report["drift"] is True and "temp" in report["reason"]
     assert "data:image/png;base64," in report["psi_plot"]
 
-    request, cursor = _tick_drift(platform.instance, cursor)
+    request, cursor = tick_drift(platform.instance, cursor)
     assert isinstance(request, RunRequest)
     assert request.partition_key == FIRST_CUTOFF  # newest cutoff with a week of labels by Feb 12
     assert request.tags["retrain/reason"].startswith("drift: PSI > 0.25 on temp")
@@ -136,30 +119,11 @@ def test_drift_sensor_fires_on_a_shift_once_and_stays_quiet_without_one(built_pl
 
     # The same drift again, before a new model exists: no second request.
     assert platform.execute([DRIFT_KEY], partition_range=window).success
-    again, cursor = _tick_drift(platform.instance, cursor)
+    again, cursor = tick_drift(platform.instance, cursor)
     assert isinstance(again, SkipReason) and "already requested" in again.skip_message
 
 
 # --- automation ------------------------------------------------------------------------------
-
-def run_automation_tick(platform, cursor, log):
-    """Evaluate the automation conditions and run what they request, grouped the way the daemon
-    does for single-run backfill policies: one run per partitions definition, over a range."""
-    result = evaluate_automation_conditions(platform.defs, platform.instance, cursor=cursor)
-    graph = platform.defs.resolve_asset_graph()
-    groups: dict = {}
-    for key in graph.materializable_asset_keys:
-        partitions = result.get_requested_partitions(key)
-        if partitions:
-            group = groups.setdefault(graph.get(key).partitions_def, ([], set()))
-            group[0].append(key)
-            group[1].update(partitions)
-    for partitions_def, (keys, partitions) in groups.items():
-        options = {"partition_range": (min(partitions), max(partitions))} if partitions_def else {}
-        outcome = platform.execute(keys, **options)
-        log.append((sorted(k.to_user_string() for k in keys), sorted(partitions), outcome.success))
-    return result.cursor, bool(groups)
-
 
 def test_replay_of_sixty_days_ingests_detects_drift_retrains_and_decides(built_platform, tmp_path):
     platform = built_platform.clone(tmp_path, ModelPolicy(auc_floor=0.5))
@@ -169,7 +133,7 @@ def test_replay_of_sixty_days_ingests_detects_drift_retrains_and_decides(built_p
     landing, retrain_job = platform.settings.landing_dir, platform.defs.resolve_job_def("retrain")
 
     # The first tick starts from what the warehouse holds: Jan 1 .. Feb 12 is not re-requested.
-    requests, new_data_cursor = _tick_new_data(platform.instance, landing, None,
+    requests, new_data_cursor = tick_new_data(platform.instance, landing, None,
                                                platform.settings.warehouse_path)
     assert requests == []
     automation_cursor, drift_cursor, log, retrains = None, None, [], []
@@ -177,7 +141,7 @@ def test_replay_of_sixty_days_ingests_detects_drift_retrains_and_decides(built_p
     for offset in range(0, days, batch):
         first = start + timedelta(days=offset)
         land_days(landing, first, first + timedelta(days=batch - 1))
-        requests, new_data_cursor = _tick_new_data(platform.instance, landing, new_data_cursor)
+        requests, new_data_cursor = tick_new_data(platform.instance, landing, new_data_cursor)
         assert len(requests) == batch
         for request in requests:
             assert platform.execute(list(request.asset_selection),
@@ -186,7 +150,7 @@ def test_replay_of_sixty_days_ingests_detects_drift_retrains_and_decides(built_p
             automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
             if not ran:
                 break
-        request, drift_cursor = _tick_drift(platform.instance, drift_cursor)
+        request, drift_cursor = tick_drift(platform.instance, drift_cursor)
         if isinstance(request, RunRequest):
             retrains.append(request)
             retrain_job.execute_in_process(
@@ -199,7 +163,7 @@ def test_replay_of_sixty_days_ingests_detects_drift_retrains_and_decides(built_p
                           " from raw.flights") == [((last_day - date(2013, 1, 1)).days + 1,
                                                     last_day)]
     assert platform.query("select max(flight_date) from ml.predictions") == [(last_day,)]
-    assert all(success for _, _, success in log), log
+    assert all(run.success for run in log), log
     assert retrains, "no drift detected over a season change"
     with platform.warehouse.connect(read_only=True) as con:
         models = con.execute("select count(*) from ml.model_registry").fetchone()[0]

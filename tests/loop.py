@@ -1,0 +1,61 @@
+"""The continuous-training loop driven in-process, one sensor tick at a time.
+
+What the daemon does on its own clock, without the clock: evaluate a sensor (or the automation
+conditions) and execute the runs it requests in this process. Used by tests/test_continuous.py
+and by `make bench` (landing-to-prediction latency).
+"""
+
+import time
+from typing import NamedTuple
+
+from dagster import build_sensor_context, evaluate_automation_conditions
+
+from resources.landing import LandingZone
+from resources.warehouse import DuckDBWarehouse
+from sensors.drift import drift_sensor
+from sensors.new_data import new_data_sensor
+
+
+def tick_new_data(instance, landing_dir, cursor, warehouse_path=None):
+    """One evaluation of the new-data sensor: (run requests, new cursor)."""
+    warehouse = DuckDBWarehouse(path=str(warehouse_path or landing_dir.parent / "none.duckdb"))
+    landing = LandingZone(path=str(landing_dir), quarantine_path=str(landing_dir.parent / "quarantine"))
+    context = build_sensor_context(instance=instance, cursor=cursor,
+                                   resources={"landing": landing, "warehouse": warehouse})
+    result = new_data_sensor(context)
+    return (result if isinstance(result, list) else []), context.cursor
+
+
+def tick_drift(instance, cursor):
+    """One evaluation of the drift sensor: (RunRequest or SkipReason, new cursor)."""
+    context = build_sensor_context(instance=instance, cursor=cursor)
+    return drift_sensor(context), context.cursor
+
+
+class AutomationRun(NamedTuple):
+    keys: list[str]
+    partitions: list[str]
+    success: bool
+    seconds: float
+
+
+def run_automation_tick(platform, cursor, log: list[AutomationRun]):
+    """Evaluate the automation conditions and run what they request, grouped the way the daemon
+    does for single-run backfill policies: one run per partitions definition, over a range.
+    Returns (new cursor, whether anything ran)."""
+    result = evaluate_automation_conditions(platform.defs, platform.instance, cursor=cursor)
+    graph = platform.defs.resolve_asset_graph()
+    groups: dict = {}
+    for key in graph.materializable_asset_keys:
+        partitions = result.get_requested_partitions(key)
+        if partitions:
+            group = groups.setdefault(graph.get(key).partitions_def, ([], set()))
+            group[0].append(key)
+            group[1].update(partitions)
+    for partitions_def, (keys, partitions) in groups.items():
+        options = {"partition_range": (min(partitions), max(partitions))} if partitions_def else {}
+        started = time.perf_counter()
+        outcome = platform.execute(keys, **options)
+        log.append(AutomationRun(sorted(k.to_user_string() for k in keys), sorted(partitions),
+                                 outcome.success, time.perf_counter() - started))
+    return result.cursor, bool(groups)
