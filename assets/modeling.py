@@ -3,23 +3,26 @@
 Categoricals are ordinal-encoded inside the Pipeline and fed to the trees as numbers: skl2onnx
 converts HistGradientBoostingClassifier(categorical_features=...) without error but with wrong
 output (measured here: max abs diff 0.78), while numeric inputs give parity near 1e-7.
+
+scikit-learn and skl2onnx are imported inside the functions that use them: every run and step
+process imports the definitions, and these two were about half of that import's ~9 s
+(`python -X importtime`), while most processes never train or export a model.
 """
+
+from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import brier_score_loss, log_loss, precision_score, recall_score, roc_auc_score
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 NUMERIC_FEATURES = [
     "dep_hour", "day_of_week", "month", "distance", "temp", "wind_speed", "precip", "visib",
@@ -120,6 +123,11 @@ def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
 
 def build_pipeline(params: dict) -> Pipeline:
     """``params`` are HistGradientBoostingClassifier's (ml/delay_model's ModelConfig)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
     encode = ColumnTransformer(
         [
             ("numeric", "passthrough", NUMERIC_FEATURES),
@@ -140,6 +148,9 @@ def train_pipeline(train: pd.DataFrame, params: dict) -> Pipeline:
 
 
 def export_onnx(pipeline: Pipeline) -> bytes:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
     initial_types = [(c, FloatTensorType([None, 1])) for c in NUMERIC_FEATURES] + [
         (c, StringTensorType([None, 1])) for c in CATEGORICAL_FEATURES
     ]
@@ -182,6 +193,14 @@ def version_id(lineage: dict) -> str:
 # --- evaluation ----------------------------------------------------------------------------
 
 def classification_metrics(labels, probabilities, threshold: float) -> dict:
+    from sklearn.metrics import (
+        brier_score_loss,
+        log_loss,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
     labels = np.asarray(labels).astype(int)
     predicted = (np.asarray(probabilities) >= threshold).astype(int)
     return {
@@ -198,6 +217,8 @@ def classification_metrics(labels, probabilities, threshold: float) -> dict:
 
 def segment_auc(frame: pd.DataFrame, probabilities, column: str, min_rows: int = 200) -> pd.DataFrame:
     """AUC per level of ``column`` (levels with enough rows and both classes)."""
+    from sklearn.metrics import roc_auc_score
+
     scored = frame.assign(p=probabilities)
     rows = []
     for level, group in scored.groupby(column, sort=True):

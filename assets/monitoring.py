@@ -18,7 +18,6 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from sklearn.metrics import roc_auc_score
 
 from assets.automation import DAILY_FRESHNESS, when_parents_change
 from assets.dbt import FEATURES_KEY
@@ -50,6 +49,8 @@ def rolling_auc(con, first, last) -> tuple[float | None, int]:
     ).df()
     if scored.empty or scored["is_delayed"].nunique() < 2:
         return None, len(scored)
+    from sklearn.metrics import roc_auc_score  # at use: see assets/modeling.py
+
     return float(roc_auc_score(scored["is_delayed"], scored["p_delayed"])), len(scored)
 
 

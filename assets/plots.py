@@ -1,29 +1,38 @@
-"""Plots for asset metadata: PNGs embedded in markdown, so they show in the Dagster UI."""
+"""Plots for asset metadata: PNGs embedded in markdown, so they show in the Dagster UI.
+
+matplotlib and scikit-learn are imported when a plot is drawn, not when the definitions load
+(see assets/modeling.py).
+"""
 
 import base64
 import io
 
-import matplotlib
+import numpy as np
+from dagster import MetadataValue
 
-matplotlib.use("Agg")  # no display on servers and in tests
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from dagster import MetadataValue  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and in tests
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _markdown_image(figure, title: str) -> MetadataValue:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(figure)
+    _pyplot().close(figure)
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return MetadataValue.md(f"![{title}](data:image/png;base64,{encoded})")
 
 
 def roc_plot(labels, probabilities, title: str) -> MetadataValue:
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, _ = roc_curve(labels, probabilities)
-    figure, axes = plt.subplots(figsize=(4, 4))
+    figure, axes = _pyplot().subplots(figsize=(4, 4))
     axes.plot(fpr, tpr, label="model")
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
     axes.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
@@ -32,8 +41,10 @@ def roc_plot(labels, probabilities, title: str) -> MetadataValue:
 
 
 def calibration_plot(labels, probabilities, title: str) -> MetadataValue:
+    from sklearn.calibration import calibration_curve
+
     observed, predicted = calibration_curve(labels, probabilities, n_bins=10, strategy="quantile")
-    figure, axes = plt.subplots(figsize=(4, 4))
+    figure, axes = _pyplot().subplots(figsize=(4, 4))
     axes.plot(predicted, observed, marker="o", label="model")
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
     axes.set(xlabel="mean predicted P(delay)", ylabel="observed delay rate", title=title)
@@ -42,7 +53,7 @@ def calibration_plot(labels, probabilities, title: str) -> MetadataValue:
 
 
 def line_plot(x, y, title: str, ylabel: str) -> MetadataValue:
-    figure, axes = plt.subplots(figsize=(7, 3))
+    figure, axes = _pyplot().subplots(figsize=(7, 3))
     axes.plot(x, y, marker="o")
     axes.set(title=title, ylabel=ylabel)
     axes.grid(alpha=0.3)
@@ -51,7 +62,7 @@ def line_plot(x, y, title: str, ylabel: str) -> MetadataValue:
 
 
 def bar_plot(labels, values, title: str, ylabel: str, threshold: float | None = None) -> MetadataValue:
-    figure, axes = plt.subplots(figsize=(7, 3))
+    figure, axes = _pyplot().subplots(figsize=(7, 3))
     positions = np.arange(len(labels))
     axes.bar(positions, values)
     axes.set_xticks(positions, labels, rotation=45, ha="right")
