@@ -250,6 +250,16 @@ def _predicted_rows(platform, day: date) -> int:
     return platform.query("select count(*) from ml.predictions where flight_date = ?", [day])[0][0]
 
 
+def _predictions_written_at(instance, day: date) -> float:
+    from dagster import AssetKey, AssetRecordsFilter
+
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(["ml", "predictions"]),
+                           asset_partitions=[day.isoformat()]),
+        limit=1, ascending=False).records
+    return records[0].timestamp
+
+
 def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
     """Runs in a subprocess of its own (bench_landing_latency), so its logs stay out of the
     figures and its memory is measured apart."""
@@ -279,7 +289,7 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
     for offset in range(1, days + 1):
         day = last + timedelta(days=offset)
         land_days(landing, day, day)
-        started = time.perf_counter()
+        started, landed_at = time.perf_counter(), time.time()
         requests, new_data_cursor = tick_new_data(instance, landing, new_data_cursor)
         sensed = time.perf_counter()
         for request in requests:
@@ -293,7 +303,10 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
             ticks += 1
             if not ran or ticks > 5:
                 raise RuntimeError(f"latency bench: {day} never reached ml/predictions: {log}")
-        predicted = time.perf_counter()
+        ticked = time.perf_counter()
+        # The run goes on after the predictions (the drift report): the latency ends when the
+        # predictions' materialization is recorded, by the instance's clock.
+        predicted = started + _predictions_written_at(instance, day) - landed_at
         tick_runs = log[first_tick_run:]
         while ran:  # the rest of the chain, if any, outside the latency
             automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
@@ -303,7 +316,7 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
             "day": day.isoformat(), "latency_s": round(predicted - started, 2),
             "new_data_tick_s": round(sensed - started, 2),
             "ingest_run_s": round(ingested - sensed, 2),
-            "automation_ticks": ticks, "automation_s": round(predicted - ingested, 2),
+            "automation_ticks": ticks, "automation_s": round(ticked - ingested, 2),
             "automation_runs_s": round(sum(run.seconds for run in tick_runs), 2),
             "runs": len(requests) + len(tick_runs),
             "automation_assets": sorted({key for run in tick_runs for key in run.keys}),
@@ -396,9 +409,9 @@ def main() -> int:
     print(f"\nlanding -> predictions (work, in-process): median {latency['median_latency_s']}s"
           f" over {len(latency['samples'])} days [goal <= {latency['goal_s']}s]; slowest"
           f" {worst['latency_s']}s = new-data tick {worst['new_data_tick_s']}s + ingest run"
-          f" {worst['ingest_run_s']}s + {worst['automation_ticks']} automation tick(s)"
-          f" {worst['automation_s']}s (of which runs {worst['automation_runs_s']}s:"
-          f" {', '.join(worst['automation_assets'])})")
+          f" {worst['ingest_run_s']}s + features and predictions in the automation tick's run;"
+          f" that tick took {worst['automation_s']}s in all (its run"
+          f" {worst['automation_runs_s']}s: {', '.join(worst['automation_assets'])})")
     print(f"  apart: sensor intervals {latency['sensor_intervals_s']} s; under the daemon each"
           f" of the {worst['runs']} runs also starts a process that imports the definitions"
           f" ({latency['run_launch_import_s']}s)")
