@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -242,22 +243,15 @@ print(time.perf_counter() - started)
 """
 
 
-def _predicted_rows(platform, day: date) -> int:
-    tables = platform.query("select count(*) from information_schema.tables"
-                            " where table_schema = 'ml' and table_name = 'predictions'")
-    if not tables[0][0]:  # the first predictions run creates the table
-        return 0
-    return platform.query("select count(*) from ml.predictions where flight_date = ?", [day])[0][0]
-
-
-def _predictions_written_at(instance, day: date) -> float:
+def _predictions_recorded_at(instance, day: date) -> float | None:
+    """When the instance recorded ml/predictions for ``day`` (None: not yet)."""
     from dagster import AssetKey, AssetRecordsFilter
 
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey(["ml", "predictions"]),
                            asset_partitions=[day.isoformat()]),
         limit=1, ascending=False).records
-    return records[0].timestamp
+    return records[0].timestamp if records else None
 
 
 def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
@@ -298,7 +292,7 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
                 raise RuntimeError(f"latency bench: ingesting {day} failed")
         ingested = time.perf_counter()
         first_tick_run, ticks = len(log), 0
-        while not _predicted_rows(platform, day):
+        while (recorded_at := _predictions_recorded_at(instance, day)) is None:
             automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
             ticks += 1
             if not ran or ticks > 5:
@@ -306,7 +300,7 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
         ticked = time.perf_counter()
         # The run goes on after the predictions (the drift report): the latency ends when the
         # predictions' materialization is recorded, by the instance's clock.
-        predicted = started + _predictions_written_at(instance, day) - landed_at
+        predicted = started + recorded_at - landed_at
         tick_runs = log[first_tick_run:]
         while ran:  # the rest of the chain, if any, outside the latency
             automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
@@ -327,11 +321,11 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
 
     launch = run_measured([sys.executable, "-c", DEFINITIONS_IMPORT], env)
     launch_s = float(launch["output"].strip().splitlines()[-1])
-    median = sorted(s["latency_s"] for s in samples)[len(samples) // 2]
     sensors = {name: definitions.defs.resolve_sensor_def(name).minimum_interval_seconds
                for name in ("new_data", "automation", "drift")}
-    return {"samples": samples, "median_latency_s": median, "goal_s": 15,
-            "drift_tick_s": sorted(s["drift_tick_s"] for s in samples)[len(samples) // 2],
+    return {"samples": samples, "goal_s": 15,
+            "median_latency_s": statistics.median_low(s["latency_s"] for s in samples),
+            "drift_tick_s": statistics.median_low(s["drift_tick_s"] for s in samples),
             "run_launch_import_s": round(launch_s, 2), "sensor_intervals_s": sensors}
 
 
