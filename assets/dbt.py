@@ -1,18 +1,22 @@
 """staging/* and features/*: the dbt project's models as Dagster assets, its tests as checks.
 
-A run's partition window becomes the dbt vars min_date/max_date, so backfilling a range is one
-`dbt build` over that range.
+A run's partition window reaches dbt as the environment variables DBT_MIN_DATE/DBT_MAX_DATE, so
+backfilling a range is one `dbt build` over that range. Environment variables, not --vars: dbt
+re-parses the whole project whenever --vars change, but only the files that read an env var
+whose value changed.
 """
 
-import json
-import shutil
 from datetime import date
+from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Output
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
 from assets.automation import DAILY_FRESHNESS, when_parents_change
+from assets.failures import permanent_failure
 from assets.partitions import daily_partitions, window_days
+from resources.dbt_project import environment
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 FEATURES_KEY = AssetKey(["features", "flight_features"])
@@ -52,13 +56,24 @@ class FlightDelaysTranslator(DagsterDbtTranslator):
         return dbt_resource_props["fqn"][1]
 
 
-def dbt_vars_for_days(first: date, last: date, warehouse_path: str) -> dict[str, str]:
-    """The dbt --vars for an inclusive day range, written into the given warehouse file."""
+def dbt_window_env(first: date, last: date, warehouse_path: str) -> dict[str, str]:
+    """The environment of a dbt build over an inclusive day range, into the given warehouse."""
     return {
-        "min_date": first.isoformat(),
-        "max_date": last.isoformat(),
-        "warehouse_path": warehouse_path,  # read by profiles.yml
+        "DBT_MIN_DATE": first.isoformat(),
+        "DBT_MAX_DATE": last.isoformat(),
+        "WAREHOUSE_PATH": warehouse_path,  # read by profiles.yml
     }
+
+
+def failure_is_transient(run_results: dict | None) -> bool:
+    """Whether a failed dbt build may succeed when retried: only when the warehouse was held
+    (DuckDB's file lock, e.g. an analyst's dbt run). A failing data test, a SQL error or a
+    broken contract fails the same way every time: no retry."""
+    if not run_results:
+        return True  # dbt stopped before running anything: nothing says it is permanent
+    messages = [result.get("message") or "" for result in run_results.get("results", [])
+                if result.get("status") in ("error", "runtime error")]
+    return any("lock" in message.lower() for message in messages)
 
 
 def _cancelled_flights(warehouse: DuckDBWarehouse, first: date, last: date) -> int:
@@ -71,7 +86,10 @@ def _cancelled_flights(warehouse: DuckDBWarehouse, first: date, last: date) -> i
         ).fetchone()[0]
 
 
-def build_dbt_assets(project: DbtProject):
+def build_dbt_assets(project: DbtProject, target_dir: Path):
+    """``target_dir``: dbt's target path for this deployment, kept between runs so that dbt's
+    partial parsing state (partial_parse.msgpack) carries over from one build to the next."""
+
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
@@ -90,9 +108,11 @@ def build_dbt_assets(project: DbtProject):
         with warehouse.exclusive_access():
             # Read before dbt starts: the dbt subprocess holds the DuckDB file while it runs.
             cancelled = _cancelled_flights(warehouse, first, last)
-            dbt_vars = dbt_vars_for_days(first, last, warehouse.path)
             context.log.info(f"dbt build for {first}..{last}")
-            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
+            # The target folder is reused: what is in it must be this build's, or nothing.
+            (Path(target_dir) / "run_results.json").unlink(missing_ok=True)
+            with environment(**dbt_window_env(first, last, warehouse.path)):
+                invocation = dbt.cli(["build"], context=context, target_path=target_dir)
             try:
                 for event in invocation.stream():
                     if (
@@ -103,8 +123,11 @@ def build_dbt_assets(project: DbtProject):
                             {**event.metadata, "cancelled_flights_excluded": cancelled}
                         )
                     yield event
-            finally:
-                # dagster-dbt writes a fresh target folder per invocation (~1.2 MB each).
-                shutil.rmtree(invocation.target_path, ignore_errors=True)
+            except DagsterDbtCliRuntimeError as error:
+                run_results = (invocation.get_artifact("run_results.json")
+                               if (Path(target_dir) / "run_results.json").exists() else None)
+                if failure_is_transient(run_results):
+                    raise
+                raise permanent_failure(f"dbt build {first}..{last} failed: {error}") from error
 
     return dbt_flight_delays

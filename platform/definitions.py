@@ -58,8 +58,8 @@ automation_sensor = AutomationConditionSensorDefinition(
 
 
 def build_definitions(settings: Settings, model_policy: ModelPolicy | None = None) -> Definitions:
-    dbt_project = build_dbt_project(settings.dbt_project_dir)
-    dbt_assets = build_dbt_assets(dbt_project)
+    dbt_project = build_dbt_project(settings.dbt_project_dir, settings.dbt_executable)
+    dbt_assets = build_dbt_assets(dbt_project, settings.dbt_target_dir)
     # A day (or a backfilled range) of data: raw files in, staging and features refreshed.
     daily_data_job = define_asset_job(
         DAILY_DATA_JOB,
@@ -95,7 +95,7 @@ def build_definitions(settings: Settings, model_policy: ModelPolicy | None = Non
             "landing": LandingZone(
                 path=str(settings.landing_dir), quarantine_path=str(settings.quarantine_dir)
             ),
-            "dbt": build_dbt_resource(dbt_project),
+            "dbt": build_dbt_resource(dbt_project, settings.dbt_executable),
             "model_store": ModelStore(base_dir=str(settings.model_store_dir)),
             "model_policy": model_policy or ModelPolicy(),
             # Small hand-offs between assets (training-set and model references) are pickled

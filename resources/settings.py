@@ -7,6 +7,7 @@ configuration; tests and deployments point the same names somewhere else.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +22,17 @@ class Settings:
     warehouse_path: Path
     model_store_dir: Path
     dbt_project_dir: Path
+    # The dbt the platform runs: by default the one installed beside the running interpreter,
+    # so that it does not matter whether the virtual environment is on PATH.
+    dbt_executable: str = str(Path(sys.executable).parent / "dbt")
     # How long a step waits for another process's use of the warehouse before it fails (and is
     # retried); longer than any single write.
     warehouse_lock_wait_seconds: float = 900.0
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's target folder for this deployment's runs (kept: partial parsing state)."""
+        return self.data_dir / "dbt_target"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -43,5 +52,6 @@ class Settings:
             dbt_project_dir=Path(
                 os.environ.get("DBT_PROJECT_DIR", REPO_ROOT / "dbt_project")
             ).resolve(),
+            dbt_executable=os.environ.get("DBT_EXECUTABLE", str(Path(sys.executable).parent / "dbt")),
             warehouse_lock_wait_seconds=float(os.environ.get("WAREHOUSE_LOCK_WAIT_SECONDS", 900)),
         )

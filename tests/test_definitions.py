@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 from dagster import AssetKey, BackfillPolicy, TimeWindow
 
-from assets.dbt import dbt_vars_for_days
+from assets.dbt import dbt_window_env
 from assets.partitions import daily_partitions, window_days
 from resources.warehouse import WAREHOUSE_POOL
 
@@ -54,6 +54,6 @@ def test_partition_window_to_days_and_dbt_vars():
     window = TimeWindow(datetime(2013, 3, 1), datetime(2013, 4, 1))
     first, last = window_days(window)
     assert (first, last) == (date(2013, 3, 1), date(2013, 3, 31))
-    assert dbt_vars_for_days(first, last, "/w.duckdb") == {
-        "min_date": "2013-03-01", "max_date": "2013-03-31", "warehouse_path": "/w.duckdb"
+    assert dbt_window_env(first, last, "/w.duckdb") == {
+        "DBT_MIN_DATE": "2013-03-01", "DBT_MAX_DATE": "2013-03-31", "WAREHOUSE_PATH": "/w.duckdb"
     }

@@ -96,3 +96,5 @@ def test_a_failing_dbt_test_is_a_failed_asset_check(built_platform, tmp_path):
     assert evaluations[check].metadata["dagster_dbt/failed_row_count"].value == 1
     unique = AssetCheckKey(AssetKey(["staging", "stg_flights"]), "unique_stg_flights_flight_id")
     assert evaluations[unique].passed is True
+    # A failing data test fails the same way every time: the step is not retried.
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]

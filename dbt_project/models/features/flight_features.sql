@@ -11,8 +11,11 @@
 -- daily partitions map onto it one to one. A column an analyst adds is appended to the table;
 -- the automation then rebuilds every day, because the model's code version changed.
 
-{% set min_date = "date '" ~ var('min_date') ~ "'" %}
-{% set max_date = "date '" ~ var('max_date') ~ "'" %}
+{#- The window: Dagster passes each run's days as DBT_MIN_DATE/DBT_MAX_DATE (a changed env var
+    re-parses only this file; changed --vars would re-parse the whole project). An analyst may
+    pass --vars '{min_date: ..., max_date: ...}' instead; the default is the embedded year. -#}
+{% set min_date = "date '" ~ var('min_date', env_var('DBT_MIN_DATE', '2013-01-01')) ~ "'" %}
+{% set max_date = "date '" ~ var('max_date', env_var('DBT_MAX_DATE', '2013-12-31')) ~ "'" %}
 {% set window_days = var('route_window_days') %}
 {% set lookback_start = dbt.dateadd('day', -window_days, min_date) %}
 
