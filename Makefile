@@ -7,9 +7,14 @@ STAMP := $(VENV)/.installed
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' | grep -v -e /target/ -e /logs/)
 
+# The browser test drives Debian's chromium through Playwright (no browser is downloaded):
+# installed from Debian's packages when missing, as root or through sudo.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PYTHONPATH := $(CURDIR)
-# The venv's tools first: dagster-dbt calls `dbt` by name when it re-parses under `dagster dev`.
+# The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: run test lint ui land backtest replay rollback bench chaos clean manifest
@@ -17,7 +22,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
 
-test: lint $(MANIFEST)  ## lint, then the full test suite (needs Debian's chromium: see README)
+test: lint $(MANIFEST) $(CHROMIUM)  ## lint, then the full test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)  ## ruff on the Python, sqlfluff on the SQL dbt compiles
@@ -50,6 +55,10 @@ chaos: $(STAMP) $(MANIFEST)  ## bad input, concurrent runs, SIGKILLed writes: a 
 	$(BIN)/python platform/chaos.py $(if $(RUNS),--runs $(RUNS)) $(if $(KILLS),--kills $(KILLS))
 
 manifest: $(MANIFEST)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
 # The virtual environment: created when missing, reinstalled when pyproject.toml changes.
 $(STAMP): pyproject.toml
