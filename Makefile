@@ -51,8 +51,10 @@ rollback: $(STAMP)  ## make rollback VERSION=<id> WHY="..." [WHO=name]
 bench: $(STAMP) $(MANIFEST)  ## timings, written to .bench/results.json
 	$(BIN)/python platform/bench.py
 
-chaos: $(STAMP) $(MANIFEST)  ## bad input, concurrent runs, SIGKILLed writes: a figures table
+chaos: $(STAMP) $(MANIFEST)  ## bad input, concurrent runs, SIGKILLed writes, random mutations
 	$(BIN)/python platform/chaos.py $(if $(RUNS),--runs $(RUNS)) $(if $(KILLS),--kills $(KILLS))
+	HYPOTHESIS_PROFILE=chaos $(BIN)/python -m pytest -q -p no:cacheprovider \
+		--hypothesis-show-statistics tests/test_validation.py -k mutated
 
 manifest: $(MANIFEST)
 

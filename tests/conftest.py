@@ -5,6 +5,7 @@ by the read-only tests (session scope); tests that change data work on their own
 """
 
 import importlib.util
+import os
 import shutil
 import warnings
 from datetime import date
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, BetaWarning, DagsterInstance, PreviewWarning
+from hypothesis import settings as hypothesis_settings
 
 from resources.landing import land_days
 from resources.settings import REPO_ROOT, Settings
@@ -19,6 +21,13 @@ from resources.warehouse import DuckDBWarehouse
 
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
+
+# Property tests: `make test` runs a fixed, reproducible set of examples (derandomized, no example
+# database); `make chaos` runs the same properties over many more random ones.
+hypothesis_settings.register_profile("make-test", derandomize=True, database=None,
+                                     max_examples=150, deadline=None)
+hypothesis_settings.register_profile("chaos", max_examples=2000, database=None, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "make-test"))
 
 SHARED_FIRST, SHARED_LAST = date(2013, 1, 1), date(2013, 2, 12)
 ML_TRAINING_KEYS = [AssetKey(["ml", "training_set"]), AssetKey(["ml", "delay_model"]),

@@ -50,6 +50,12 @@ def bad_landing_files(good: bytes) -> dict[str, tuple[bytes, str, int | None, st
         "rounded integer": (replace_first_row(good, b"2013,3,1,", b"2013,3.4,1,"), "not a valid INTEGER", 2, "month"),
         "missing required value": (replace_first_row(good, b",JFK,", b",NA,"), "missing value in a required column", 2, "origin"),
         "far larger than normal": (good * 60, "more than the 5,000,000", None, None),
+        # the dialect (resources/validation.py): unquoted UTF-8 CSV, lines ending in LF or CRLF
+        "quote character": (replace_first_row(good, b",N706JB,", b',"N706JB",'), "a double quote", 2, "tailnum"),
+        "lone quote": (replace_first_row(good, b",N706JB,", b',",'), "a double quote", 2, "tailnum"),
+        "delimiter inside a value": (replace_first_row(good, b",N706JB,", b",N706,JB,"), "20 fields where the header has 19", 2, None),
+        "byte-order mark": (b"\xef\xbb\xbf" + good, "byte-order mark", 1, None),
+        "carriage return inside a line": (replace_first_row(good, b",N706JB,", b",N706\rJB,"), "carriage return inside a line", 2, None),
     }
 
 
