@@ -109,6 +109,7 @@ def check_trainable(frame: pd.DataFrame, what: str, first: date, last: date) -> 
 # can round onto a data value in float32 and flip that value's branch (measured here: 8 rows,
 # max diff 0.064 on one cutoff). On the grid every midpoint below 2**13 is exact in float32.
 INPUT_GRID = 1024
+MISSING_CATEGORY = ""
 
 
 def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -117,7 +118,10 @@ def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
         values = inputs[column].astype("float64")
         inputs[column] = (np.round(values * INPUT_GRID) / INPUT_GRID).astype("float32")
     for column in CATEGORICAL_FEATURES:
-        inputs[column] = inputs[column].astype(str)
+        # Missing is a level of its own, the same string for scikit-learn and ONNX (pandas 3's
+        # astype(str) would keep it NaN, a float in a string tensor).
+        values = inputs[column]
+        inputs[column] = values.astype(object).where(values.notna(), MISSING_CATEGORY).astype(str)
     return inputs
 
 

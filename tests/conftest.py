@@ -101,13 +101,16 @@ class Platform:
         with self.warehouse.connect(read_only=True) as con:
             return con.execute(sql, params or []).fetchall()
 
-    def clone(self, root: Path, model_policy=None) -> "Platform":
-        """A copy of this deployment's data under ``root``, with a fresh instance.
+    def clone(self, root: Path, model_policy=None, dbt_project_dir: Path | None = None) -> "Platform":
+        """A copy of this deployment under ``root``: its data and its Dagster instance (runs,
+        materializations), so the copy knows what it holds.
 
         Clone before training: the hand-offs between ML assets name absolute paths.
         """
         shutil.copytree(self.settings.data_dir, root / "data")
-        return Platform(root, self._definitions_module, self._cli, model_policy)
+        shutil.copytree(self.root / "dagster_home", root / "dagster_home")
+        return Platform(root, self._definitions_module, self._cli, model_policy,
+                        dbt_project_dir or self.settings.dbt_project_dir)
 
     def execute(self, keys, **options):
         return self._cli.execute(self.defs, self.instance, keys, log=lambda _: None, **options)

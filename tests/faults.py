@@ -9,7 +9,7 @@ committed), says so on stdout, and waits to be killed with SIGKILL:
 
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from resources.settings import REPO_ROOT
@@ -103,9 +103,10 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
     import subprocess
     from datetime import date
 
-    from dagster import AssetKey, RunsFilter
+    from dagster import AssetKey, DagsterRunStatus, RunsFilter
 
     from resources.landing import land_days
+    from resources.warehouse import DuckDBWarehouse
     from tests.conftest import load_platform_module, make_instance, make_settings
 
     settings = make_settings(root)
@@ -123,27 +124,43 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
 
     run_ids = queue_runs(instance, "daily_data", days)
     queued_statuses = {run.status.value for run in instance.get_runs(RunsFilter(run_ids=run_ids))}
-    daemon = subprocess.Popen(
-        [str(REPO_ROOT / ".venv" / "bin" / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-        cwd=REPO_ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    started = time.monotonic()
-    try:
-        while time.monotonic() - started < 600:
-            records = instance.get_run_records(RunsFilter(run_ids=run_ids))
-            if all(r.dagster_run.is_finished for r in records):
-                break
-            time.sleep(2)
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(timeout=60)
+
+    def runs():
+        return [record.dagster_run for record in instance.get_run_records(RunsFilter(run_ids=run_ids))]
+
+    waiting = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING)
+    # Hold the warehouse, as an analyst's dbt run would, until every run has started: their
+    # steps then meet at the warehouse whatever the machine's speed, instead of the first run
+    # finishing before the last one's process is up.
+    with ExitStack() as held:
+        held.enter_context(DuckDBWarehouse(path=str(settings.warehouse_path)).exclusive_access())
+        daemon = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            cwd=REPO_ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < 300:
+                if all(run.status not in waiting for run in runs()):
+                    break
+                time.sleep(0.5)
+            all_started = time.monotonic() - started
+            held.close()  # the warehouse is free: the runs' steps take turns on it
+            while time.monotonic() - started < 600:
+                if all(run.is_finished for run in runs()):
+                    break
+                time.sleep(1)
+        finally:
+            os.killpg(daemon.pid, signal.SIGTERM)
+            daemon.wait(timeout=60)
     records = instance.get_run_records(RunsFilter(run_ids=run_ids))
     return {
         "queued_statuses": queued_statuses,
         "records": records,
         "messages": [e.message or "" for run_id in run_ids for e in instance.all_logs(run_id)],
         "seconds": time.monotonic() - started,
+        "seconds_until_all_started": all_started,
         "warehouse_path": settings.warehouse_path,
     }
 

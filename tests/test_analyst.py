@@ -22,21 +22,18 @@ def _dbt(*args: str, warehouse: Path, target: Path) -> subprocess.CompletedProce
     )
 
 
-def test_dbt_build_test_and_docs_run_without_dagster(built_platform, tmp_path):
+def test_dbt_build_and_docs_run_without_dagster(built_platform, tmp_path):
     platform = built_platform.clone(tmp_path)
     warehouse = platform.settings.warehouse_path
-    platform.query("select 1")  # the clone opens
     with platform.warehouse.transaction() as con:  # start from raw only, as a fresh analyst would
         con.execute("drop table features.flight_features")
 
     build = _dbt("build", warehouse=warehouse, target=tmp_path / "target")
     assert build.returncode == 0, build.stdout[-3000:]
-    assert "ERROR=0" in build.stdout
-    assert platform.query("select count(distinct flight_date) from features.flight_features")[0][0] > 0
-
-    test = _dbt("test", warehouse=warehouse, target=tmp_path / "target")
-    assert test.returncode == 0, test.stdout[-3000:]
-    assert "PASS=" in test.stdout and "ERROR=0" in test.stdout
+    assert "ERROR=0" in build.stdout and "PASS=" in build.stdout  # models and their tests
+    # every day of raw data has its features again (cancelled flights aside)
+    assert platform.query("select count(distinct flight_date) from features.flight_features") == \
+        platform.query("select count(distinct partition_date) from raw.flights")
 
     docs = _dbt("docs", "generate", warehouse=warehouse, target=tmp_path / "target")
     assert docs.returncode == 0, docs.stdout[-3000:]

@@ -3,20 +3,18 @@
 import hashlib
 import json
 import pickle
-from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import onnx
 import pandas as pd
 import pytest
 from dagster import AssetCheckKey, AssetKey
 
-from assets.champion import Decision, decide
-from assets.modeling import LABEL, TrainingWindowError, check_trainable
 from assets.models import onnx_matches_sklearn
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
-from tests.conftest import ML_TRAINING_KEYS as TRAINING  # noqa: E402
+from tests.conftest import ML_TRAINING_KEYS as TRAINING
 
 CHAMPION = [AssetKey(["ml", "champion"])]
 PREDICTIONS = [AssetKey(["ml", "predictions"])]
@@ -47,22 +45,46 @@ def latest_metadata(platform, key):
     return event.asset_materialization.metadata
 
 
+def onnx_digests(platform) -> dict[str, str]:
+    return {version: hashlib.sha256(Path(platform.settings.model_store_dir, "delay_model", version,
+                                         "model.onnx").read_bytes()).hexdigest()
+            for version, _, _ in registry_rows(platform)}
+
+
 @pytest.fixture(scope="module")
-def ml_platform(built_platform, tmp_path_factory):
-    """Backtest over two weekly partitions, promotion of the first, scoring."""
+def ml(built_platform, tmp_path_factory):
+    """One deployment taken through the lifecycle once; the tests below only read what
+    happened (so none depends on another's order): two weekly cutoffs trained, the first
+    promoted, the first trained again with the same inputs, Feb 1..12 scored and Feb 5 scored
+    again, and a training window with no days."""
     platform = built_platform.clone(tmp_path_factory.mktemp("ml"), SMALL_WINDOW_POLICY)
+    happened = SimpleNamespace(platform=platform)
     assert train(platform, FIRST_CUTOFF).success
     assert platform.execute(CHAMPION).success
     assert train(platform, SECOND_CUTOFF).success
-    return platform
+    happened.registry, happened.digests = registry_rows(platform), onnx_digests(platform)
+
+    happened.retrained = train(platform, FIRST_CUTOFF)
+    happened.registry_after_retrain = registry_rows(platform)
+    happened.digests_after_retrain = onnx_digests(platform)
+
+    happened.scored = platform.execute(PREDICTIONS, partition_range=("2013-02-01", "2013-02-12"))
+    happened.predictions = platform.query(
+        "select model_version, count(*) from ml.predictions group by 1")
+    happened.rescored = platform.execute(PREDICTIONS, partition_key="2013-02-05")
+    happened.predictions_after_rescoring = platform.query("select * from ml.predictions order by all")
+
+    happened.empty_window = train(platform, FIRST_CUTOFF, train_days=0)
+    happened.registry_after_empty_window = registry_rows(platform)
+    return happened
 
 
-def test_backtest_evaluates_each_cutoff_and_plots_auc_by_week(ml_platform):
-    with ml_platform.warehouse.connect(read_only=True) as con:
+def test_backtest_evaluates_each_cutoff_and_plots_auc_by_week(ml):
+    with ml.platform.warehouse.connect(read_only=True) as con:
         evaluated = registry.evaluated_models(con)
     assert [str(m.cutoff) for m in evaluated] == [FIRST_CUTOFF, SECOND_CUTOFF]
     assert all(0.55 < m.metrics["auc"] < 0.9 for m in evaluated)
-    metadata = latest_metadata(ml_platform, AssetKey(["ml", "model_evaluation"]))
+    metadata = latest_metadata(ml.platform, AssetKey(["ml", "model_evaluation"]))
     for plot in ("roc", "calibration", "auc_by_cutoff"):
         assert "data:image/png;base64," in metadata[plot].value
     for metric in ("auc", "log_loss", "brier", "precision", "recall"):
@@ -72,18 +94,50 @@ def test_backtest_evaluates_each_cutoff_and_plots_auc_by_week(ml_platform):
     assert "## Limits" in card and evaluated[-1].version in card
 
 
-def test_training_set_windows_hold_out_the_future(ml_platform):
-    cutoff = pd.Timestamp(SECOND_CUTOFF)
-    with ml_platform.warehouse.connect(read_only=True) as con:
+def test_training_set_is_split_at_the_cutoff_as_planned(ml):
+    with ml.platform.warehouse.connect(read_only=True) as con:
         model = [m for m in registry.evaluated_models(con) if str(m.cutoff) == SECOND_CUTOFF][0]
     directory = Path(json.loads(Path(model.artifact_dir, "metadata.json").read_text())
                      ["training_set_dir"])
     train_rows = pd.read_parquet(directory / "train.parquet")
     holdout = pd.read_parquet(directory / "holdout.parquet")
-    assert train_rows["flight_date"].max() < cutoff <= holdout["flight_date"].min()
-    assert holdout["flight_date"].max() <= pd.Timestamp("2013-02-12")
+    # The rows are the planned windows' (tests/test_ml_rules.py plans them), all of them.
+    planned = ml.platform.query(
+        "select min(flight_date), max(flight_date), count(*) from features.flight_features"
+        " where flight_date between ? and ?", [model.train_start, model.train_end])
+    assert planned == [(train_rows["flight_date"].min().date(),
+                        train_rows["flight_date"].max().date(), len(train_rows))]
+    assert holdout["flight_date"].min() == pd.Timestamp(SECOND_CUTOFF)
+    assert holdout["flight_date"].max().date() == model.holdout_end
     assert not set(train_rows["flight_id"]) & set(holdout["flight_id"])
-    assert train_rows["flight_date"].min() == pd.Timestamp("2013-01-01")  # all history by default
+
+
+def test_same_inputs_and_config_give_a_byte_identical_onnx(ml):
+    assert ml.retrained.success
+    # Same training set, same config: the same version, and the file's bytes did not change.
+    assert ml.registry_after_retrain == ml.registry
+    assert ml.digests_after_retrain == ml.digests
+
+
+def test_scoring_writes_the_champion_version_on_every_row(ml):
+    assert ml.scored.success
+    champion = [version for version, _, stage in ml.registry if stage == "champion"]
+    features = ml.platform.query(
+        "select count(*) from features.flight_features"
+        " where flight_date between '2013-02-01' and '2013-02-12'")[0][0]
+    assert ml.predictions == [(champion[0], features)]
+    # Idempotent per partition: scoring a day again replaces exactly that day.
+    assert ml.rescored.success
+    assert len(ml.predictions_after_rescoring) == features
+
+
+def test_empty_training_window_fails_and_leaves_the_registry_alone(ml):
+    assert not ml.empty_window.success
+    failure = next(e for e in ml.empty_window.all_events if e.is_step_failure)
+    error = failure.step_failure_data.error
+    assert "training window 2013-02-03..2013-02-02 has no labeled flights" in (
+        error.cause or error).message
+    assert ml.registry_after_empty_window == ml.registry
 
 
 def test_trailing_training_window_comes_from_run_config(built_platform, tmp_path):
@@ -93,16 +147,6 @@ def test_trailing_training_window_comes_from_run_config(built_platform, tmp_path
     metadata = latest_metadata(platform, AssetKey(["ml", "training_set"]))
     assert metadata["train_window"].value == "2013-02-03..2013-02-09"
     assert metadata["holdout_window"].value == "2013-02-10..2013-02-11"
-
-
-def test_same_inputs_and_config_give_a_byte_identical_onnx(ml_platform):
-    before = {v: Path(ml_platform.settings.model_store_dir, "delay_model", v, "model.onnx")
-              for v, _, _ in registry_rows(ml_platform)}
-    digests = {v: hashlib.sha256(p.read_bytes()).hexdigest() for v, p in before.items()}
-    assert train(ml_platform, FIRST_CUTOFF).success
-    # Same training set, same config: the same version, and the file's bytes did not change.
-    assert {v for v, _, _ in registry_rows(ml_platform)} == set(before)
-    assert {v: hashlib.sha256(p.read_bytes()).hexdigest() for v, p in before.items()} == digests
 
 
 def test_parity_check_fails_on_a_tampered_model(built_platform, tmp_path):
@@ -163,38 +207,6 @@ def test_worse_challenger_is_not_promoted(built_platform, tmp_path):
     assert metadata["challenger_auc"].value < metadata["champion_auc"].value
 
 
-class _Model:
-    def __init__(self, version, cutoff, holdout_end, checks_pass=True):
-        self.version, self.holdout_start = version, date.fromisoformat(cutoff)
-        self.holdout_end = date.fromisoformat(holdout_end)
-        self.checks = {name: {"passed": checks_pass}
-                       for name in ("onnx_matches_sklearn", "auc_above_floor")}
-
-
-@pytest.mark.parametrize(
-    "challenger_auc, action", [(0.70, "promote"), (0.681, "keep"), (0.60, "keep")],
-)
-def test_promotion_needs_the_margin(challenger_auc, action):
-    challenger = _Model("new", "2013-02-10", "2013-02-23")
-    champion = _Model("old", "2013-02-03", "2013-02-16")
-    windows = []
-
-    def score(model, window):
-        windows.append(window)
-        return challenger_auc if model is challenger else 0.68
-
-    decision = decide(challenger, champion, score, margin=0.002)
-    assert decision.action == action
-    # Compared on the challenger's holdout only: days neither model trained on.
-    assert windows == [(date(2013, 2, 10), date(2013, 2, 23))] * 2
-
-
-def test_challenger_that_failed_a_check_is_never_promoted():
-    decision = decide(_Model("new", "2013-02-10", "2013-02-23", checks_pass=False), None,
-                      score=lambda *_: 1.0, margin=0.0)
-    assert decision == Decision("keep", decision.reason) and "did not pass" in decision.reason
-
-
 def test_rollback_restores_an_earlier_champion_and_records_who_and_why(built_platform, tmp_path, cli,
                                                                       monkeypatch):
     platform = built_platform.clone(tmp_path, SMALL_WINDOW_POLICY)
@@ -215,41 +227,3 @@ def test_rollback_restores_an_earlier_champion_and_records_who_and_why(built_pla
             "select action, champion_after, actor, reason from ml.champion_decisions"
             " order by decided_at desc limit 1"
         ).fetchone() == ("rollback", first, "ana", "bad predictions on Feb 11")
-
-
-def test_scoring_writes_the_champion_version_on_every_row(ml_platform):
-    result = ml_platform.execute(PREDICTIONS, partition_range=("2013-02-01", "2013-02-12"))
-    assert result.success
-    champion = champion_of(ml_platform)
-    rows = ml_platform.query(
-        "select model_version, count(*) from ml.predictions group by 1")
-    features = ml_platform.query(
-        "select count(*) from features.flight_features"
-        " where flight_date between '2013-02-01' and '2013-02-12'")[0][0]
-    assert rows == [(champion.version, features)]
-    # Idempotent per partition: scoring a day again replaces it.
-    assert ml_platform.execute(PREDICTIONS, partition_key="2013-02-05").success
-    assert ml_platform.query("select count(*) from ml.predictions") == [(features,)]
-
-
-@pytest.mark.parametrize(
-    "frame, message",
-    [
-        (pd.DataFrame({LABEL: []}), "training window 2013-02-01..2013-02-07 has no labeled flights"),
-        (pd.DataFrame({LABEL: [False, False]}),
-         "training window 2013-02-01..2013-02-07 has a single class"),
-    ],
-)
-def test_untrainable_windows_are_named(frame, message):
-    with pytest.raises(TrainingWindowError, match=message):
-        check_trainable(frame, "training", date(2013, 2, 1), date(2013, 2, 7))
-
-
-def test_empty_training_window_fails_and_leaves_the_registry_alone(ml_platform):
-    before = registry_rows(ml_platform)
-    result = train(ml_platform, FIRST_CUTOFF, train_days=0)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    error = failure.step_failure_data.error
-    assert "training window 2013-02-03..2013-02-02 has no labeled flights" in (error.cause or error).message
-    assert registry_rows(ml_platform) == before

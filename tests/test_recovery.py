@@ -28,7 +28,9 @@ def test_sigkill_mid_write_leaves_the_partition_as_it_was(built_platform, tmp_pa
     assert outcome["after_kill"] == outcome["before"]  # the uncommitted write is gone
     # The rerun found the crashed run dead, failed it and freed its pool slot, then wrote the day.
     assert outcome["rerun_success"]
-    crashed = [r for r in platform.instance.get_runs() if r.run_id != outcome["rerun_run_id"]]
+    runs_of_the_day = [r for r in platform.instance.get_runs()
+                       if r.tags.get("dagster/partition") == DAY]
+    crashed = [r for r in runs_of_the_day if r.run_id != outcome["rerun_run_id"]]
     assert [r.status.value for r in crashed] == ["FAILURE"]
     delivered = landing_path(platform.settings.landing_dir, "flights", date(2013, 1, 20))
     assert len(outcome["after_rerun"]) == len(delivered.read_text().splitlines()) - 1

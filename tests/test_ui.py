@@ -9,7 +9,6 @@ import socket
 import subprocess
 import time
 import urllib.request
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -37,9 +36,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def webserver(built_platform, tmp_path_factory):
-    """A deployment with a few days ingested and one model evaluated, served by the webserver."""
-    platform = built_platform.clone(tmp_path_factory.mktemp("ui"))
-    platform.materialize(date(2013, 2, 10), date(2013, 2, 12))  # into this instance
+    """A deployment with six weeks ingested and one model evaluated, served by the webserver."""
+    platform = built_platform.clone(tmp_path_factory.mktemp("ui"))  # Jan 1 .. Feb 12 materialized
     assert platform.train("2013-02-03", holdout_days=7).success
 
     port = _free_port()
@@ -104,7 +102,7 @@ def test_partition_view_of_raw_flights(page):
     materialized = page.get_by_text("Materialized (")
     expect(materialized).to_be_visible()
     count = int(materialized.inner_text().split("(")[1].rstrip(")"))
-    assert count >= 3  # Feb 10..12 in this instance
+    assert count == 43  # Jan 1 .. Feb 12 in this instance
 
 
 def test_asset_check_results_on_raw_flights(page):

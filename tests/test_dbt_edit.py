@@ -1,0 +1,69 @@
+"""An analyst's edit of a dbt model: the model turns stale by its code version, and rebuilding it
+flows downstream through the automation conditions."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from dagster import AssetKey, evaluate_automation_conditions
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.loader import LoadingContextForTest
+
+from resources.settings import REPO_ROOT
+from tests.conftest import Platform
+
+FEATURES = AssetKey(["features", "flight_features"])
+STAGING = [AssetKey(["staging", "stg_flights"]), AssetKey(["staging", "stg_weather"])]
+PREDICTIONS = AssetKey(["ml", "predictions"])
+DAY = "2013-02-05"
+
+
+def _dbt_project_copy(source: Path, target: Path, dbt: str, edit) -> Path:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("target", "logs", ".user.yml"))
+    edit(target)
+    subprocess.run([dbt, "parse", "--quiet"], cwd=target, check=True)
+    return target
+
+
+def _add_a_feature(project: Path) -> None:
+    sql = project / "models" / "features" / "flight_features.sql"
+    sql.write_text(sql.read_text().replace(
+        "flights.distance,", "flights.distance,\n    flights.distance / 1000.0 as distance_kkm,"
+    ))
+
+
+def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
+    built_platform, tmp_path, definitions_module, cli
+):
+    # The deployment as built, on the repo's project: its features are fresh. The analyst edits a
+    # copy (dagster-dbt caches a manifest by its path within a process; `dagster dev` reloads
+    # in a new process).
+    platform = built_platform.clone(tmp_path / "deployment")
+    assert platform.train("2013-02-03").success and platform.promote().success
+    assert platform.execute([PREDICTIONS], partition_key=DAY).success
+
+    def status(defs, key):
+        resolver = CachingStaleStatusResolver(platform.instance, defs.resolve_asset_graph(),
+                                              LoadingContextForTest(platform.instance))
+        return resolver.get_status(key, DAY), resolver.get_stale_root_causes(key, DAY)
+
+    assert status(platform.defs, FEATURES)[0] == StaleStatus.FRESH
+    assert status(platform.defs, PREDICTIONS)[0] == StaleStatus.FRESH
+
+    edited_project = _dbt_project_copy(REPO_ROOT / "dbt_project", tmp_path / "dbt_edited",
+                                       platform.settings.dbt_executable, edit=_add_a_feature)
+    edited = Platform(platform.root, definitions_module, cli, dbt_project_dir=edited_project)
+    features_status, features_causes = status(edited.defs, FEATURES)
+    assert features_status == StaleStatus.STALE
+    assert [cause.category.name for cause in features_causes] == ["CODE"]
+    # The SQL of staging did not change: it stays fresh.
+    assert status(edited.defs, STAGING[0])[0] == StaleStatus.FRESH
+
+    # Rebuilding the stale day with the new SQL, and the automation rescores that day.
+    cursor = evaluate_automation_conditions(edited.defs, edited.instance).cursor
+    assert edited.execute([FEATURES, *STAGING], partition_key=DAY).success
+    assert status(edited.defs, FEATURES)[0] == StaleStatus.FRESH
+    assert "distance_kkm" in [c for (c,) in edited.query(
+        "select column_name from information_schema.columns where table_name = 'flight_features'")]
+    after = evaluate_automation_conditions(edited.defs, edited.instance, cursor=cursor)
+    assert after.get_requested_partitions(PREDICTIONS) == {DAY}

@@ -1,0 +1,182 @@
+"""The model lifecycle's rules, called directly: windows, cutoffs, versions, hashes, inputs and
+the promotion decision. No Dagster, no warehouse (tests/test_ml.py proves the wiring)."""
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.champion import comparison_window, decide
+from assets.modeling import (
+    CATEGORICAL_FEATURES,
+    FEATURES,
+    INPUT_GRID,
+    LABEL,
+    MISSING_CATEGORY,
+    NUMERIC_FEATURES,
+    TrainingWindowError,
+    check_trainable,
+    frame_hash,
+    model_inputs,
+    version_id,
+)
+from assets.partitions import latest_cutoff
+from assets.training import TrainingWindowConfig, plan_windows
+
+D = date.fromisoformat
+
+
+# --- training and holdout windows ------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "train_days, holdout_days, last_labeled, expected",
+    [
+        # default: every earlier labeled day, then 14 days from the cutoff
+        (None, 14, "2013-03-31", ("2013-01-01", "2013-02-09", "2013-02-10", "2013-02-23")),
+        # a trailing window: the 7 days before the cutoff
+        (7, 14, "2013-03-31", ("2013-02-03", "2013-02-09", "2013-02-10", "2013-02-23")),
+        # the holdout stops at the last labeled day
+        (None, 14, "2013-02-12", ("2013-01-01", "2013-02-09", "2013-02-10", "2013-02-12")),
+        # holdout_days null: every labeled day from the cutoff on
+        (None, None, "2013-03-31", ("2013-01-01", "2013-02-09", "2013-02-10", "2013-03-31")),
+        # a trailing window longer than the history starts at the first labeled day
+        (90, 2, "2013-03-31", ("2013-01-01", "2013-02-09", "2013-02-10", "2013-02-11")),
+    ],
+)
+def test_plan_windows(train_days, holdout_days, last_labeled, expected):
+    config = TrainingWindowConfig(train_days=train_days, holdout_days=holdout_days)
+    windows = plan_windows(D("2013-02-10"), D("2013-01-01"), D(last_labeled), config)
+    assert windows == tuple(map(D, expected))
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({LABEL: []}), "training window 2013-02-01..2013-02-07 has no labeled flights"),
+        (pd.DataFrame({LABEL: [False, False]}),
+         "training window 2013-02-01..2013-02-07 has a single class"),
+    ],
+)
+def test_untrainable_windows_are_named(frame, message):
+    with pytest.raises(TrainingWindowError, match=message):
+        check_trainable(frame, "training", date(2013, 2, 1), date(2013, 2, 7))
+
+
+@pytest.mark.parametrize(
+    "last_labeled, expected",
+    [
+        ("2013-02-08", None),  # the first cutoff (Feb 3) would hold out only 6 days
+        ("2013-02-09", "2013-02-03"),  # a full week after Feb 3
+        ("2013-02-15", "2013-02-03"),
+        ("2013-02-16", "2013-02-10"),
+        ("2014-06-01", "2013-12-22"),  # after the data: the last weekly partition
+    ],
+)
+def test_latest_cutoff_leaves_a_week_of_labels_to_hold_out(last_labeled, expected):
+    assert latest_cutoff(D(last_labeled)) == expected
+
+
+# --- the comparison window and the promotion decision -----------------------------------------
+
+class Model:
+    def __init__(self, version, holdout_start, holdout_end, checks_pass=True):
+        self.version = version
+        self.holdout_start, self.holdout_end = D(holdout_start), D(holdout_end)
+        self.checks = {name: {"passed": checks_pass}
+                       for name in ("onnx_matches_sklearn", "auc_above_floor")}
+
+
+def test_comparison_window_is_the_challengers_holdout_after_both_cutoffs():
+    champion = Model("old", "2013-02-03", "2013-02-16")
+    challenger = Model("new", "2013-02-10", "2013-02-23")
+    assert comparison_window(challenger, champion) == (D("2013-02-10"), D("2013-02-23"))
+    # A champion with a later cutoff than the challenger trained on the challenger's early
+    # holdout days: those are left out.
+    late_champion = Model("late", "2013-02-17", "2013-03-02")
+    assert comparison_window(challenger, late_champion) == (D("2013-02-17"), D("2013-02-23"))
+    # ... and when it trained on all of them, there is nothing to compare on.
+    later_champion = Model("later", "2013-02-24", "2013-03-09")
+    assert comparison_window(challenger, later_champion) is None
+
+
+@pytest.mark.parametrize(
+    "challenger_auc, action, verdict",
+    [(0.70, "promote", "beats"), (0.681, "keep", "does not beat"), (0.60, "keep", "does not beat")],
+)
+def test_promotion_needs_the_margin(challenger_auc, action, verdict):
+    challenger = Model("new", "2013-02-10", "2013-02-23")
+    champion = Model("old", "2013-02-03", "2013-02-16")
+    windows = []
+
+    def score(model, window):
+        windows.append(window)
+        return challenger_auc if model is challenger else 0.68
+
+    decision = decide(challenger, champion, score, margin=0.002)
+    assert decision.action == action
+    assert verdict in decision.reason and "2013-02-10..2013-02-23" in decision.reason
+    assert (decision.challenger_auc, decision.champion_auc) == (challenger_auc, 0.68)
+    # Both scored on the same days: the challenger's holdout, which neither trained on.
+    assert windows == [(D("2013-02-10"), D("2013-02-23"))] * 2
+
+
+def test_challenger_that_failed_a_check_is_never_promoted():
+    challenger = Model("new", "2013-02-10", "2013-02-23", checks_pass=False)
+    decision = decide(challenger, None, score=lambda *_: 1.0, margin=0.0)
+    assert decision.action == "keep"
+    assert "did not pass" in decision.reason and "auc_above_floor" in decision.reason
+
+
+def test_first_model_that_passes_its_checks_becomes_champion():
+    decision = decide(Model("new", "2013-02-10", "2013-02-23"), None, lambda *_: 0.5, 0.002)
+    assert decision.action == "promote" and "no champion yet" in decision.reason
+
+
+def test_the_champion_is_not_compared_with_itself():
+    model = Model("same", "2013-02-10", "2013-02-23")
+    assert decide(model, model, lambda *_: 1.0, 0.0).action == "keep"
+
+
+# --- versions, hashes and model inputs ------------------------------------------------------
+
+def test_version_id_depends_on_content_not_on_key_order():
+    lineage = {"cutoff": "2013-02-10", "hyperparameters": {"max_iter": 200, "learning_rate": 0.1}}
+    reordered = {"hyperparameters": {"learning_rate": 0.1, "max_iter": 200},
+                 "cutoff": "2013-02-10"}
+    assert version_id(lineage) == version_id(reordered)
+    assert len(version_id(lineage)) == 12
+    changed = {**lineage, "hyperparameters": {"max_iter": 201, "learning_rate": 0.1}}
+    assert version_id(changed) != version_id(lineage)
+
+
+def test_frame_hash_covers_values_columns_and_order():
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    same = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    assert frame_hash({"train": frame}) == frame_hash({"train": same})
+    variants = [
+        frame.assign(a=[1, 2, 4]),  # a value
+        frame.rename(columns={"b": "c"}),  # a column name
+        frame.iloc[::-1],  # the row order
+        frame.iloc[:2],  # a row less
+    ]
+    for variant in variants:
+        assert frame_hash({"train": variant}) != frame_hash({"train": frame})
+    # Which frame is which matters too: train and holdout are not interchangeable.
+    assert frame_hash({"train": frame, "holdout": frame.iloc[:1]}) != frame_hash(
+        {"train": frame.iloc[:1], "holdout": frame})
+
+
+def test_model_inputs_snap_numbers_to_the_grid_and_text_the_categories():
+    row = {column: 1.0 for column in NUMERIC_FEATURES}
+    row.update({"distance": 1234.56789, "temp": None, "carrier": "UA", "origin": "EWR",
+                "dest": None, "is_delayed": True, "flight_id": "x"})
+    inputs = model_inputs(pd.DataFrame([row]))
+
+    assert list(inputs.columns) == FEATURES  # the label and identifiers are not inputs
+    assert all(inputs[c].dtype == np.float32 for c in NUMERIC_FEATURES)
+    distance = float(inputs["distance"].iloc[0])
+    assert distance == round(1234.56789 * INPUT_GRID) / INPUT_GRID  # exact in float32
+    assert distance * INPUT_GRID == int(distance * INPUT_GRID)
+    assert np.isnan(inputs["temp"].iloc[0])  # missing stays missing
+    assert [inputs[c].iloc[0] for c in CATEGORICAL_FEATURES] == ["UA", "EWR", MISSING_CATEGORY]

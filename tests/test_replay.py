@@ -1,0 +1,59 @@
+"""The loop runs itself for sixty days: new data, automation, drift, retraining and promotion,
+each sensor evaluated in-process against a real instance and its runs executed as the daemon
+would launch them (tests/loop.py), with no wall-clock waits."""
+
+from datetime import date, timedelta
+
+from dagster import RunRequest
+
+from resources import registry
+from resources.landing import land_days
+from resources.model_store import ModelPolicy
+from tests.loop import execute_requests, run_automation_tick, tick_drift, tick_new_data
+
+
+def test_replay_of_sixty_days_ingests_detects_drift_retrains_and_decides(built_platform, tmp_path):
+    platform = built_platform.clone(tmp_path, ModelPolicy(auc_floor=0.5))
+    assert platform.train("2013-02-03").success and platform.promote().success
+    with platform.warehouse.connect(read_only=True) as con:
+        first_champion = registry.current_champion(con).version
+    landing, retrain_job = platform.settings.landing_dir, platform.defs.resolve_job_def("retrain")
+
+    _, new_data_cursor = tick_new_data(platform.instance, landing, None,
+                                       platform.settings.warehouse_path)
+    automation_cursor, drift_cursor, log, retrains = None, None, [], []
+    start, days, batch = date(2013, 2, 13), 60, 15  # winter into spring
+    for offset in range(0, days, batch):
+        first = start + timedelta(days=offset)
+        land_days(landing, first, first + timedelta(days=batch - 1))
+        requests, new_data_cursor = tick_new_data(platform.instance, landing, new_data_cursor)
+        assert len(requests) == batch  # one request per new day
+        assert execute_requests(platform, requests)
+        for _ in range(4):  # staging+features, then predictions, then the drift report
+            automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
+            if not ran:
+                break
+        request, drift_cursor = tick_drift(platform.instance, drift_cursor)
+        if isinstance(request, RunRequest):
+            retrains.append(request)
+            assert retrain_job.execute_in_process(
+                instance=platform.instance, partition_key=request.partition_key,
+                tags=request.tags, raise_on_error=False,
+            ).success
+
+    last_day = start + timedelta(days=days - 1)
+    assert platform.query("select count(distinct partition_date), max(partition_date)"
+                          " from raw.flights") == [((last_day - date(2013, 1, 1)).days + 1,
+                                                    last_day)]
+    assert platform.query("select max(flight_date) from ml.predictions") == [(last_day,)]
+    assert all(run.success for run in log), log
+    assert retrains, "no drift detected over a season change"
+    with platform.warehouse.connect(read_only=True) as con:
+        models = con.execute("select count(*) from ml.model_registry").fetchone()[0]
+        decisions = con.execute(
+            "select action, challenger from ml.champion_decisions order by decided_at").fetchall()
+    assert models > 1  # the retrains trained new models
+    # The first champion was promoted, then each retrain's challenger was decided on.
+    assert decisions[0] == ("promote", first_champion)
+    assert len(decisions) == 1 + len(retrains)
+    assert all(challenger != first_champion for _, challenger in decisions[1:])
