@@ -1,11 +1,15 @@
 """The Definitions load with the expected assets, partitions, checks and guards."""
 
+import subprocess
+import sys
 from datetime import date, datetime
+from pathlib import Path
 
 from dagster import AssetKey, BackfillPolicy, TimeWindow
 
 from assets.dbt import dbt_window_env
 from assets.partitions import daily_partitions, window_days
+from resources.settings import REPO_ROOT
 from resources.warehouse import WAREHOUSE_POOL
 
 DAILY = {"raw/flights", "raw/weather", "staging/stg_flights", "staging/stg_weather",
@@ -56,3 +60,17 @@ def test_partition_window_to_days_and_dbt_vars():
     assert dbt_window_env(first, last, "/w.duckdb") == {
         "DBT_MIN_DATE": "2013-03-01", "DBT_MAX_DATE": "2013-03-31", "WAREHOUSE_PATH": "/w.duckdb"
     }
+
+
+def test_the_code_location_loads_as_dagster_dev_loads_it_with_no_venv_on_path(tmp_path):
+    """`dagster dev` re-parses the dbt project on load; it must find the dbt beside the
+    interpreter, not whatever `dbt` is on PATH (here: none)."""
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "DAGSTER_IS_DEV_CLI": "1",
+           "DAGSTER_HOME": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
+         "-w", "workspace.yaml"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "All code locations passed validation" in result.stdout + result.stderr
