@@ -15,21 +15,20 @@ from dagster import (
     AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
-    AssetKey,
     MaterializeResult,
     asset,
 )
 
 from assets.automation import WEEKLY_FRESHNESS
 from assets.failures import permanent_failure
-from assets.modeling import LABEL, classification_metrics, onnx_predict_proba
-from assets.models import EVALUATION_KEY
-from assets.training import ML_GROUP
+from assets.keys import CHAMPION, EVALUATION, ML_GROUP
+from core.evaluation import classification_metrics
+from core.feature_table import LABEL, read_labeled
+from core.modeling import onnx_predict_proba
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
-CHAMPION_KEY = AssetKey(["ml", "champion"])
 REQUIRED_CHECKS = ("onnx_matches_sklearn", "auc_above_floor")
 
 
@@ -80,9 +79,9 @@ def decide(challenger, champion, score, margin: float) -> Decision:
 
 
 @asset(
-    key=CHAMPION_KEY,
+    key=CHAMPION,
     group_name=ML_GROUP,
-    deps=[AssetDep(EVALUATION_KEY, partition_mapping=AllPartitionMapping())],
+    deps=[AssetDep(EVALUATION, partition_mapping=AllPartitionMapping())],
     pool=WAREHOUSE_POOL,
     retry_policy=WAREHOUSE_RETRY,
     kinds={"onnx"},
@@ -99,12 +98,10 @@ def champion(
         challenger, incumbent = registry.newest_model(con), registry.current_champion(con)
 
         def score(model, window) -> float:
-            frame = con.execute(
-                "select * from features.flight_features where flight_date between ? and ?",
-                list(window),
-            ).df()
-            session = model_store.onnx_session(Path(model.artifact_dir))
-            p = onnx_predict_proba(session, frame)
+            frame = read_labeled(con, *window)
+            directory = Path(model.artifact_dir)
+            p = onnx_predict_proba(model_store.onnx_session(directory), frame,
+                                   model_store.inputs_of(directory))
             return classification_metrics(frame[LABEL], p, model_policy.decision_threshold)["auc"]
 
         decision = decide(challenger, incumbent, score, model_policy.promotion_margin)

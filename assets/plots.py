@@ -61,6 +61,19 @@ def line_plot(x, y, title: str, ylabel: str) -> MetadataValue:
     return _markdown_image(figure, title)
 
 
+def lines_plot(series: dict[str, tuple[list, list]], title: str, ylabel: str) -> MetadataValue:
+    """One line per series (e.g. per model version), over time."""
+    figure, axes = _pyplot().subplots(figsize=(7, 3))
+    for label, (x, y) in series.items():
+        axes.plot(x, y, label=label)
+    axes.set(title=title, ylabel=ylabel)
+    axes.grid(alpha=0.3)
+    if series:
+        axes.legend(fontsize="small")
+    figure.autofmt_xdate()
+    return _markdown_image(figure, title)
+
+
 def bar_plot(labels, values, title: str, ylabel: str, threshold: float | None = None) -> MetadataValue:
     figure, axes = _pyplot().subplots(figsize=(7, 3))
     positions = np.arange(len(labels))

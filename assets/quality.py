@@ -6,6 +6,8 @@
   dataset's limit (cancellations null the times: the 2013-02-08 blizzard comes close).
 - ``key_unique`` (ERROR, blocking): no two stored rows of a day share the dataset's key, so
   nothing downstream runs on doubled data.
+- ``covers_schedule`` (WARN, outcomes only): every scheduled flight of the day has an outcome; a
+  flight without one has no label (it is left out of training and of realized performance).
 """
 
 from datetime import date
@@ -13,7 +15,7 @@ from datetime import date
 import duckdb
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 
-from resources.landing import LandingDataset
+from core.contract import FLIGHT_KEY, LandingDataset
 
 TRAILING_DAYS = 28
 
@@ -28,6 +30,9 @@ def quality_check_specs(dataset: LandingDataset) -> list[AssetCheckSpec]:
             f"At most {dataset.max_null_rate:.0%} nulls per key column on any day.")),
         AssetCheckSpec("key_unique", asset=asset, blocking=True, description=(
             f"One row per ({', '.join(dataset.unique_key)}) and day.")),
+        *([AssetCheckSpec("covers_schedule", asset=asset, description=(
+            "Every scheduled flight of the day has an outcome (else it has no label)."))]
+          if dataset.name == "outcomes" else []),
     ]
 
 
@@ -35,11 +40,14 @@ def quality_check_results(
     con: duckdb.DuckDBPyConnection, dataset: LandingDataset, first: date, last: date
 ) -> list[AssetCheckResult]:
     """Evaluate the checks on the stored days first..last (inside the writing transaction)."""
-    return [
+    checks = [
         _row_count_in_band(con, dataset, first, last),
         _null_rates_in_band(con, dataset, first, last),
         _key_unique(con, dataset, first, last),
     ]
+    if dataset.name == "outcomes":
+        checks.append(_covers_schedule(con, first, last))
+    return checks
 
 
 def _row_count_in_band(con, dataset, first, last) -> AssetCheckResult:
@@ -72,6 +80,7 @@ def _row_count_in_band(con, dataset, first, last) -> AssetCheckResult:
     ).fetchall()
     outside = {str(day): {"rows": n, "trailing_average": round(avg, 1)} for day, n, avg in rows}
     return AssetCheckResult(
+        asset_key=AssetKey(["raw", dataset.name]),
         check_name="row_count_in_band",
         passed=not outside,
         severity=AssetCheckSeverity.WARN,
@@ -93,6 +102,7 @@ def _null_rates_in_band(con, dataset, first, last) -> AssetCheckResult:
     worst_by_column = {c: round(rate or 0.0, 4) for c, rate in zip(dataset.key_columns, worst, strict=True)}
     too_high = {c: r for c, r in worst_by_column.items() if r > dataset.max_null_rate}
     return AssetCheckResult(
+        asset_key=AssetKey(["raw", dataset.name]),
         check_name="null_rates_in_band",
         passed=not too_high,
         severity=AssetCheckSeverity.WARN,
@@ -110,8 +120,24 @@ def _key_unique(con, dataset, first, last) -> AssetCheckResult:
         [first, last],
     ).fetchone()[0]
     return AssetCheckResult(
+        asset_key=AssetKey(["raw", dataset.name]),
         check_name="key_unique",
         passed=duplicated == 0,
         severity=AssetCheckSeverity.ERROR,
         metadata={"duplicated_keys": duplicated, "key": key},
+    )
+
+
+def _covers_schedule(con, first, last) -> AssetCheckResult:
+    key = ", ".join(FLIGHT_KEY)
+    missing, scheduled = con.execute(
+        f"select count(*) filter (where o.flight is null), count(*) from raw.schedule s"
+        f" left join raw.outcomes o using (partition_date, {key})"
+        " where s.partition_date between ? and ?", [first, last]).fetchone()
+    return AssetCheckResult(
+        asset_key=AssetKey(["raw", "outcomes"]),
+        check_name="covers_schedule",
+        passed=missing == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"scheduled_flights": scheduled, "without_outcome": missing},
     )

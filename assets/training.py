@@ -1,14 +1,11 @@
-"""ml/training_set: per cutoff week, the labeled feature rows before the cutoff and after it.
+"""ml/training_set: per cutoff week, the labeled flights a model learns from and is judged on.
 
-Training rows are the days before the cutoff (all of them, or a trailing window); the holdout
-is the days from the cutoff on (14 by default, or every labeled day). Both are written as
-Parquet into a folder named by their content hash, so a materialized training set is never
-overwritten and a model can name exactly the data it learned from.
+Training rows are the labeled days known at the cutoff's prediction time (all of them, or a
+trailing window); the holdout is the labeled days from the cutoff on (14 by default, or every
+labeled day). Only days whose labels have arrived are used. Both frames are written as Parquet
+into a folder named by their content hash (core/training_sets.py).
 """
 
-from datetime import date, timedelta
-
-import pandas as pd
 from dagster import (
     AllPartitionMapping,
     AssetDep,
@@ -20,118 +17,94 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.dbt import FEATURES_KEY
 from assets.failures import permanent_failure
-from assets.modeling import (
-    LABEL,
+from assets.keys import FEATURES, LABELS, ML_GROUP, TRAINING_SET
+from assets.partitions import weekly_partitions
+from core.feature_table import LABEL, LABEL_DEFINITION, labeled_days, read_labeled
+from core.training_sets import (
     TrainingSetRef,
     TrainingWindowError,
     check_trainable,
     frame_hash,
+    plan_windows,
     write_training_set,
 )
-from assets.partitions import weekly_partitions
 from resources.model_store import ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
-
-ML_GROUP = "ml"
-TRAINING_SET_KEY = ["ml", "training_set"]
 
 
 class TrainingWindowConfig(Config):
     train_days: int | None = Field(
-        default=None, description="Days before the cutoff to train on; null: every earlier day."
-    )
+        default=None, description="Days to train on, ending at the cutoff's prediction time;"
+                                  " null: every labeled day before.")
     holdout_days: int | None = Field(
-        default=14, description="Days from the cutoff on to hold out; null: every labeled day."
+        default=14, description="Days from the cutoff on to hold out; null: every labeled day.")
+
+
+def build_training_set(prediction_lead_days: int):
+    @asset(
+        key=TRAINING_SET,
+        group_name=ML_GROUP,
+        partitions_def=weekly_partitions,
+        # A training set may read any earlier day, not only its own week.
+        deps=[AssetDep(FEATURES, partition_mapping=AllPartitionMapping()),
+              AssetDep(LABELS, partition_mapping=AllPartitionMapping())],
+        pool=WAREHOUSE_POOL,
+        retry_policy=WAREHOUSE_RETRY,
+        kinds={"parquet"},
+        description="Labeled flights known at the cutoff's prediction time to train on, and"
+                    " labeled days from the cutoff on to hold out.",
     )
+    def training_set(
+        context: AssetExecutionContext,
+        config: TrainingWindowConfig,
+        warehouse: DuckDBWarehouse,
+        model_store: ModelStore,
+    ) -> Output[TrainingSetRef]:
+        cutoff = context.partition_time_window.start.date()
+        with warehouse.connect(read_only=True) as con:
+            first_labeled, last_labeled = labeled_days(con)
+            if first_labeled is None:
+                raise permanent_failure("no labels yet: materialize labels/flight_labels first")
+            windows = plan_windows(cutoff, first_labeled, last_labeled, prediction_lead_days,
+                                   config.train_days, config.holdout_days)
+            # With the hindsight weather: never a model input (the model takes the declared
+            # inputs only), it serves the evaluation's perfect-forecast ablation.
+            train = read_labeled(con, windows.train_start, windows.train_end, hindsight=True)
+            holdout = read_labeled(con, windows.holdout_start, windows.holdout_end, hindsight=True)
+        try:
+            check_trainable(train, LABEL, "training", windows.train_start, windows.train_end)
+            check_trainable(holdout, LABEL, "holdout", windows.holdout_start, windows.holdout_end)
+        except TrainingWindowError as error:
+            raise permanent_failure(str(error)) from error
 
-
-def plan_windows(
-    cutoff: date, first_labeled: date, last_labeled: date, config: TrainingWindowConfig
-) -> tuple[date, date, date, date]:
-    """(train_start, train_end, holdout_start, holdout_end), all inclusive."""
-    train_start = first_labeled
-    if config.train_days is not None:
-        train_start = max(first_labeled, cutoff - timedelta(days=config.train_days))
-    holdout_end = last_labeled
-    if config.holdout_days is not None:
-        holdout_end = min(last_labeled, cutoff + timedelta(days=config.holdout_days - 1))
-    return train_start, cutoff - timedelta(days=1), cutoff, holdout_end
-
-
-def _read_features(warehouse: DuckDBWarehouse, first: date, last: date) -> pd.DataFrame:
-    with warehouse.connect(read_only=True) as con:
-        return con.execute(
-            "select * from features.flight_features where flight_date between ? and ?"
-            " order by flight_date, flight_id",
-            [first, last],
-        ).df()
-
-
-def _labeled_range(warehouse: DuckDBWarehouse) -> tuple[date, date]:
-    with warehouse.connect(read_only=True) as con:
-        first, last = con.execute(
-            "select min(flight_date), max(flight_date) from features.flight_features"
-        ).fetchone()
-    if first is None:
-        raise permanent_failure("features.flight_features is empty: materialize features first")
-    return first, last
-
-
-@asset(
-    key=TRAINING_SET_KEY,
-    group_name=ML_GROUP,
-    partitions_def=weekly_partitions,
-    # A training set may read any earlier day, not only its own week.
-    deps=[AssetDep(FEATURES_KEY, partition_mapping=AllPartitionMapping())],
-    pool=WAREHOUSE_POOL,
-    retry_policy=WAREHOUSE_RETRY,
-    kinds={"parquet"},
-    description="Training rows before the cutoff week's start, holdout rows from it on.",
-)
-def training_set(
-    context: AssetExecutionContext,
-    config: TrainingWindowConfig,
-    warehouse: DuckDBWarehouse,
-    model_store: ModelStore,
-) -> Output[TrainingSetRef]:
-    cutoff = context.partition_time_window.start.date()
-    first_labeled, last_labeled = _labeled_range(warehouse)
-    train_start, train_end, holdout_start, holdout_end = plan_windows(
-        cutoff, first_labeled, last_labeled, config
-    )
-    train = _read_features(warehouse, train_start, train_end)
-    holdout = _read_features(warehouse, holdout_start, holdout_end)
-    try:
-        check_trainable(train, "training", train_start, train_end)
-        check_trainable(holdout, "holdout", holdout_start, holdout_end)
-    except TrainingWindowError as error:
-        raise permanent_failure(str(error)) from error
-
-    content_hash = frame_hash({"train": train, "holdout": holdout})
-    directory = model_store.training_set_dir(cutoff, content_hash)
-    write_training_set(directory, train, holdout)
-    context.log.info(
-        f"cutoff {cutoff}: {len(train):,} training rows {train_start}..{train_end}, "
-        f"{len(holdout):,} holdout rows {holdout_start}..{holdout_end}"
-    )
-    ref = TrainingSetRef(
-        cutoff=cutoff, directory=str(directory), train_start=train_start, train_end=train_end,
-        holdout_start=holdout_start, holdout_end=holdout_end, train_rows=len(train),
-        holdout_rows=len(holdout), content_hash=content_hash,
-    )
-    return Output(
-        ref,
-        metadata={
+        content_hash = frame_hash({"train": train, "holdout": holdout})
+        directory = model_store.training_set_dir(cutoff, content_hash)
+        write_training_set(directory, train, holdout)
+        lineage = {
+            "prediction_time": f"the end of day D - {prediction_lead_days} (local time)",
+            "prediction_lead_days": prediction_lead_days,
+            "label": LABEL, "label_definition": LABEL_DEFINITION,
+            "labeled_days": [str(first_labeled), str(last_labeled)],
+        }
+        context.log.info(
+            f"cutoff {cutoff}: {len(train):,} training rows {windows.train_start}.."
+            f"{windows.train_end}, {len(holdout):,} holdout rows {windows.holdout_start}.."
+            f"{windows.holdout_end}")
+        ref = TrainingSetRef(cutoff=cutoff, directory=str(directory), windows=windows,
+                             train_rows=len(train), holdout_rows=len(holdout),
+                             content_hash=content_hash, lineage=lineage)
+        return Output(ref, metadata={
             "path": MetadataValue.path(str(directory)),
             "content_hash": content_hash,
-            "train_window": f"{train_start}..{train_end}",
-            "holdout_window": f"{holdout_start}..{holdout_end}",
+            "train_window": f"{windows.train_start}..{windows.train_end}",
+            "holdout_window": f"{windows.holdout_start}..{windows.holdout_end}",
             "train_rows": len(train),
             "holdout_rows": len(holdout),
-            "train_delay_rate": round(float(train[LABEL].mean()), 4),
-            "holdout_delay_rate": round(float(holdout[LABEL].mean()), 4),
+            "train_positive_rate": round(float(train[LABEL].mean()), 4),
+            "holdout_positive_rate": round(float(holdout[LABEL].mean()), 4),
             "config": MetadataValue.json(config.model_dump()),
-        },
-    )
+            "lineage": MetadataValue.json(lineage),
+        })
+
+    return training_set

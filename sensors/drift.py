@@ -9,7 +9,7 @@ import json
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
-from assets.monitoring import DRIFT_KEY
+from assets.keys import DRIFT_REPORT
 from sensors.retrain import RETRAIN_JOB, retrain_request
 
 
@@ -22,7 +22,7 @@ from sensors.retrain import RETRAIN_JOB, retrain_request
 )
 def drift_sensor(context: SensorEvaluationContext):
     state = json.loads(context.cursor) if context.cursor else {}
-    records = context.instance.fetch_materializations(DRIFT_KEY, limit=1).records
+    records = context.instance.fetch_materializations(DRIFT_REPORT, limit=1).records
     if not records:
         return SkipReason("no drift report yet")
     record = records[0]
@@ -31,7 +31,7 @@ def drift_sensor(context: SensorEvaluationContext):
     state["last_report"] = record.storage_id
     metadata = record.event_log_entry.asset_materialization.metadata
     report = {key: value.value for key, value in metadata.items()
-              if key in ("day", "drift", "reason", "max_psi", "rolling_auc", "champion_version",
+              if key in ("day", "drift", "reason", "max_psi", "realized_auc", "champion_version",
                          "newest_model_version")}
     context.update_cursor(json.dumps(state))
 
@@ -47,7 +47,8 @@ def drift_sensor(context: SensorEvaluationContext):
             "retrain/reason": f"drift: {report['reason']}"[:255],
             "drift/day": report["day"],
             "drift/max_psi": f"{report['max_psi']:.4f}",
-            "drift/rolling_auc": "" if report["rolling_auc"] is None else f"{report['rolling_auc']:.4f}",
+            "drift/realized_auc": "" if report["realized_auc"] is None
+            else f"{report['realized_auc']:.4f}",
             "drift/champion_version": report["champion_version"],
         },
     )

@@ -1,18 +1,16 @@
 """sensors/new_data: watch the landing zone and ingest each new or changed daily file.
 
-The cursor maps every file seen to its content hash, so a file delivered again with the same
+The cursor maps every file handled to its content hash, so a file delivered again with the same
 bytes requests nothing, and a corrected file re-ingests its day. The first tick starts from what
 the warehouse already holds (raw.ingest_log), so `make run` followed by `make ui` re-ingests
-nothing. One request per day, for the
-raw assets whose files changed; its run key names the day and the hashes, so a request is
-never launched twice. Everything downstream follows by declarative automation.
+nothing. What to request is planned in core/ingest_plan.py (one run per day; outcomes wait for
+their schedule). Everything downstream follows by declarative automation.
 """
 
 import json
 
 import duckdb
 from dagster import (
-    AssetKey,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -21,8 +19,10 @@ from dagster import (
 )
 
 from assets.partitions import daily_partitions
-from assets.raw import ingested_hashes
-from resources.landing import DAILY_DATASETS, LandingZone, file_sha256
+from assets.raw import ingested_hashes, raw_key
+from core.contract import DAILY_DATASETS
+from core.ingest_plan import plan_ingestion
+from resources.landing import LandingZone, file_sha256
 from resources.warehouse import DuckDBWarehouse, WarehouseBusy
 
 HASH_CHARS = 16
@@ -37,33 +37,9 @@ def scan_landing_zone(landing: LandingZone) -> dict[str, str]:
     return found
 
 
-def requests_for_changes(seen: dict[str, str], found: dict[str, str], valid_days: set[str]):
-    """One RunRequest per day with new or changed files; and the files left out, with why."""
-    changed_by_day: dict[str, dict[str, str]] = {}
-    ignored = []
-    for name, digest in found.items():
-        if seen.get(name) == digest:
-            continue
-        dataset, day = name.split("/")
-        if day not in valid_days:
-            ignored.append(f"{name}.csv (no such daily partition)")
-            continue
-        changed_by_day.setdefault(day, {})[dataset] = digest
-    requests = [
-        RunRequest(
-            run_key=f"{day}:" + ",".join(f"{d}={h}" for d, h in sorted(changes.items())),
-            partition_key=day,
-            asset_selection=[AssetKey(["raw", dataset]) for dataset in sorted(changes)],
-            tags={"landing/files": ",".join(f"{d}/{day}.csv" for d in sorted(changes))},
-        )
-        for day, changes in sorted(changed_by_day.items())
-    ]
-    return requests, ignored
-
-
 @sensor(
     name="new_data",
-    asset_selection=[AssetKey(["raw", name]) for name in DAILY_DATASETS],
+    asset_selection=[raw_key(name) for name in DAILY_DATASETS],
     minimum_interval_seconds=15,
     default_status=DefaultSensorStatus.RUNNING,
     description="Requests raw/* for each day whose landing file is new or changed.",
@@ -79,13 +55,20 @@ def new_data_sensor(context: SensorEvaluationContext, landing: LandingZone,
             return SkipReason("first tick: the warehouse is busy, retrying")
         seen = {name: digest[:HASH_CHARS] for name, digest in ingested.items()}
     found = scan_landing_zone(landing)
-    requests, ignored = requests_for_changes(
-        seen, found, set(daily_partitions.get_partition_keys())
-    )
-    for name in ignored:
+    scheduled = context.instance.get_materialized_partitions(raw_key("schedule"))
+    plan = plan_ingestion(seen, found, set(daily_partitions.get_partition_keys()), scheduled)
+    for name in plan.ignored:
         context.log.warning(f"ignoring landing file {name}")
-    context.update_cursor(json.dumps(found, sort_keys=True))
-    if not requests:
-        return SkipReason(f"no new or changed files among {len(found)} in {landing.path}")
-    context.log.info(f"{len(requests)} day(s) to ingest: {[r.partition_key for r in requests]}")
-    return requests
+    for name in plan.waiting:
+        context.log.info(f"not yet: {name}")
+    context.update_cursor(json.dumps(plan.seen, sort_keys=True))
+    if not plan.days:
+        return SkipReason(f"no new or changed files to ingest among {len(found)} in {landing.path}"
+                          + (f"; waiting: {', '.join(plan.waiting)}" if plan.waiting else ""))
+    context.log.info(f"{len(plan.days)} day(s) to ingest: {[d.day for d in plan.days]}")
+    return [
+        RunRequest(run_key=day.run_key, partition_key=day.day,
+                   asset_selection=[raw_key(dataset) for dataset in day.datasets],
+                   tags={"landing/files": ",".join(f"{d}/{day.day}.csv" for d in day.datasets)})
+        for day in plan.days
+    ]

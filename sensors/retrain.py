@@ -6,7 +6,7 @@ from datetime import date
 
 from dagster import DagsterInstance, DefaultScheduleStatus, RunRequest, SkipReason, schedule
 
-from assets.dbt import FEATURES_KEY
+from assets.keys import LABELS
 from assets.partitions import latest_cutoff
 
 RETRAIN_JOB = "retrain"
@@ -14,7 +14,7 @@ RETRAIN_JOB = "retrain"
 
 def last_labeled_day(instance: DagsterInstance) -> date | None:
     # From the instance, not the warehouse: sensors and schedules must not wait on DuckDB's lock.
-    days = instance.get_materialized_partitions(FEATURES_KEY)
+    days = instance.get_materialized_partitions(LABELS)
     return max(date.fromisoformat(day) for day in days) if days else None
 
 

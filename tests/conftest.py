@@ -15,7 +15,7 @@ import pytest
 from dagster import AssetKey, BetaWarning, DagsterInstance, PreviewWarning
 from hypothesis import settings as hypothesis_settings
 
-from resources.landing import land_days
+from core.simulator import land_days
 from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import DuckDBWarehouse
 

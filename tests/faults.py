@@ -1,6 +1,6 @@
 """Faults injected on purpose, shared by the tests and `make chaos` (platform/chaos.py).
 
-Run as a script, this is the victim of the crash test: a real Dagster run of raw/flights for
+Run as a script, this is the victim of the crash test: a real Dagster run of raw/schedule for
 one day that stops in the middle of its partition write (rows deleted and re-inserted, not yet
 committed), says so on stdout, and waits to be killed with SIGKILL:
 
@@ -24,12 +24,11 @@ def replace_first_row(good: bytes, old: bytes, new: bytes) -> bytes:
 
 
 def bad_landing_files(good: bytes) -> dict[str, tuple[bytes, str, int | None, str | None]]:
-    """Every kind of bad delivery made from one good day of flights (2013-03-01): kind ->
-    (content, what the error says, line, column)."""
+    """Every kind of bad delivery made from one good day of the schedule feed (2013-03-01):
+    kind -> (content, what the error says, line, column)."""
     header, first, rest = good.split(b"\n", 2)
     return {
-        # kind: (file content, what the message says, line, column)
-        "missing column": (good.replace(b"arr_delay,", b"", 1), "missing columns ['arr_delay']", 1, None),
+        "missing column": (good.replace(b"dest,", b"", 1), "missing columns ['dest']", 1, None),
         "extra column": (good.replace(b"time_hour\n", b"time_hour,gate\n", 1), "unexpected columns ['gate']", 1, None),
         "reordered columns": (good.replace(b"year,month", b"month,year", 1), "out of order", 1, None),
         "wrong type": (replace_first_row(good, b",B6,11,", b",B6,eleven,"), "'eleven' is not a valid INTEGER", 2, "flight"),
@@ -37,31 +36,43 @@ def bad_landing_files(good: bytes) -> dict[str, tuple[bytes, str, int | None, st
         "empty file": (b"", "empty", None, None),
         "header only": (header + b"\n", "0 rows", None, None),
         "duplicate rows": (b"\n".join([header, first, first, rest]), "repeat the key", 3, "carrier, flight, origin"),
-        "cut mid-row": (good[: len(good) // 2], "fields where the header has 19", None, None),
+        "cut mid-row": (good[: len(good) // 2], "fields where the header has 14", None, None),
         "binary garbage": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8", 1, None),
-        "NUL bytes": (good.replace(b"\n2013,3,1,50,", b"\n2013,3,1,\x00", 1), "NUL byte", 3, None),
+        "NUL bytes": (good.replace(b"\n2013,3,1,B6,707,", b"\n2013,3,1,\x00", 1), "NUL byte", 3, None),
         "date outside the day": (replace_first_row(good, b"2013,3,1,", b"2013,3,2,"), "not the file's day", 2, "year/month/day"),
         "month out of range": (replace_first_row(good, b"2013,3,1,", b"2013,13,1,"), "between 1 and 12", 2, "month"),
         "negative distance": (replace_first_row(good, b",1069,", b",-1069,"), "at least 0", 2, "distance"),
         "non-UTF-8 bytes": (replace_first_row(good, b"N706JB", b"N706\xe9B"), "not UTF-8", 2, None),
         "unparseable time": (replace_first_row(good, b",2159,", b",25:61,"), "not a valid INTEGER", 2, "sched_dep_time"),
         "impossible clock time": (replace_first_row(good, b",2159,", b",2175,"), "a clock time HHMM", 2, "sched_dep_time"),
+        "hour and minute disagree": (replace_first_row(good, b",21,59,", b",20,59,"), "hour * 100 + minute", 2, "sched_dep_time"),
         "unparseable timestamp": (replace_first_row(good, b"2013-03-02T02:00:00Z", b"tomorrow"), "not a valid TIMESTAMPTZ", 2, "time_hour"),
         "rounded integer": (replace_first_row(good, b"2013,3,1,", b"2013,3.4,1,"), "not a valid INTEGER", 2, "month"),
         "missing required value": (replace_first_row(good, b",JFK,", b",NA,"), "missing value in a required column", 2, "origin"),
-        "far larger than normal": (good * 60, "more than the 5,000,000", None, None),
-        # the dialect (resources/validation.py): unquoted UTF-8 CSV, lines ending in LF or CRLF
+        "far larger than normal": (good * 60, "more than the 3,000,000", None, None),
+        # the dialect (core/validation.py): unquoted UTF-8 CSV, lines ending in LF or CRLF
         "quote character": (replace_first_row(good, b",N706JB,", b',"N706JB",'), "a double quote", 2, "tailnum"),
         "lone quote": (replace_first_row(good, b",N706JB,", b',",'), "a double quote", 2, "tailnum"),
-        "delimiter inside a value": (replace_first_row(good, b",N706JB,", b",N706,JB,"), "20 fields where the header has 19", 2, None),
+        "delimiter inside a value": (replace_first_row(good, b",N706JB,", b",N706,JB,"), "15 fields where the header has 14", 2, None),
         "byte-order mark": (b"\xef\xbb\xbf" + good, "byte-order mark", 1, None),
         "carriage return inside a line": (replace_first_row(good, b",N706JB,", b",N706\rJB,"), "carriage return inside a line", 2, None),
     }
 
 
 BAD_KINDS = list(bad_landing_files(
-    b"h\n2013,3,1,4,2159,125,318,56,142,B6,11,N706JB,JFK,FLL,166,1069,21,59,2013-03-02T02:00:00Z\n"
+    b"h\n2013,3,1,B6,11,N706JB,JFK,FLL,2159,56,1069,21,59,2013-03-02T02:00:00Z\n"
 ))
+
+
+def bad_outcome_files(good: bytes) -> dict[str, tuple[bytes, str, int | None, str | None]]:
+    """The outcomes feed's own rules, from one good day of outcomes (2013-03-01)."""
+    return {
+        "arrival without a departure": (replace_first_row(good, b",JFK,4,125,", b",JFK,NA,125,"),
+                                        "an arrival delay needs a departure time", 2, "arr_delay"),
+        "impossible arrival time": (replace_first_row(good, b",318,", b",3181,"),
+                                    "a clock time HHMM", 2, "arr_time"),
+        "negative air time": (replace_first_row(good, b",142,166", b",142,-166"), "at least 0", 2, "air_time"),
+    }
 
 
 def queue_runs(instance, job_name: str, partitions: list[str]) -> list[str]:
@@ -105,7 +116,7 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
 
     from dagster import AssetKey, DagsterRunStatus, RunsFilter
 
-    from resources.landing import land_days
+    from core.simulator import land_days
     from resources.warehouse import DuckDBWarehouse
     from tests.conftest import load_platform_module, make_instance, make_settings
 
@@ -170,7 +181,7 @@ def is_lock_error(message: str) -> bool:
 
 
 def kill_mid_write_and_rerun(platform, day: str) -> dict:
-    """Start a run of raw/flights for ``day`` in a subprocess, SIGKILL it inside its write
+    """Start a run of raw/schedule for ``day`` in a subprocess, SIGKILL it inside its write
     transaction, then rerun the day. Returns the day's rows before, after the kill and after
     the rerun, the victim's exit code, and the seconds the rerun took (recovery included)."""
     import os
@@ -182,7 +193,7 @@ def kill_mid_write_and_rerun(platform, day: str) -> dict:
     def day_rows():
         # source_file names the deployment's landing zone; compare the data itself.
         rows = platform.query(
-            "select * exclude (source_file) from raw.flights where partition_date = ?"
+            "select * exclude (source_file) from raw.schedule where partition_date = ?"
             " order by all", [day])
         return rows
 
@@ -204,7 +215,7 @@ def kill_mid_write_and_rerun(platform, day: str) -> dict:
         victim.wait(timeout=30)
     after_kill = day_rows()
     started = time.perf_counter()
-    result = platform.execute([AssetKey(["raw", "flights"])], partition_key=day)
+    result = platform.execute([AssetKey(["raw", "schedule"])], partition_key=day)
     return {
         "reached_write": reached_write, "returncode": victim.returncode, "before": before,
         "after_kill": after_kill, "rerun_success": result.success, "rerun_run_id": result.run_id,
@@ -223,7 +234,7 @@ class _PausingConnection:
 
     def execute(self, sql, *args):
         result = self._connection.execute(sql, *args)
-        if sql.lstrip().startswith("insert into raw.flights"):
+        if sql.lstrip().startswith("insert into raw.schedule"):
             print(MID_WRITE, flush=True)
             time.sleep(3600)
         return result
@@ -247,7 +258,7 @@ def run_until_killed(dagster_home: str, data_dir: str, day: str) -> None:
     defs = load_platform_module("definitions").build_definitions(settings)
     cli = load_platform_module("cli")
     instance = DagsterInstance.from_config(dagster_home)
-    cli.execute(defs, instance, [AssetKey(["raw", "flights"])], partition_key=day)
+    cli.execute(defs, instance, [AssetKey(["raw", "schedule"])], partition_key=day)
 
 
 if __name__ == "__main__":

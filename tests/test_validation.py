@@ -17,44 +17,50 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from assets.raw import ingest_days
-from resources.landing import (
-    FLIGHTS,
-    WEATHER,
-    LandingFileError,
-    LandingZone,
-    land_days,
-    landing_path,
-)
-from resources.validation import DELIMITER, NULL_TOKENS, read_landing_data, read_landing_files
+from core.contract import OUTCOMES, SCHEDULE, WEATHER, LandingFileError, landing_path
+from core.simulator import land_days
+from core.validation import DELIMITER, NULL_TOKENS, read_landing_data, read_landing_files
+from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse
-from tests.faults import BAD_KINDS, bad_landing_files, replace_first_row
+from tests.faults import BAD_KINDS, bad_landing_files, bad_outcome_files, replace_first_row
 
 DAY = date(2013, 3, 1)
-DAY_FILE = Path("landing/flights/2013-03-01.csv")  # where a delivery of DAY would be
+DAY_FILE = Path("landing/schedule/2013-03-01.csv")  # where a delivery of DAY would be
+OUTCOMES_FILE = Path("landing/outcomes/2013-03-01.csv")
 
 
-def good_day_bytes() -> bytes:
+def good_day_bytes(dataset: str) -> bytes:
     import tempfile
 
     with tempfile.TemporaryDirectory() as landing:
-        land_days(Path(landing), DAY, DAY, datasets=("flights",))
-        return landing_path(Path(landing), "flights", DAY).read_bytes()
+        land_days(Path(landing), DAY, DAY, datasets=(dataset,))
+        return landing_path(Path(landing), dataset, DAY).read_bytes()
 
 
-GOOD_DAY = good_day_bytes()
+GOOD_DAY = good_day_bytes("schedule")
+GOOD_OUTCOMES = good_day_bytes("outcomes")
 
 
 # --- each kind of bad delivery, judged in memory ---------------------------------------------
 
-@pytest.mark.parametrize("kind", BAD_KINDS)
-def test_bad_file_is_rejected_with_file_line_column_and_rule(kind):
-    content, problem, line, column = bad_landing_files(GOOD_DAY)[kind]
+BAD = [("schedule", kind) for kind in BAD_KINDS] + [
+    ("outcomes", kind) for kind in bad_outcome_files(GOOD_OUTCOMES)]
+
+
+@pytest.mark.parametrize("dataset, kind", BAD, ids=[f"{d}: {k}" for d, k in BAD])
+def test_bad_file_is_rejected_with_file_line_column_and_rule(dataset, kind):
+    if dataset == "schedule":
+        contract, path, (content, problem, line, column) = (
+            SCHEDULE, DAY_FILE, bad_landing_files(GOOD_DAY)[kind])
+    else:
+        contract, path, (content, problem, line, column) = (
+            OUTCOMES, OUTCOMES_FILE, bad_outcome_files(GOOD_OUTCOMES)[kind])
 
     with pytest.raises(LandingFileError) as raised:
-        read_landing_data(FLIGHTS, [(DAY_FILE, content)])
+        read_landing_data(contract, [(path, content)])
 
     error = raised.value
-    assert error.path == DAY_FILE and str(DAY_FILE) in str(error)
+    assert error.path == path and str(path) in str(error)
     assert problem in str(error)
     if line is not None:
         assert error.line == line and f"line {line}" in str(error)
@@ -63,7 +69,7 @@ def test_bad_file_is_rejected_with_file_line_column_and_rule(kind):
 
 
 def test_a_good_day_is_read_with_every_row_typed():
-    table = read_landing_data(FLIGHTS, [(DAY_FILE, GOOD_DAY)])
+    table = read_landing_data(SCHEDULE, [(DAY_FILE, GOOD_DAY)])
     assert table.num_rows == GOOD_DAY.count(b"\n") - 1
     assert table.column("partition_date").to_pylist() == [DAY] * table.num_rows
     assert str(table.schema.field("flight").type) == "int32"
@@ -71,18 +77,18 @@ def test_a_good_day_is_read_with_every_row_typed():
 
 def test_missing_file_is_rejected(tmp_path):
     with pytest.raises(LandingFileError, match="missing: no file was delivered"):
-        read_landing_files(FLIGHTS, [tmp_path / "2013-03-01.csv"])
+        read_landing_files(SCHEDULE, [tmp_path / "2013-03-01.csv"])
 
 
 def test_quarantine_moves_the_file_aside_with_its_reason(tmp_path):
     landing = LandingZone(path=str(tmp_path / "landing"), quarantine_path=str(tmp_path / "q"))
-    path = landing.file_for("flights", DAY)
+    path = landing.file_for("schedule", DAY)
     path.parent.mkdir(parents=True)
     path.write_bytes(replace_first_row(GOOD_DAY, b"2013,3,1,", b"2013,13,1,"))
     with pytest.raises(LandingFileError) as raised:
-        read_landing_files(FLIGHTS, [path])
+        read_landing_files(SCHEDULE, [path])
 
-    moved = landing.quarantine("flights", raised.value, run_id="test-run")
+    moved = landing.quarantine("schedule", raised.value, run_id="test-run")
 
     assert not path.exists()
     assert moved.read_bytes().startswith(b"year,month,day")
@@ -117,7 +123,7 @@ def expected_rows(content: bytes) -> list[tuple]:
         if not fields:
             continue  # an empty line
         values = []
-        for (_, sql_type), field in zip(FLIGHTS.columns.items(), fields, strict=True):
+        for (_, sql_type), field in zip(SCHEDULE.columns.items(), fields, strict=True):
             if field in NULL_TOKENS:
                 values.append(None)
             elif sql_type == "INTEGER":
@@ -133,10 +139,10 @@ def expected_rows(content: bytes) -> list[tuple]:
 
 
 def read_rows(content: bytes) -> list[tuple]:
-    table = read_landing_data(FLIGHTS, [(DAY_FILE, content)])
+    table = read_landing_data(SCHEDULE, [(DAY_FILE, content)])
     con = duckdb.connect()
     con.execute("set timezone = 'UTC'")
-    rows = con.from_arrow(table.select(list(FLIGHTS.columns))).fetchall()
+    rows = con.from_arrow(table.select(list(SCHEDULE.columns))).fetchall()
     return sorted(rows, key=repr)
 
 
@@ -220,15 +226,15 @@ def test_crlf_and_lf_files_are_read_alike():
 def zone(tmp_path):
     """A landing zone with one real day, and a warehouse that already holds that day."""
     landing = LandingZone(path=str(tmp_path / "landing"), quarantine_path=str(tmp_path / "q"))
-    land_days(tmp_path / "landing", DAY, DAY, datasets=("flights",))
+    land_days(tmp_path / "landing", DAY, DAY, datasets=("schedule",))
     warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
-    ingest_days(warehouse, landing, FLIGHTS, [DAY])
+    ingest_days(warehouse, landing, SCHEDULE, [DAY])
     return landing, warehouse
 
 
 def stored_rows(warehouse: DuckDBWarehouse) -> list[tuple]:
     with warehouse.connect(read_only=True) as con:
-        return con.execute("select * from raw.flights order by all").fetchall()
+        return con.execute("select * from raw.schedule order by all").fetchall()
 
 
 def test_a_rejected_delivery_leaves_the_stored_day_as_it_was(zone):
@@ -236,16 +242,16 @@ def test_a_rejected_delivery_leaves_the_stored_day_as_it_was(zone):
     before = stored_rows(warehouse)
     assert len(before) == GOOD_DAY.count(b"\n") - 1
     content, problem, *_ = bad_landing_files(GOOD_DAY)["duplicate rows"]
-    landing.file_for("flights", DAY).write_bytes(content)
+    landing.file_for("schedule", DAY).write_bytes(content)
     with pytest.raises(LandingFileError, match=problem):
-        ingest_days(warehouse, landing, FLIGHTS, [DAY])
+        ingest_days(warehouse, landing, SCHEDULE, [DAY])
     assert stored_rows(warehouse) == before
 
 
 def test_ingest_is_idempotent(zone):
     landing, warehouse = zone
     before = stored_rows(warehouse)
-    ingest_days(warehouse, landing, FLIGHTS, [DAY])
+    ingest_days(warehouse, landing, SCHEDULE, [DAY])
     assert stored_rows(warehouse) == before
     with duckdb.connect(warehouse.path, read_only=True) as con:
         assert con.execute("select count(*) from raw.ingest_log").fetchone()[0] == 1

@@ -34,3 +34,24 @@
 {% macro day_number(date_expr) -%}
     {{ dbt.datediff("cast('1970-01-01' as date)", date_expr, 'day') }}
 {%- endmacro %}
+
+{#- The value of a column at the latest (or earliest) ordering key among the rows where it is
+    not null: the last observation of a day. Nulls are skipped through the key, the same way on
+    every engine. -#}
+{% macro last_observed(column, order_by, where='true') -%}
+    {{ return(adapter.dispatch('value_by_key')(column, 'case when ' ~ column ~ ' is not null and ('
+                                               ~ where ~ ') then ' ~ order_by ~ ' end', 'max')) }}
+{%- endmacro %}
+
+{% macro first_observed(column, order_by, where='true') -%}
+    {{ return(adapter.dispatch('value_by_key')(column, 'case when ' ~ column ~ ' is not null and ('
+                                               ~ where ~ ') then ' ~ order_by ~ ' end', 'min')) }}
+{%- endmacro %}
+
+{% macro default__value_by_key(column, key, extreme) -%}
+    arg_{{ extreme }}({{ column }}, {{ key }})
+{%- endmacro %}
+
+{% macro trino__value_by_key(column, key, extreme) -%}
+    {{ extreme }}_by({{ column }}, {{ key }})
+{%- endmacro %}

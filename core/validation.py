@@ -33,7 +33,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from resources.landing import LandingDataset, LandingFileError
+from core.contract import LandingDataset, LandingFileError
 
 DELIMITER = ","
 QUOTE = b'"'
@@ -49,7 +49,8 @@ TYPE_FORMATS = {
 
 
 def read_landing_files(dataset: LandingDataset, files: list[Path]) -> pa.Table:
-    """The rows of ``files`` typed by the contract, plus partition_date and source_file.
+    """The rows of ``files`` typed by the contract, plus partition_date, source_file and
+    source_line.
 
     Raises LandingFileError for the first file that breaks the contract.
     """
@@ -69,8 +70,8 @@ def read_landing_data(dataset: LandingDataset, deliveries: list[tuple[Path, byte
             check(con, dataset)
         columns = ", ".join(dataset.columns)
         return con.sql(
-            f"select {columns}, file_day as partition_date, source_file from typed"
-            " order by source_file, _line"
+            f"select {columns}, file_day as partition_date, source_file, _line as source_line"
+            " from typed order by source_file, _line"
         ).to_arrow_table()
     finally:
         con.close()

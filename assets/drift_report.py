@@ -2,7 +2,8 @@
 
 For a day D: the features of the last N days up to D against the champion's training set (PSI
 per feature: numeric binned on training quantiles, categorical by level), and, where labels
-have arrived, the champion's AUC on those days against its holdout AUC. sensors/drift.py reads
+have arrived, the realized AUC of what the champion served on those days against its holdout
+AUC. sensors/drift.py reads
 the verdict and requests a retrain; this asset only measures and explains.
 """
 
@@ -12,7 +13,6 @@ from pathlib import Path
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
@@ -20,38 +20,31 @@ from dagster import (
 )
 
 from assets.automation import DAILY_FRESHNESS, when_parents_change
-from assets.dbt import FEATURES_KEY
-from assets.drift import psi_table
 from assets.failures import permanent_failure
+from assets.keys import DRIFT_REPORT, FEATURES, MONITORING_GROUP, PREDICTIONS, table_of
 from assets.model_card import markdown_table
-from assets.modeling import CATEGORICAL_FEATURES, LABEL, NUMERIC_FEATURES
 from assets.partitions import daily_partitions, window_days
 from assets.plots import bar_plot
-from assets.scoring import PREDICTIONS_KEY
+from core.drift import psi_table
+from core.feature_table import LABEL, LABELS_TABLE, read_features
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
-DRIFT_KEY = AssetKey(["monitoring", "drift_report"])
-# month is left out: in a walk-forward year every new month is "drift" by construction, and
-# retraining cannot fix a calendar. Weather, routes and the rest can move for real.
-MONITORED_NUMERIC = [c for c in NUMERIC_FEATURES if c != "month"]
 
-
-def rolling_auc(con, first, last) -> tuple[float | None, int]:
-    """The champion's scores against the labels of the days first..last (None without both
-    classes)."""
+def realized_auc(con, version: str, first, last) -> tuple[float | None, int]:
+    """The AUC of the predictions ``version`` served for days first..last, against their labels
+    (out-of-sample rows only; None without both classes)."""
     scored = con.execute(
-        "select p.p_delayed, f.is_delayed from ml.predictions p"
-        " join features.flight_features f using (flight_id)"
-        " where p.flight_date between ? and ?",
-        [first, last],
-    ).df()
-    if scored.empty or scored["is_delayed"].nunique() < 2:
+        f"select p.p_late, l.{LABEL} from {table_of(PREDICTIONS)} p"
+        f" join {LABELS_TABLE} l using (flight_id, flight_date)"
+        f" where p.flight_date between ? and ? and p.model_version = ? and not p.in_sample"
+        f" and l.{LABEL} is not null", [first, last, version]).df()
+    if scored.empty or scored[LABEL].nunique() < 2:
         return None, len(scored)
-    from sklearn.metrics import roc_auc_score  # at use: see assets/modeling.py
+    from sklearn.metrics import roc_auc_score  # at use: see core/modeling.py
 
-    return float(roc_auc_score(scored["is_delayed"], scored["p_delayed"])), len(scored)
+    return float(roc_auc_score(scored[LABEL], scored["p_late"])), len(scored)
 
 
 def drift_verdict(table: pd.DataFrame, auc: float | None, champion_auc: float | None,
@@ -67,11 +60,11 @@ def drift_verdict(table: pd.DataFrame, auc: float | None, champion_auc: float | 
 
 
 @asset(
-    key=DRIFT_KEY,
-    group_name="monitoring",
+    key=DRIFT_REPORT,
+    group_name=MONITORING_GROUP,
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    deps=[FEATURES_KEY, PREDICTIONS_KEY],
+    deps=[FEATURES, PREDICTIONS],
     automation_condition=when_parents_change(),
     freshness_policy=DAILY_FRESHNESS,
     pool=WAREHOUSE_POOL,
@@ -91,17 +84,18 @@ def drift_report(
         champion, newest = registry.current_champion(con), registry.newest_model(con)
         if champion is None:
             raise permanent_failure("no champion model to compare with: materialize ml/champion")
-        recent = con.execute(
-            "select * from features.flight_features where flight_date between ? and ?",
-            [first, day],
-        ).df()
-        auc, scored_rows = rolling_auc(con, first, day)
+        recent = read_features(con, first, day)
+        auc, scored_rows = realized_auc(con, champion.version, first, day)
+        recent_positive_rate = con.execute(
+            f"select avg({LABEL}::int) from {LABELS_TABLE} where flight_date between ? and ?",
+            [first, day]).fetchall()[0][0]
     if recent.empty:
         raise permanent_failure(f"no features for {first}..{day}: nothing to measure")
-    lineage = model_store.read_metadata(Path(champion.artifact_dir))
-    reference = pd.read_parquet(Path(lineage["training_set_dir"]) / "train.parquet")
-
-    table = psi_table(reference, recent, MONITORED_NUMERIC, CATEGORICAL_FEATURES)
+    directory = Path(champion.artifact_dir)
+    inputs = model_store.inputs_of(directory)
+    reference = pd.read_parquet(
+        Path(model_store.read_metadata(directory)["training_set_dir"]) / "train.parquet")
+    table = psi_table(reference, recent, list(inputs.numeric), list(inputs.categorical))
     table["psi"] = table["psi"].round(4)
     champion_auc = champion.metrics.get("auc")
     drift, reason = drift_verdict(table, auc, champion_auc, model_policy)
@@ -113,12 +107,13 @@ def drift_report(
             "drift": drift,
             "reason": reason,
             "max_psi": float(table["psi"].max()),
-            "rolling_auc": auc,
-            "scored_rows": scored_rows,
+            "realized_auc": None if auc is None else round(auc, 4),
+            "labeled_rows": scored_rows,
             "champion_auc": champion_auc,
             "champion_version": champion.version,
             "newest_model_version": newest.version,
-            "recent_delay_rate": round(float(recent[LABEL].mean()), 4),
+            "recent_positive_rate": None if recent_positive_rate is None
+            else round(float(recent_positive_rate), 4),
             "psi_by_feature": MetadataValue.md(markdown_table(table)),
             "psi_plot": bar_plot(table["feature"], table["psi"], f"PSI {first}..{day} vs training",
                                  "PSI", threshold=model_policy.psi_threshold),

@@ -1,0 +1,65 @@
+"""Which days to ingest, given the landing files seen before and those found now.
+
+The new-data sensor (sensors/new_data.py) turns each planned day into one run of raw/* for that
+day; this module decides, free of Dagster, so that the rules are tested directly:
+
+- one run per day with new or changed files, for the feeds whose files changed;
+- a day's outcomes wait until its schedule is ingested (or comes in the same run): they are not
+  recorded as seen, so a later look plans them again;
+- a day whose schedule changed also re-ingests its outcomes, if any: they are checked against
+  the schedule they belong to (and a day whose schedule was rejected gets its outcomes again
+  when the corrected schedule lands);
+- the run key names the day and the content of its files: the same files never run twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DayToIngest:
+    day: str
+    datasets: tuple[str, ...]
+    run_key: str
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    days: list[DayToIngest]
+    seen: dict[str, str]  # the files to record as handled ("<dataset>/<day>": hash)
+    waiting: list[str]  # files planned later, with why
+    ignored: list[str]  # files that are no day's, with why
+
+
+def plan_ingestion(seen: dict[str, str], found: dict[str, str], valid_days: set[str],
+                   scheduled_days: set[str]) -> IngestPlan:
+    """``seen`` and ``found`` map "<dataset>/<day>" to the file's content hash;
+    ``scheduled_days`` are the days whose schedule is already ingested."""
+    changed: dict[str, set[str]] = {}
+    ignored, waiting = [], []
+    for name, digest in sorted(found.items()):
+        if seen.get(name) == digest:
+            continue
+        dataset, day = name.split("/")
+        if day not in valid_days:
+            ignored.append(f"{name}.csv (no such daily partition)")
+            continue
+        changed.setdefault(day, set()).add(dataset)
+
+    days, recorded = [], dict(seen)
+    for day, datasets in sorted(changed.items()):
+        if "schedule" in datasets and f"outcomes/{day}" in found:
+            datasets.add("outcomes")
+        if "outcomes" in datasets and "schedule" not in datasets and day not in scheduled_days:
+            datasets.discard("outcomes")
+            waiting.append(f"outcomes/{day}.csv (waiting for the schedule of {day})")
+        if not datasets:
+            continue
+        ordered = tuple(sorted(datasets))
+        days.append(DayToIngest(
+            day, ordered, f"{day}:" + ",".join(f"{d}={found[f'{d}/{day}']}" for d in ordered)))
+        recorded.update({f"{d}/{day}": found[f"{d}/{day}"] for d in ordered})
+    for name in ignored:
+        recorded[name.split(".csv")[0]] = found[name.split(".csv")[0]]
+    return IngestPlan(days, recorded, waiting, ignored)

@@ -1,0 +1,47 @@
+"""What may happen to a day's served predictions when the day is scored again.
+
+Served predictions are what people acted on. Scoring a day again:
+- writes them when the day has none yet (a backfill of past days serves what would have been
+  served: the features are as of the prediction time);
+- changes nothing when the scores are the same (the same model on the same inputs);
+- replaces them while the day has not happened yet (no label has landed): serving the new
+  champion, or a corrected schedule, before the flights;
+- is refused once the day's outcomes have landed: what was served then is the record that
+  realized performance judges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+class ServedPredictionsFrozen(ValueError):
+    """A day's served predictions would change after its outcomes landed."""
+
+
+@dataclass(frozen=True)
+class ServingDecision:
+    action: str  # write | keep | replace
+    reason: str
+
+
+def serving_decision(day, served: pd.DataFrame, scored: pd.DataFrame,
+                     day_is_labeled: bool) -> ServingDecision:
+    """``served`` and ``scored``: flight_id, model_version, p_late of the day, stored and new."""
+    if served.empty:
+        return ServingDecision("write", "first predictions for the day")
+    columns = ["flight_id", "model_version", "p_late"]
+    same = (served[columns].sort_values("flight_id", ignore_index=True)
+            .equals(scored[columns].sort_values("flight_id", ignore_index=True)))
+    if same:
+        return ServingDecision("keep", "the same predictions: nothing changes")
+    before = ", ".join(sorted(served["model_version"].unique()))
+    if day_is_labeled:
+        raise ServedPredictionsFrozen(
+            f"{day}: {len(served):,} predictions by {before} were served and the day's outcomes"
+            f" have landed; scoring it again would change them ({len(scored):,} predictions by"
+            f" {', '.join(sorted(scored['model_version'].unique()))}), so it is refused")
+    return ServingDecision(
+        "replace", f"re-served before the day: {len(served):,} predictions by {before} replaced")

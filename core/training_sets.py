@@ -1,0 +1,102 @@
+"""Training sets: which days a model may learn from and be judged on, and the frames themselves.
+
+A model with cutoff C serves the days from C on. Day C is scored at the end of day
+C - lead (the prediction time), when the labels up to C - lead are known: that is where
+training ends. The holdout is the labeled days from C on, which the model never saw.
+Frames are written as Parquet in a folder named by their content hash, and refused on read
+if they changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+
+class TrainingWindowError(ValueError):
+    """A training window that cannot train a model; the message names the window."""
+
+
+@dataclass(frozen=True)
+class Windows:
+    train_start: date
+    train_end: date
+    holdout_start: date
+    holdout_end: date
+
+    def as_tuple(self) -> tuple[date, date, date, date]:
+        return self.train_start, self.train_end, self.holdout_start, self.holdout_end
+
+
+def plan_windows(cutoff: date, first_labeled: date, last_labeled: date, lead_days: int,
+                 train_days: int | None = None, holdout_days: int | None = 14) -> Windows:
+    """The training window ends with the last day labeled at the cutoff's prediction time
+    (cutoff - lead); it starts ``train_days`` earlier (None: at the first labeled day). The
+    holdout runs from the cutoff for ``holdout_days`` (None: to the last labeled day)."""
+    train_end = cutoff - timedelta(days=lead_days)
+    train_start = first_labeled
+    if train_days is not None:
+        train_start = max(first_labeled, train_end - timedelta(days=train_days - 1))
+    holdout_end = last_labeled
+    if holdout_days is not None:
+        holdout_end = min(last_labeled, cutoff + timedelta(days=holdout_days - 1))
+    return Windows(train_start, train_end, cutoff, holdout_end)
+
+
+@dataclass(frozen=True)
+class TrainingSetRef:
+    """What ml/training_set hands downstream: where its Parquet files are and what they hold."""
+
+    cutoff: date
+    directory: str
+    windows: Windows
+    train_rows: int
+    holdout_rows: int
+    content_hash: str
+    lineage: dict  # the prediction time, the label's definition: what the rows mean
+
+
+def frame_hash(frames: dict[str, pd.DataFrame]) -> str:
+    """A content hash of data frames (values, columns, order), independent of file bytes."""
+    digest = hashlib.sha256()
+    for name in sorted(frames):
+        frame = frames[name]
+        digest.update(name.encode())
+        digest.update(json.dumps(list(frame.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_training_set(directory: Path, train: pd.DataFrame, holdout: pd.DataFrame) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    train.to_parquet(directory / "train.parquet", index=False)
+    holdout.to_parquet(directory / "holdout.parquet", index=False)
+
+
+def read_training_set(ref: TrainingSetRef) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read the Parquet files of ``ref``, refusing them if they are not what was written."""
+    directory = Path(ref.directory)
+    train = pd.read_parquet(directory / "train.parquet")
+    holdout = pd.read_parquet(directory / "holdout.parquet")
+    actual = frame_hash({"train": train, "holdout": holdout})
+    if actual != ref.content_hash:
+        raise ValueError(
+            f"training set {directory} changed since it was materialized "
+            f"(hash {actual[:12]} != {ref.content_hash[:12]}): rematerialize ml/training_set"
+        )
+    return train, holdout
+
+
+def check_trainable(frame: pd.DataFrame, label: str, what: str, first: date, last: date) -> None:
+    window = f"{what} window {first}..{last}"
+    if frame.empty:
+        raise TrainingWindowError(f"{window} has no labeled flights")
+    if frame[label].nunique() < 2:
+        raise TrainingWindowError(
+            f"{window} has a single class ({frame[label].iloc[0]!r} for all {len(frame)} rows)"
+        )
