@@ -3,7 +3,7 @@
 A day is scored as soon as its features exist: its schedule has landed and the history up to
 the prediction time is in; no outcome of the day is needed (or read). Every row carries the
 model version that scored it, whether that version trained on the day (in_sample), and when it
-was served. Served predictions are never silently rewritten (core/serving.py).
+was served. Served predictions are never rewritten once their day has flown (core/serving.py).
 """
 
 from datetime import datetime, timezone
@@ -23,7 +23,7 @@ from assets.keys import CHAMPION, FEATURES, ML_GROUP, PREDICTIONS, table_of
 from assets.partitions import daily_partitions, window_days
 from core.feature_table import LABEL, LABELS_TABLE, read_features
 from core.modeling import onnx_predict_proba
-from core.serving import ServedPredictionsFrozen, serving_decision
+from core.serving import serving_decision
 from core.simulator import days_between
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
@@ -95,18 +95,17 @@ def predictions(
         for day in days_between(first, last):
             day_scored = scored[scored["flight_date"].dt.date == day]
             day_served = served[served["flight_date"].dt.date == day]
-            try:
-                decision = serving_decision(day, day_served, day_scored, day in labeled)
-            except ServedPredictionsFrozen as error:
-                raise permanent_failure(str(error)) from error
+            decision = serving_decision(day, day_served, day_scored, day in labeled)
             decisions[day] = decision
+            if decision.action == "frozen":
+                context.log.warning(decision.reason)
             if decision.action in ("write", "replace"):
                 con.execute(f"delete from {PREDICTIONS_TABLE} where flight_date = ?", [day])
                 con.register("day_scored", day_scored)
                 con.execute(f"insert into {PREDICTIONS_TABLE} by name select * from day_scored")
                 con.unregister("day_scored")
     counts = {action: sum(1 for d in decisions.values() if d.action == action)
-              for action in ("write", "keep", "replace")}
+              for action in ("write", "keep", "replace", "frozen")}
     context.log.info(f"{first}..{last} with {champion.version}: {counts}")
     out_of_sample = scored[~scored["in_sample"]]
     return MaterializeResult(metadata={

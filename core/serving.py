@@ -6,8 +6,8 @@ Served predictions are what people acted on. Scoring a day again:
 - changes nothing when the scores are the same (the same model on the same inputs);
 - replaces them while the day has not happened yet (no label has landed): serving the new
   champion, or a corrected schedule, before the flights;
-- is refused once the day's outcomes have landed: what was served then is the record that
-  realized performance judges.
+- keeps them once the day's outcomes have landed, whatever the new scores (decision "frozen",
+  with the reason): what was served then is the record that realized performance judges.
 """
 
 from __future__ import annotations
@@ -17,13 +17,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 
-class ServedPredictionsFrozen(ValueError):
-    """A day's served predictions would change after its outcomes landed."""
-
-
 @dataclass(frozen=True)
 class ServingDecision:
-    action: str  # write | keep | replace
+    action: str  # write | keep | replace | frozen
     reason: str
 
 
@@ -39,9 +35,9 @@ def serving_decision(day, served: pd.DataFrame, scored: pd.DataFrame,
         return ServingDecision("keep", "the same predictions: nothing changes")
     before = ", ".join(sorted(served["model_version"].unique()))
     if day_is_labeled:
-        raise ServedPredictionsFrozen(
-            f"{day}: {len(served):,} predictions by {before} were served and the day's outcomes"
-            f" have landed; scoring it again would change them ({len(scored):,} predictions by"
-            f" {', '.join(sorted(scored['model_version'].unique()))}), so it is refused")
+        return ServingDecision(
+            "frozen", f"{day}: {len(served):,} predictions by {before} were served and the day's"
+            f" outcomes have landed; they stand (scoring it again would have changed them:"
+            f" {len(scored):,} by {', '.join(sorted(scored['model_version'].unique()))})")
     return ServingDecision(
         "replace", f"re-served before the day: {len(served):,} predictions by {before} replaced")

@@ -22,7 +22,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from assets.raw import ingest_days  # noqa: E402
-from resources.landing import FLIGHTS, LandingFileError, LandingZone, land_days  # noqa: E402
+from core.contract import SCHEDULE, LandingFileError  # noqa: E402
+from core.simulator import land_days  # noqa: E402
+from resources.landing import LandingZone  # noqa: E402
 from resources.warehouse import DuckDBWarehouse  # noqa: E402
 from tests.conftest import Platform, load_platform_module  # noqa: E402
 from tests.faults import (  # noqa: E402
@@ -38,20 +40,20 @@ DAY = date(2013, 3, 1)
 def bad_input(root: Path) -> dict:
     landing = LandingZone(path=str(root / "landing"), quarantine_path=str(root / "quarantine"))
     warehouse = DuckDBWarehouse(path=str(root / "warehouse.duckdb"))
-    land_days(root / "landing", DAY, DAY, datasets=("flights",))
-    path = landing.file_for("flights", DAY)
+    land_days(root / "landing", DAY, DAY, datasets=("schedule",))
+    path = landing.file_for("schedule", DAY)
     good = path.read_bytes()
-    ingest_days(warehouse, landing, FLIGHTS, [DAY])
+    ingest_days(warehouse, landing, SCHEDULE, [DAY])
 
     def stored():
         with warehouse.connect(read_only=True) as con:
-            return con.execute("select * from raw.flights order by all").fetchall()
+            return con.execute("select * from raw.schedule order by all").fetchall()
 
     before, rejected, lost, accepted = stored(), 0, 0, []
     for kind, (content, *_) in bad_landing_files(good).items():
         path.write_bytes(content)
         try:
-            ingest_days(warehouse, landing, FLIGHTS, [DAY])
+            ingest_days(warehouse, landing, SCHEDULE, [DAY])
             accepted.append(kind)
         except LandingFileError:
             rejected += 1

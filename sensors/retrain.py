@@ -6,15 +6,16 @@ from datetime import date
 
 from dagster import DagsterInstance, DefaultScheduleStatus, RunRequest, SkipReason, schedule
 
-from assets.keys import LABELS
+from assets.keys import raw_key
 from assets.partitions import latest_cutoff
 
 RETRAIN_JOB = "retrain"
 
 
 def last_labeled_day(instance: DagsterInstance) -> date | None:
-    # From the instance, not the warehouse: sensors and schedules must not wait on DuckDB's lock.
-    days = instance.get_materialized_partitions(LABELS)
+    """The last day whose outcomes (the labels' source) have landed. From the instance, not the
+    warehouse: sensors and schedules must not wait on DuckDB's lock."""
+    days = instance.get_materialized_partitions(raw_key("outcomes"))
     return max(date.fromisoformat(day) for day in days) if days else None
 
 

@@ -101,6 +101,10 @@ class Platform:
         with self.warehouse.connect(read_only=True) as con:
             return con.execute(sql, params or []).fetchall()
 
+    def query_frame(self, sql: str, params=None):
+        with self.warehouse.connect(read_only=True) as con:
+            return con.execute(sql, params or []).df()
+
     def clone(self, root: Path, model_policy=None, dbt_project_dir: Path | None = None) -> "Platform":
         """A copy of this deployment under ``root``: its data and its Dagster instance (runs,
         materializations), so the copy knows what it holds.

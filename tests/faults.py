@@ -130,7 +130,9 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
     defs = load_platform_module("definitions").build_definitions(settings)
     cli = load_platform_module("cli")
     land_days(settings.landing_dir, date.fromisoformat(days[0]), date.fromisoformat(days[-1]))
+    # the reference data first, as `make run` does: the package's tables and their staging
     reference = [AssetKey(["raw", t]) for t in ("planes", "airports", "airlines")]
+    reference.append(AssetKey(["staging", "stg_planes"]))
     assert cli.execute(defs, instance, reference, log=lambda _: None).success
 
     run_ids = queue_runs(instance, "daily_data", days)

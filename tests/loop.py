@@ -63,23 +63,41 @@ class AutomationRun(NamedTuple):
     seconds: float
 
 
+def _ranges(partitions: set[str]) -> list[tuple[str, str]]:
+    """Consecutive daily partition keys as (first, last) ranges."""
+    ranges: list[list[str]] = []
+    for key in sorted(partitions):
+        if ranges and _next_day(ranges[-1][1]) == key:
+            ranges[-1][1] = key
+        else:
+            ranges.append([key, key])
+    return [(first, last) for first, last in ranges]
+
+
 def run_automation_tick(platform, cursor, log: list[AutomationRun]):
-    """Evaluate the automation conditions and run what they request, grouped the way the daemon
-    does for single-run backfill policies: one run per partitions definition, over a range.
+    """Evaluate the automation conditions and run what they request, as the daemon does with
+    single-run backfill policies: each asset on exactly its requested partitions, one run per
+    range of consecutive days, assets with the same range together.
     Returns (new cursor, whether anything ran)."""
     result = evaluate_automation_conditions(platform.defs, platform.instance, cursor=cursor)
     graph = platform.defs.resolve_asset_graph()
-    groups: dict = {}
+    runs: dict = {}
     for key in graph.materializable_asset_keys:
         partitions = result.get_requested_partitions(key)
-        if partitions:
-            group = groups.setdefault(graph.get(key).partitions_def, ([], set()))
-            group[0].append(key)
-            group[1].update(partitions)
-    for partitions_def, (keys, partitions) in groups.items():
-        options = {"partition_range": (min(partitions), max(partitions))} if partitions_def else {}
+        if not partitions:
+            continue
+        if graph.get(key).partitions_def is None:
+            runs.setdefault(None, []).append(key)
+            continue
+        for partition_range in _ranges(partitions):
+            runs.setdefault(partition_range, []).append(key)
+    for partition_range, keys in sorted(runs.items(), key=lambda item: item[0] or ("",)):
+        options = {} if partition_range is None else (
+            {"partition_key": partition_range[0]} if partition_range[0] == partition_range[1]
+            else {"partition_range": partition_range})
         started = time.perf_counter()
         outcome = platform.execute(keys, **options)
-        log.append(AutomationRun(sorted(k.to_user_string() for k in keys), sorted(partitions),
-                                 outcome.success, time.perf_counter() - started))
-    return result.cursor, bool(groups)
+        log.append(AutomationRun(sorted(k.to_user_string() for k in keys),
+                                 list(partition_range or ()), outcome.success,
+                                 time.perf_counter() - started))
+    return result.cursor, bool(runs)

@@ -13,7 +13,7 @@ from resources.settings import REPO_ROOT
 from tests.conftest import Platform
 
 FEATURES = AssetKey(["features", "flight_features"])
-STAGING = [AssetKey(["staging", "stg_flights"]), AssetKey(["staging", "stg_weather"])]
+STAGING = [AssetKey(["staging", "stg_schedule"]), AssetKey(["staging", "stg_weather"])]
 PREDICTIONS = AssetKey(["ml", "predictions"])
 DAY = "2013-02-05"
 
@@ -26,10 +26,20 @@ def _dbt_project_copy(source: Path, target: Path, dbt: str, edit) -> Path:
 
 
 def _add_a_feature(project: Path) -> None:
-    sql = project / "models" / "features" / "flight_features.sql"
+    """An analyst's new input: a column in the SQL and its one line of YAML (the contract
+    requires both)."""
+    features = project / "models" / "features"
+    sql = features / "flight_features.sql"
     sql.write_text(sql.read_text().replace(
-        "flights.distance,", "flights.distance,\n    flights.distance / 1000.0 as distance_kkm,"
-    ))
+        "    cast(scheduled.distance as double) as distance,\n",
+        "    cast(scheduled.distance as double) as distance,\n"
+        "    cast(scheduled.distance / 1000.0 as double) as distance_kkm,\n"))
+    yml = features / "flight_features.yml"
+    yml.write_text(yml.read_text().replace(
+        "      - name: plane_age_years\n",
+        "      - name: distance_kkm\n        data_type: double\n"
+        "        config:\n          meta:\n            model_input: numeric\n"
+        "      - name: plane_age_years\n"))
 
 
 def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
@@ -59,11 +69,15 @@ def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
     # The SQL of staging did not change: it stays fresh.
     assert status(edited.defs, STAGING[0])[0] == StaleStatus.FRESH
 
-    # Rebuilding the stale day with the new SQL, and the automation rescores that day.
+    # Rebuilding the stale day with the new SQL; the automation takes it from there.
     cursor = evaluate_automation_conditions(edited.defs, edited.instance).cursor
     assert edited.execute([FEATURES, *STAGING], partition_key=DAY).success
     assert status(edited.defs, FEATURES)[0] == StaleStatus.FRESH
     assert "distance_kkm" in [c for (c,) in edited.query(
         "select column_name from information_schema.columns where table_name = 'flight_features'")]
     after = evaluate_automation_conditions(edited.defs, edited.instance, cursor=cursor)
-    assert after.get_requested_partitions(PREDICTIONS) == {DAY}
+    # The rebuilt day is scored again, and so are the later days whose features read it (their
+    # history) and are rebuilt in turn: predictions follow their features, and only them.
+    rebuilt_next = after.get_requested_partitions(FEATURES)
+    assert "2013-02-06" in rebuilt_next and DAY not in rebuilt_next
+    assert after.get_requested_partitions(PREDICTIONS) == {DAY} | rebuilt_next

@@ -12,9 +12,11 @@ from assets.partitions import daily_partitions, window_days
 from resources.settings import REPO_ROOT
 from resources.warehouse import WAREHOUSE_POOL
 
-DAILY = {"raw/flights", "raw/weather", "staging/stg_flights", "staging/stg_weather",
-         "features/flight_features"}
-REFERENCE = {"raw/planes", "raw/airports", "raw/airlines"}
+DAILY = {"raw/schedule", "raw/outcomes", "raw/weather", "staging/stg_schedule",
+         "staging/stg_outcomes", "staging/stg_weather", "labels/flight_labels",
+         "labels/weather_at_departure", "features/flight_features", "ml/predictions",
+         "monitoring/realized_performance"}
+REFERENCE = {"raw/planes", "raw/airports", "raw/airlines", "staging/stg_planes"}
 
 
 def test_asset_keys_groups_and_partitions(definitions_module):
@@ -30,20 +32,47 @@ def test_asset_keys_groups_and_partitions(definitions_module):
         assert graph.get(AssetKey.from_user_string(name)).partitions_def is None
 
 
-def test_dbt_lineage_starts_at_raw(definitions_module):
+def test_lineage_follows_what_is_known_when(definitions_module):
     graph = definitions_module.defs.resolve_asset_graph()
-    parents = lambda name: {k.to_user_string() for k in graph.get(AssetKey.from_user_string(name)).parent_keys}  # noqa: E731
-    assert parents("staging/stg_flights") == {"raw/flights"}
-    assert parents("staging/stg_weather") == {"raw/weather"}
-    assert parents("features/flight_features") == {"staging/stg_flights", "staging/stg_weather"}
+
+    def parents(name):
+        return {k.to_user_string() for k in graph.get(AssetKey.from_user_string(name)).parent_keys}
+
+    assert parents("staging/stg_schedule") == {"raw/schedule"}
+    assert parents("staging/stg_outcomes") == {"raw/outcomes"}
+    assert parents("labels/flight_labels") == {"staging/stg_schedule", "staging/stg_outcomes"}
+    assert parents("features/flight_features") == {
+        "staging/stg_schedule", "staging/stg_weather", "staging/stg_planes",
+        "labels/flight_labels"}
+    assert parents("ml/predictions") == {"features/flight_features", "ml/champion"}
+    assert parents("monitoring/realized_performance") == {"ml/predictions", "labels/flight_labels"}
+
+
+def test_day_d_of_the_features_is_made_of_earlier_days_of_labels_and_weather(definitions_module):
+    """The partition mappings declared in the feature model's YAML (meta days_read)."""
+    graph = definitions_module.defs.resolve_asset_graph()
+    features = AssetKey(["features", "flight_features"])
+
+    def days_read(parent):
+        mapping = graph.get_partition_mapping(features, AssetKey.from_user_string(parent))
+        subset = daily_partitions.empty_subset().with_partition_keys(["2013-03-01"])
+        upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+            subset, daily_partitions, daily_partitions).partitions_subset
+        return sorted(upstream.get_partition_keys())
+
+    assert days_read("labels/flight_labels") == [
+        f"2013-02-{day:02d}" for day in range(1, 29)]  # 28 days, up to the day before
+    assert days_read("staging/stg_weather") == ["2013-02-28"]
+    assert days_read("staging/stg_schedule") == ["2013-03-01"]
 
 
 def test_dbt_tests_are_asset_checks(definitions_module):
     graph = definitions_module.defs.resolve_asset_graph()
     checks = {key.to_user_string() for key in graph.asset_check_keys}
     assert "features/flight_features:unique_flight_features_flight_id" in checks
-    assert "staging/stg_flights:unique_stg_flights_flight_id" in checks
-    assert any("relationships_stg_flights_carrier" in check for check in checks)
+    assert "staging/stg_schedule:unique_stg_schedule_flight_id" in checks
+    assert "labels/flight_labels:unique_flight_labels_flight_id" in checks
+    assert any("relationships_stg_schedule_carrier" in check for check in checks)
 
 
 def test_every_warehouse_writer_is_in_the_duckdb_pool(definitions_module):

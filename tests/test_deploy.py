@@ -186,7 +186,7 @@ def trino_compiled(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("trino-target")
     result = subprocess.run(
         [str(VENV_BIN / "dbt"), "compile", "--no-populate-cache", "--no-introspect",
-         "--target-path", str(target), "--select", "staging", "features"],
+         "--target-path", str(target), "--select", "staging", "labels", "features"],
         cwd=REPO_ROOT / "dbt_project", capture_output=True, text=True, timeout=300,
         env={**os.environ, "DBT_TARGET": "trino", "TRINO_HOST": "trino.invalid"},
     )
@@ -196,14 +196,17 @@ def trino_compiled(tmp_path_factory) -> Path:
 
 def test_models_compile_for_trino_in_portable_sql(trino_compiled):
     models = sorted(trino_compiled.glob("*/*.sql"))
-    assert {m.stem for m in models} == {"stg_flights", "stg_weather", "flight_features"}
+    assert {m.stem for m in models} == {"stg_schedule", "stg_outcomes", "stg_weather",
+                                        "stg_planes", "flight_labels", "weather_at_departure",
+                                        "flight_features"}
     for model in models:
         sql = model.read_text().lower()
         for pattern in DUCKDB_ONLY:
             assert not re.search(pattern, sql), f"{model.name}: DuckDB-only {pattern!r}"
     features = (trino_compiled / "features" / "flight_features.sql").read_text()
-    assert "day_of_week(flights.flight_date)" in features  # the dispatched trino__ macro
-    assert 'from "lakehouse"."staging"."stg_flights"' in features  # catalog.schema.table
+    assert "day_of_week(scheduled.flight_date)" in features  # the dispatched trino__ macro
+    assert "max_by(" in features and "arg_max" not in features  # the last observation
+    assert 'from "lakehouse"."staging"."stg_schedule"' in features  # catalog.schema.table
 
 
 def test_trino_sql_parses_in_the_trino_dialect(trino_compiled, tmp_path):

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from assets.drift import psi_categorical, psi_numeric
-from assets.monitoring import drift_verdict
+from assets.drift_report import drift_verdict
+from core.drift import psi_categorical, psi_numeric
 from resources.model_store import ModelPolicy
 
 POLICY = ModelPolicy(psi_threshold=0.25, auc_decay=0.05)

@@ -71,6 +71,8 @@ def ml(built_platform, tmp_path_factory):
     happened.scored = platform.execute(PREDICTIONS, partition_range=("2013-02-01", "2013-02-12"))
     happened.predictions = platform.query(
         "select model_version, count(*) from ml.predictions group by 1")
+    happened.predictions_before_rescoring = platform.query(
+        "select * from ml.predictions order by all")
     happened.rescored = platform.execute(PREDICTIONS, partition_key="2013-02-05")
     happened.predictions_after_rescoring = platform.query("select * from ml.predictions order by all")
 
@@ -90,8 +92,12 @@ def test_backtest_evaluates_each_cutoff_and_plots_auc_by_week(ml):
     for metric in ("auc", "log_loss", "brier", "precision", "recall"):
         assert metric in metadata
     assert "| carrier |" in metadata["segments"].value and "| origin |" in metadata["segments"].value
-    card = Path(evaluated[-1].artifact_dir, "model_card.md").read_text()
-    assert "## Limits" in card and evaluated[-1].version in card
+    newest = evaluated[-1]
+    card = Path(ml.platform.settings.model_store_dir, "evaluations", "delay_model",
+                newest.version, "model_card.md").read_text()
+    assert newest.version in card and "Prediction time: the end of day D - 1" in card
+    assert "What a perfect forecast would add" in card and "AUC" in card
+    assert "perfect_forecast_gain" in metadata
 
 
 def test_training_set_is_split_at_the_cutoff_as_planned(ml):
@@ -101,12 +107,15 @@ def test_training_set_is_split_at_the_cutoff_as_planned(ml):
                      ["training_set_dir"])
     train_rows = pd.read_parquet(directory / "train.parquet")
     holdout = pd.read_parquet(directory / "holdout.parquet")
-    # The rows are the planned windows' (tests/test_ml_rules.py plans them), all of them.
-    planned = ml.platform.query(
-        "select min(flight_date), max(flight_date), count(*) from features.flight_features"
-        " where flight_date between ? and ?", [model.train_start, model.train_end])
-    assert planned == [(train_rows["flight_date"].min().date(),
+    # The rows are every labeled flight of the planned windows (tests/test_ml_rules.py plans
+    # them): training ends the day before the cutoff, the day it is scored the evening before.
+    labeled = ml.platform.query(
+        "select min(flight_date), max(flight_date), count(*) from labels.flight_labels"
+        " where flight_date between ? and ? and is_late is not null",
+        [model.train_start, model.train_end])
+    assert labeled == [(train_rows["flight_date"].min().date(),
                         train_rows["flight_date"].max().date(), len(train_rows))]
+    assert model.train_end == pd.Timestamp(SECOND_CUTOFF).date() - pd.Timedelta(days=1)
     assert holdout["flight_date"].min() == pd.Timestamp(SECOND_CUTOFF)
     assert holdout["flight_date"].max().date() == model.holdout_end
     assert not set(train_rows["flight_id"]) & set(holdout["flight_id"])
@@ -122,13 +131,13 @@ def test_same_inputs_and_config_give_a_byte_identical_onnx(ml):
 def test_scoring_writes_the_champion_version_on_every_row(ml):
     assert ml.scored.success
     champion = [version for version, _, stage in ml.registry if stage == "champion"]
-    features = ml.platform.query(
+    scheduled = ml.platform.query(
         "select count(*) from features.flight_features"
         " where flight_date between '2013-02-01' and '2013-02-12'")[0][0]
-    assert ml.predictions == [(champion[0], features)]
-    # Idempotent per partition: scoring a day again replaces exactly that day.
+    assert ml.predictions == [(champion[0], scheduled)]  # every scheduled flight
+    # Scoring a day again with the same champion changes nothing, not even when it was served.
     assert ml.rescored.success
-    assert len(ml.predictions_after_rescoring) == features
+    assert ml.predictions_after_rescoring == ml.predictions_before_rescoring
 
 
 def test_empty_training_window_fails_and_leaves_the_registry_alone(ml):
@@ -197,8 +206,8 @@ def test_worse_challenger_is_not_promoted(built_platform, tmp_path):
     assert train(platform, FIRST_CUTOFF).success
     assert platform.execute(CHAMPION).success
     champion = champion_of(platform)
-    # A much weaker model on a later cutoff: two shallow trees, one week of history.
-    assert train(platform, SECOND_CUTOFF, train_days=7, max_iter=2, max_leaf_nodes=3).success
+    # A much weaker model on a later cutoff: a single split, one week of history.
+    assert train(platform, SECOND_CUTOFF, train_days=7, max_iter=1, max_leaf_nodes=2).success
     assert platform.execute(CHAMPION).success
     assert champion_of(platform).version == champion.version
     metadata = latest_metadata(platform, AssetKey(["ml", "champion"]))

@@ -8,21 +8,14 @@ import pandas as pd
 import pytest
 
 from assets.champion import comparison_window, decide
-from assets.modeling import (
-    CATEGORICAL_FEATURES,
-    FEATURES,
-    INPUT_GRID,
-    LABEL,
-    MISSING_CATEGORY,
-    NUMERIC_FEATURES,
-    TrainingWindowError,
-    check_trainable,
-    frame_hash,
-    model_inputs,
-    version_id,
-)
 from assets.partitions import latest_cutoff
-from assets.training import TrainingWindowConfig, plan_windows
+from core.feature_table import LABEL
+from core.model_inputs import ModelInputs
+from core.modeling import INPUT_GRID, MISSING_CATEGORY, model_inputs, version_id
+from core.training_sets import TrainingWindowError, check_trainable, frame_hash, plan_windows
+
+INPUTS = ModelInputs(numeric=("dep_hour", "distance", "temp_last"),
+                     categorical=("carrier", "origin", "dest"))
 
 D = date.fromisoformat
 
@@ -45,9 +38,15 @@ D = date.fromisoformat
     ],
 )
 def test_plan_windows(train_days, holdout_days, last_labeled, expected):
-    config = TrainingWindowConfig(train_days=train_days, holdout_days=holdout_days)
-    windows = plan_windows(D("2013-02-10"), D("2013-01-01"), D(last_labeled), config)
-    assert windows == tuple(map(D, expected))
+    windows = plan_windows(D("2013-02-10"), D("2013-01-01"), D(last_labeled), lead_days=1,
+                           train_days=train_days, holdout_days=holdout_days)
+    assert windows.as_tuple() == tuple(map(D, expected))
+
+
+def test_training_ends_with_the_last_day_labeled_at_the_cutoffs_prediction_time():
+    # Two days ahead: day C is scored at the end of C - 2, when C - 1 has no label yet.
+    windows = plan_windows(D("2013-02-10"), D("2013-01-01"), D("2013-03-31"), lead_days=2)
+    assert (windows.train_end, windows.holdout_start) == (D("2013-02-08"), D("2013-02-10"))
 
 
 @pytest.mark.parametrize(
@@ -60,7 +59,7 @@ def test_plan_windows(train_days, holdout_days, last_labeled, expected):
 )
 def test_untrainable_windows_are_named(frame, message):
     with pytest.raises(TrainingWindowError, match=message):
-        check_trainable(frame, "training", date(2013, 2, 1), date(2013, 2, 7))
+        check_trainable(frame, LABEL, "training", date(2013, 2, 1), date(2013, 2, 7))
 
 
 @pytest.mark.parametrize(
@@ -168,15 +167,14 @@ def test_frame_hash_covers_values_columns_and_order():
 
 
 def test_model_inputs_snap_numbers_to_the_grid_and_text_the_categories():
-    row = {column: 1.0 for column in NUMERIC_FEATURES}
-    row.update({"distance": 1234.56789, "temp": None, "carrier": "UA", "origin": "EWR",
-                "dest": None, "is_delayed": True, "flight_id": "x"})
-    inputs = model_inputs(pd.DataFrame([row]))
+    row = {"dep_hour": 7, "distance": 1234.56789, "temp_last": None, "carrier": "UA",
+           "origin": "EWR", "dest": None, LABEL: True, "flight_id": "x", "temp_at_departure": 3}
+    inputs = model_inputs(pd.DataFrame([row]), INPUTS)
 
-    assert list(inputs.columns) == FEATURES  # the label and identifiers are not inputs
-    assert all(inputs[c].dtype == np.float32 for c in NUMERIC_FEATURES)
+    assert list(inputs.columns) == INPUTS.columns  # the label, ids and hindsight are not inputs
+    assert all(inputs[c].dtype == np.float32 for c in INPUTS.numeric)
     distance = float(inputs["distance"].iloc[0])
     assert distance == round(1234.56789 * INPUT_GRID) / INPUT_GRID  # exact in float32
     assert distance * INPUT_GRID == int(distance * INPUT_GRID)
-    assert np.isnan(inputs["temp"].iloc[0])  # missing stays missing
-    assert [inputs[c].iloc[0] for c in CATEGORICAL_FEATURES] == ["UA", "EWR", MISSING_CATEGORY]
+    assert np.isnan(inputs["temp_last"].iloc[0])  # missing stays missing
+    assert [inputs[c].iloc[0] for c in INPUTS.categorical] == ["UA", "EWR", MISSING_CATEGORY]

@@ -12,11 +12,11 @@ from datetime import date
 
 from dagster import AssetKey, DagsterEventType
 
-from resources.landing import landing_path
+from core.contract import landing_path
 from tests.faults import kill_mid_write_and_rerun
 
 DAY = "2013-01-20"
-FLIGHTS = [AssetKey(["raw", "flights"])]
+SCHEDULE = [AssetKey(["raw", "schedule"])]
 
 
 def test_sigkill_mid_write_leaves_the_partition_as_it_was(built_platform, tmp_path):
@@ -32,7 +32,7 @@ def test_sigkill_mid_write_leaves_the_partition_as_it_was(built_platform, tmp_pa
                        if r.tags.get("dagster/partition") == DAY]
     crashed = [r for r in runs_of_the_day if r.run_id != outcome["rerun_run_id"]]
     assert [r.status.value for r in crashed] == ["FAILURE"]
-    delivered = landing_path(platform.settings.landing_dir, "flights", date(2013, 1, 20))
+    delivered = landing_path(platform.settings.landing_dir, "schedule", date(2013, 1, 20))
     assert len(outcome["after_rerun"]) == len(delivered.read_text().splitlines()) - 1
     assert outcome["after_rerun"] == outcome["before"]
 
@@ -56,7 +56,7 @@ def test_a_warehouse_held_elsewhere_is_retried_with_backoff(
     defs = definitions_module.build_definitions(impatient)
 
     result = platform._cli.execute(
-        defs, platform.instance, FLIGHTS, partition_key=DAY, log=lambda _: None
+        defs, platform.instance, SCHEDULE, partition_key=DAY, log=lambda _: None
     )
     holder.wait(timeout=30)
 

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 from dagster import RunRequest
 
+from core.simulator import deliver_days
 from resources import registry
-from resources.landing import land_days
 from resources.model_store import ModelPolicy
 from tests.loop import execute_requests, run_automation_tick, tick_drift, tick_new_data
 
@@ -25,9 +25,9 @@ def test_replay_of_sixty_days_ingests_detects_drift_retrains_and_decides(built_p
     start, days, batch = date(2013, 2, 13), 60, 15  # winter into spring
     for offset in range(0, days, batch):
         first = start + timedelta(days=offset)
-        land_days(landing, first, first + timedelta(days=batch - 1))
+        deliver_days(landing, first, first + timedelta(days=batch - 1))
         requests, new_data_cursor = tick_new_data(platform.instance, landing, new_data_cursor)
-        assert len(requests) == batch  # one request per new day
+        assert len(requests) == batch + 1  # one per day, and the next day's schedule
         assert execute_requests(platform, requests)
         for _ in range(4):  # staging+features, then predictions, then the drift report
             automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
@@ -43,9 +43,11 @@ def test_replay_of_sixty_days_ingests_detects_drift_retrains_and_decides(built_p
 
     last_day = start + timedelta(days=days - 1)
     assert platform.query("select count(distinct partition_date), max(partition_date)"
-                          " from raw.flights") == [((last_day - date(2013, 1, 1)).days + 1,
-                                                    last_day)]
-    assert platform.query("select max(flight_date) from ml.predictions") == [(last_day,)]
+                          " from raw.outcomes") == [((last_day - date(2013, 1, 1)).days + 1,
+                                                     last_day)]
+    # The day after the last one that happened is served ahead, from its schedule alone.
+    assert platform.query("select max(flight_date) from ml.predictions") == [
+        (last_day + timedelta(days=1),)]
     assert all(run.success for run in log), log
     assert retrains, "no drift detected over a season change"
     with platform.warehouse.connect(read_only=True) as con:

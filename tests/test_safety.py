@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from resources.landing import FLIGHTS, LandingFileError, LandingZone, land_days
+from core.contract import SCHEDULE, LandingFileError
+from core.simulator import land_days
+from core.validation import read_landing_files
+from resources.landing import LandingZone
 from resources.settings import REPO_ROOT, Settings
-from resources.validation import read_landing_files
 
 
 def _make_dry_run(*args: str) -> str:
@@ -59,10 +61,10 @@ def test_no_credentials_or_machine_paths_in_the_repo():
 
 @pytest.mark.parametrize("name", ["2013-03-01'; drop table raw.flights; --.csv", "2013-13-45.csv"])
 def test_a_file_name_that_is_not_a_day_is_rejected_not_run(tmp_path, name):
-    land_days(tmp_path / "landing", date(2013, 3, 1), date(2013, 3, 1), datasets=("flights",))
+    land_days(tmp_path / "landing", date(2013, 3, 1), date(2013, 3, 1), datasets=("schedule",))
     zone = LandingZone(path=str(tmp_path / "landing"), quarantine_path=str(tmp_path / "q"))
     hostile = tmp_path / "hostile" / name
     hostile.parent.mkdir(parents=True, exist_ok=True)
-    hostile.write_bytes(zone.file_for("flights", date(2013, 3, 1)).read_bytes())
+    hostile.write_bytes(zone.file_for("schedule", date(2013, 3, 1)).read_bytes())
     with pytest.raises(LandingFileError, match="not a day"):
-        read_landing_files(FLIGHTS, [hostile])
+        read_landing_files(SCHEDULE, [hostile])

@@ -8,48 +8,61 @@ import json
 from datetime import date
 
 from dagster import (
-    AssetKey,
     DagsterEventType,
     RunRequest,
     SkipReason,
     build_run_status_sensor_context,
 )
 
-from assets.monitoring import DRIFT_KEY
-from resources.landing import land_days, landing_path
+from assets.keys import DRIFT_REPORT, PREDICTIONS, raw_key
+from core.contract import landing_path
+from core.ingest_plan import plan_ingestion
+from core.simulator import land_days
 from resources.model_store import ModelPolicy
 from sensors.alerts import build_alert_sensor
-from sensors.new_data import requests_for_changes
 from tests.loop import tick_drift, tick_new_data
 
-FLIGHTS, WEATHER = AssetKey(["raw", "flights"]), AssetKey(["raw", "weather"])
-PREDICTIONS = AssetKey(["ml", "predictions"])
+SCHEDULE, OUTCOMES, WEATHER = (raw_key(name) for name in ("schedule", "outcomes", "weather"))
 VALID_DAYS = {"2013-03-01", "2013-03-02", "2013-03-03"}
 
 
-# --- the new-data sensor's planning ----------------------------------------------------------
+# --- the new-data sensor's planning (core/ingest_plan.py) ------------------------------------
 
-def test_one_request_per_day_with_new_or_changed_files():
-    seen = {"flights/2013-03-01": "aaa", "weather/2013-03-01": "bbb"}
-    found = {"flights/2013-03-01": "aaa", "weather/2013-03-01": "BBB",  # weather corrected
-             "flights/2013-03-02": "ccc", "weather/2013-03-02": "ddd"}  # a new day
-    requests, ignored = requests_for_changes(seen, found, VALID_DAYS)
-    assert [(r.partition_key, r.asset_selection) for r in requests] == [
-        ("2013-03-01", [WEATHER]), ("2013-03-02", [FLIGHTS, WEATHER])]
-    assert ignored == []
+def plan(seen, found, scheduled=()):
+    return plan_ingestion(seen, found, VALID_DAYS, set(scheduled))
+
+
+def test_one_run_per_day_for_the_feeds_whose_files_changed():
+    seen = {"schedule/2013-03-01": "s1", "outcomes/2013-03-01": "o1", "weather/2013-03-01": "w1"}
+    found = {**seen, "weather/2013-03-01": "W1",  # weather corrected
+             "schedule/2013-03-02": "s2", "outcomes/2013-03-02": "o2"}  # a new day
+    result = plan(seen, found, scheduled={"2013-03-01"})
+    assert [(d.day, d.datasets) for d in result.days] == [
+        ("2013-03-01", ("weather",)), ("2013-03-02", ("outcomes", "schedule"))]
     # The run key names the day and the content: a new correction is a new run, a repeat is not.
-    assert requests[0].run_key == "2013-03-01:weather=BBB"
-    assert requests[1].run_key == "2013-03-02:flights=ccc,weather=ddd"
+    assert result.days[0].run_key == "2013-03-01:weather=W1"
+    assert result.seen == found
+    assert plan(found, found).days == []
 
 
-def test_nothing_is_requested_for_files_already_seen():
-    seen = {"flights/2013-03-01": "aaa"}
-    assert requests_for_changes(seen, dict(seen), VALID_DAYS) == ([], [])
+def test_outcomes_wait_for_their_schedule_and_stay_unseen_until_then():
+    found = {"outcomes/2013-03-02": "o2"}
+    waiting = plan({}, found, scheduled={"2013-03-01"})
+    assert waiting.days == [] and waiting.seen == {}
+    assert waiting.waiting == ["outcomes/2013-03-02.csv (waiting for the schedule of 2013-03-02)"]
+    # Once the schedule is in, the same outcomes file is planned.
+    assert [d.datasets for d in plan({}, found, scheduled={"2013-03-02"}).days] == [("outcomes",)]
+
+
+def test_a_changed_schedule_brings_its_days_outcomes_along():
+    seen = {"schedule/2013-03-01": "s1", "outcomes/2013-03-01": "o1"}
+    result = plan(seen, {**seen, "schedule/2013-03-01": "S1"}, scheduled={"2013-03-01"})
+    assert [d.datasets for d in result.days] == [("outcomes", "schedule")]
 
 
 def test_files_for_days_outside_the_partitions_are_ignored_and_named():
-    requests, ignored = requests_for_changes({}, {"flights/2014-01-01": "eee"}, VALID_DAYS)
-    assert requests == [] and ignored == ["flights/2014-01-01.csv (no such daily partition)"]
+    result = plan({}, {"schedule/2014-01-01": "x"})
+    assert result.days == [] and result.ignored == ["schedule/2014-01-01.csv (no such daily partition)"]
 
 
 # --- ticks against a real instance -----------------------------------------------------------
@@ -61,14 +74,15 @@ def test_new_data_sensor_hashes_the_landing_zone_and_keeps_its_cursor(tmp_path, 
 
     requests, cursor = tick_new_data(instance, landing, None)
     assert [r.partition_key for r in requests] == ["2013-03-01", "2013-03-02"]
+    assert all(set(r.asset_selection) == {SCHEDULE, OUTCOMES, WEATHER} for r in requests)
     assert tick_new_data(instance, landing, cursor)[0] == []  # nothing new
     land_days(landing, date(2013, 3, 1), date(2013, 3, 2))  # identical re-delivery
     assert tick_new_data(instance, landing, cursor)[0] == []
 
-    changed = landing_path(landing, "flights", date(2013, 3, 2))  # a corrected file
-    changed.write_text(changed.read_text().replace(",UA,", ",DL,", 1))
+    changed = landing_path(landing, "weather", date(2013, 3, 2))  # a corrected file
+    changed.write_text(changed.read_text().replace(",35.96,", ",36.5,", 1))
     requests, cursor = tick_new_data(instance, landing, cursor)
-    assert [(r.partition_key, r.asset_selection) for r in requests] == [("2013-03-02", [FLIGHTS])]
+    assert [(r.partition_key, r.asset_selection) for r in requests] == [("2013-03-02", [WEATHER])]
     assert tick_new_data(instance, landing, cursor)[0] == []
 
 
@@ -78,11 +92,11 @@ def test_new_data_sensor_starts_from_what_the_warehouse_holds(built_platform):
     requests, cursor = tick_new_data(built_platform.instance, settings.landing_dir, None,
                                      settings.warehouse_path)
     assert requests == []
-    assert len(json.loads(cursor)) == 2 * 43  # flights and weather, Jan 1 .. Feb 12
+    assert len(json.loads(cursor)) == 3 * 43  # the three feeds, Jan 1 .. Feb 12
 
 
 def _drift_metadata(platform):
-    event = platform.instance.get_latest_materialization_event(DRIFT_KEY)
+    event = platform.instance.get_latest_materialization_event(DRIFT_REPORT)
     return {key: value.value for key, value in event.asset_materialization.metadata.items()}
 
 
@@ -94,7 +108,7 @@ def test_drift_sensor_fires_on_a_shift_once_and_stays_quiet_without_one(built_pl
     platform = built_platform.clone(tmp_path, policy)
     assert platform.train("2013-02-03").success and platform.promote().success
     window = ("2013-01-01", "2013-02-02")
-    assert platform.execute([PREDICTIONS, DRIFT_KEY], partition_range=window).success
+    assert platform.execute([PREDICTIONS, DRIFT_REPORT], partition_range=window).success
 
     report = _drift_metadata(platform)
     assert report["drift"] is False and report["max_psi"] < 0.25, report
@@ -103,21 +117,21 @@ def test_drift_sensor_fires_on_a_shift_once_and_stays_quiet_without_one(built_pl
 
     # Same days, warmer by 30°F: the weather has moved away from what the model learned.
     with platform.warehouse.transaction() as con:
-        con.execute("update features.flight_features set temp = temp + 30"
+        con.execute("update features.flight_features set temp_last = temp_last + 30"
                     " where flight_date between ? and ?", list(window))
-    assert platform.execute([DRIFT_KEY], partition_range=window).success
+    assert platform.execute([DRIFT_REPORT], partition_range=window).success
     report = _drift_metadata(platform)
-    assert report["drift"] is True and "temp" in report["reason"]
+    assert report["drift"] is True and "temp_last" in report["reason"]
     assert "data:image/png;base64," in report["psi_plot"]
 
     request, cursor = tick_drift(platform.instance, cursor)
     assert isinstance(request, RunRequest)
     assert request.partition_key == "2013-02-03"  # newest cutoff with a week of labels by Feb 12
-    assert request.tags["retrain/reason"].startswith("drift: PSI > 0.25 on temp")
+    assert request.tags["retrain/reason"].startswith("drift: PSI > 0.25 on temp_last")
     assert float(request.tags["drift/max_psi"]) > 0.25
 
     # The same drift again, before a new model exists: no second request.
-    assert platform.execute([DRIFT_KEY], partition_range=window).success
+    assert platform.execute([DRIFT_REPORT], partition_range=window).success
     again, cursor = tick_drift(platform.instance, cursor)
     assert isinstance(again, SkipReason) and "already requested" in again.skip_message
 
@@ -125,8 +139,8 @@ def test_drift_sensor_fires_on_a_shift_once_and_stays_quiet_without_one(built_pl
 def test_a_failed_run_writes_an_alert(new_platform, tmp_path):
     platform = new_platform()
     platform.land(date(2013, 3, 1), date(2013, 3, 1))
-    landing_path(platform.settings.landing_dir, "flights", date(2013, 3, 1)).write_text("")
-    failed = platform.execute([FLIGHTS], partition_key="2013-03-01")
+    landing_path(platform.settings.landing_dir, "schedule", date(2013, 3, 1)).write_text("")
+    failed = platform.execute([SCHEDULE], partition_key="2013-03-01")
     assert not failed.success
 
     run = platform.instance.get_run_by_id(failed.run_id)
@@ -140,4 +154,4 @@ def test_a_failed_run_writes_an_alert(new_platform, tmp_path):
 
     (alert,) = [json.loads(line) for line in alerts_file.read_text().splitlines()]
     assert alert["run_id"] == failed.run_id and alert["partition"] == "2013-03-01"
-    assert alert["steps"] == ["raw__flights"]
+    assert alert["steps"] == ["raw_daily"]

@@ -92,12 +92,12 @@ def page(browser, webserver, request) -> Page:
 
 def test_asset_graph_shows_every_group(page):
     page.goto(f"{page.base_url}/asset-groups")
-    for group in ("raw", "staging", "features", "ml", "monitoring"):
+    for group in ("raw", "staging", "labels", "features", "ml", "monitoring"):
         expect(page.get_by_text(group, exact=True).first).to_be_visible()
 
 
-def test_partition_view_of_raw_flights(page):
-    page.goto(f"{page.base_url}/assets/raw/flights?view=partitions")
+def test_partition_view_of_raw_schedule(page):
+    page.goto(f"{page.base_url}/assets/raw/schedule?view=partitions")
     expect(page.get_by_text("365 Partitions Selected")).to_be_visible()
     materialized = page.get_by_text("Materialized (")
     expect(materialized).to_be_visible()
@@ -105,8 +105,8 @@ def test_partition_view_of_raw_flights(page):
     assert count == 43  # Jan 1 .. Feb 12 in this instance
 
 
-def test_asset_check_results_on_raw_flights(page):
-    page.goto(f"{page.base_url}/assets/raw/flights?view=checks")
+def test_asset_check_results_on_raw_schedule(page):
+    page.goto(f"{page.base_url}/assets/raw/schedule?view=checks")
     for check in ("key_unique", "null_rates_in_band", "row_count_in_band"):
         expect(page.get_by_text(check, exact=True).first).to_be_visible()
     expect(page.get_by_text("This is a blocking asset check.")).to_be_visible()
