@@ -74,24 +74,44 @@ def _ranges(partitions: set[str]) -> list[tuple[str, str]]:
     return [(first, last) for first, last in ranges]
 
 
+def _plan_runs(graph, requested: dict) -> list[tuple[tuple[str, str] | None, list]]:
+    """Group requested (asset, partition range) pairs into ordered runs, as the daemon's
+    backfill of a multi-partition tick does: parents run before their children; an asset joins
+    its parent's run when they share the range (one run carries a chain), and otherwise a later
+    run. Returns [(range or None, keys)] in execution order."""
+    runs: list[tuple[tuple[str, str] | None, list]] = []
+    where: dict = {}  # key -> indexes of the runs that carry it
+    for key in graph.toposorted_asset_keys:
+        for partition_range in requested.get(key, ()):
+            parents = [(index, runs[index][0]) for parent in graph.get(key).parent_keys
+                       for index in where.get(parent, ())]
+            after_other = max((i for i, r in parents if r != partition_range), default=-1)
+            not_before = max((i for i, r in parents if r == partition_range), default=-1)
+            index = next((i for i, (r, _) in enumerate(runs)
+                          if r == partition_range and i > after_other and i >= not_before), None)
+            if index is None:
+                runs.append((partition_range, []))
+                index = len(runs) - 1
+            runs[index][1].append(key)
+            where.setdefault(key, []).append(index)
+    return runs
+
+
 def run_automation_tick(platform, cursor, log: list[AutomationRun]):
     """Evaluate the automation conditions and run what they request, as the daemon does with
     single-run backfill policies: each asset on exactly its requested partitions, one run per
-    range of consecutive days, assets with the same range together.
+    range of consecutive days, assets with the same range together, parents first.
     Returns (new cursor, whether anything ran)."""
     result = evaluate_automation_conditions(platform.defs, platform.instance, cursor=cursor)
     graph = platform.defs.resolve_asset_graph()
-    runs: dict = {}
+    requested: dict = {}
     for key in graph.materializable_asset_keys:
         partitions = result.get_requested_partitions(key)
-        if not partitions:
-            continue
-        if graph.get(key).partitions_def is None:
-            runs.setdefault(None, []).append(key)
-            continue
-        for partition_range in _ranges(partitions):
-            runs.setdefault(partition_range, []).append(key)
-    for partition_range, keys in sorted(runs.items(), key=lambda item: item[0] or ("",)):
+        if partitions:
+            requested[key] = ([None] if graph.get(key).partitions_def is None
+                              else _ranges(partitions))
+    runs = _plan_runs(graph, requested)
+    for partition_range, keys in runs:
         options = {} if partition_range is None else (
             {"partition_key": partition_range[0]} if partition_range[0] == partition_range[1]
             else {"partition_range": partition_range})
