@@ -13,7 +13,9 @@
 
 with scheduled as (
 
-    select flight_id, flight_date
+    select
+        flight_id,
+        flight_date
     from {{ ref('stg_schedule') }}
     where flight_date between {{ window_start() }} and {{ window_end() }}
 
