@@ -21,12 +21,12 @@ from dagster import (
 
 from assets.automation import DAILY_FRESHNESS, when_parents_change
 from assets.failures import permanent_failure
-from assets.keys import DRIFT_REPORT, FEATURES, MONITORING_GROUP, PREDICTIONS, table_of
+from assets.keys import DRIFT_REPORT, FEATURES, MONITORING_GROUP, PREDICTIONS
 from assets.model_card import markdown_table
 from assets.partitions import daily_partitions, window_days
 from assets.plots import bar_plot
 from core.drift import psi_table
-from core.feature_table import LABEL, LABELS_TABLE, read_features
+from core.feature_table import LABEL, LABELS_TABLE, read_features, read_served_labeled
 from resources import registry
 from resources.model_store import ModelPolicy, ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
@@ -35,11 +35,7 @@ from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 def realized_auc(con, version: str, first, last) -> tuple[float | None, int]:
     """The AUC of the predictions ``version`` served for days first..last, against their labels
     (out-of-sample rows only; None without both classes)."""
-    scored = con.execute(
-        f"select p.p_late, l.{LABEL} from {table_of(PREDICTIONS)} p"
-        f" join {LABELS_TABLE} l using (flight_id, flight_date)"
-        f" where p.flight_date between ? and ? and p.model_version = ? and not p.in_sample"
-        f" and l.{LABEL} is not null", [first, last, version]).df()
+    scored = read_served_labeled(con, version, first, last)
     if scored.empty or scored[LABEL].nunique() < 2:
         return None, len(scored)
     from sklearn.metrics import roc_auc_score  # at use: see core/modeling.py

@@ -20,8 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from core.contract import FLIGHT_KEY, LandingFileError
-
-SERVED_PREDICTIONS = "ml.predictions"  # written by ml/predictions (assets/scoring.py)
+from core.feature_table import PREDICTIONS_TABLE
 
 INGEST_EVENTS_DDL = """
 create table if not exists raw.ingest_events (
@@ -82,11 +81,11 @@ def check_outcomes_against_schedule(con: duckdb.DuckDBPyConnection, incoming: pa
 
 def served_days(con: duckdb.DuckDBPyConnection, days: list[date]) -> dict[date, str]:
     """{day: what was served} for the days among ``days`` that predictions were served for."""
-    if not days or not _table_exists(con, SERVED_PREDICTIONS):
+    if not days or not _table_exists(con, PREDICTIONS_TABLE):
         return {}
     rows = con.execute(
         f"select flight_date, count(*), string_agg(distinct model_version, ', '), min(served_at)"
-        f" from {SERVED_PREDICTIONS} where flight_date in (select unnest(?)) group by 1",
+        f" from {PREDICTIONS_TABLE} where flight_date in (select unnest(?)) group by 1",
         [days]).fetchall()
     return {day: f"{count:,} predictions by {versions}, served at {served_at:%Y-%m-%d %H:%M} UTC"
             for day, count, versions, served_at in rows}

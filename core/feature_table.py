@@ -1,5 +1,6 @@
 """The one place that reads the feature table and the labels (built by dbt: models/features,
-models/labels). Everything that needs model inputs, with or without labels, comes through here.
+models/labels). Everything that needs model inputs, with or without labels, comes through here,
+and so does what was served against its labels.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pandas as pd
 FEATURES_TABLE = "features.flight_features"
 LABELS_TABLE = "labels.flight_labels"
 HINDSIGHT_WEATHER_TABLE = "labels.weather_at_departure"
+PREDICTIONS_TABLE = "ml.predictions"  # written by ml/predictions (assets/scoring.py)
 # Known only after the day (models/labels/weather_at_departure.sql): never a model input.
 HINDSIGHT_WEATHER_COLUMNS = ["temp_at_departure", "wind_speed_at_departure",
                              "precip_at_departure", "visib_at_departure"]
@@ -46,3 +48,14 @@ def labeled_days(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | No
     return con.execute(
         f"select min(flight_date), max(flight_date) from {LABELS_TABLE}"
         f" where {LABEL} is not null").fetchall()[0]
+
+
+def read_served_labeled(con: duckdb.DuckDBPyConnection, version: str, first: date,
+                        last: date) -> pd.DataFrame:
+    """What ``version`` served for days first..last and the labels that landed for it: out of
+    sample only (the days it trained on would flatter it)."""
+    return con.execute(
+        f"select p.flight_date, p.p_late, l.{LABEL} from {PREDICTIONS_TABLE} p"
+        f" join {LABELS_TABLE} l using (flight_id, flight_date)"
+        f" where p.flight_date between ? and ? and p.model_version = ? and not p.in_sample"
+        f" and l.{LABEL} is not null", [first, last, version]).df()

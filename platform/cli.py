@@ -250,15 +250,12 @@ def print_summary(settings: Settings, outcome: dict[AssetKey, bool], wall: float
 def print_served_performance(warehouse: DuckDBWarehouse, champion) -> None:
     """The served day-ahead predictions of the champion against their labels, out of sample."""
     from core.evaluation import classification_metrics
-    from core.feature_table import LABEL, LABELS_TABLE
+    from core.feature_table import LABEL, read_served_labeled
 
     with warehouse.connect(read_only=True) as con:
         if not warehouse.table_exists("ml", "predictions"):
             return
-        served = con.execute(
-            f"select p.p_late, l.{LABEL}, p.flight_date from {keys.table_of(keys.PREDICTIONS)} p"
-            f" join {LABELS_TABLE} l using (flight_id, flight_date) where p.model_version = ?"
-            f" and not p.in_sample and l.{LABEL} is not null", [champion.version]).df()
+        served = read_served_labeled(con, champion.version, FIRST_DAY, LAST_DAY)
     if served.empty:
         return
     metrics = classification_metrics(served[LABEL], served["p_late"], 0.5)
