@@ -22,7 +22,7 @@ export PYTHONPATH := $(CURDIR)
 # The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test lint ui land backtest replay rollback bench chaos clean manifest
+.PHONY: run test lint ui land backtest replay rollback bench input-gain chaos clean manifest
 
 run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
@@ -55,6 +55,9 @@ rollback: $(STAMP)  ## make rollback VERSION=<id> WHY="..." [WHO=name]
 
 bench: $(STAMP) $(MANIFEST)  ## timings, written to .bench/results.json
 	$(BIN)/python platform/bench.py
+
+input-gain: $(STAMP)  ## after make run: the champion refit on groups of its inputs, AUC of each
+	$(BIN)/python platform/input_gain.py
 
 chaos: $(STAMP) $(MANIFEST)  ## bad input, concurrent runs, SIGKILLed writes, random mutations
 	$(BIN)/python platform/chaos.py $(if $(RUNS),--runs $(RUNS)) $(if $(KILLS),--kills $(KILLS))
