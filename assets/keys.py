@@ -1,7 +1,11 @@
 """Every asset key and group of the platform, defined once. A key's path is the warehouse's
 schema and table where there is one (raw/schedule is raw.schedule)."""
 
+from dataclasses import dataclass
+
 from dagster import AssetKey
+
+from core.feature_table import table_name
 
 # groups, in data-flow order
 RAW_GROUP, STAGING_GROUP, FEATURES_GROUP, LABELS_GROUP = "raw", "staging", "features", "labels"
@@ -20,15 +24,64 @@ WEATHER_AT_DEPARTURE = AssetKey([LABELS_GROUP, "weather_at_departure"])
 # The dbt models a trained model's inputs come from: their code versions are its lineage.
 FEATURE_LINEAGE = (*STAGING.values(), LABELS, FEATURES)
 
-TRAINING_SET = AssetKey([ML_GROUP, "training_set"])
-MODEL = AssetKey([ML_GROUP, "delay_model"])
-EVALUATION = AssetKey([ML_GROUP, "model_evaluation"])
-CHAMPION = AssetKey([ML_GROUP, "champion"])
-PREDICTIONS = AssetKey([ML_GROUP, "predictions"])
-REALIZED_PERFORMANCE = AssetKey([MONITORING_GROUP, "realized_performance"])
-DRIFT_REPORT = AssetKey([MONITORING_GROUP, "drift_report"])
+
+
+@dataclass(frozen=True)
+class ModelKeys:
+    """The asset chain of one model spec, keyed by the model's name."""
+
+    name: str
+
+    def _ml(self, asset: str) -> AssetKey:
+        return AssetKey([ML_GROUP, self.name, asset])
+
+    @property
+    def training_set(self) -> AssetKey:
+        return self._ml("training_set")
+
+    @property
+    def model(self) -> AssetKey:
+        return self._ml("model")
+
+    @property
+    def evaluation(self) -> AssetKey:
+        return self._ml("evaluation")
+
+    @property
+    def champion(self) -> AssetKey:
+        return self._ml("champion")
+
+    @property
+    def predictions(self) -> AssetKey:
+        return self._ml("predictions")
+
+    @property
+    def realized_performance(self) -> AssetKey:
+        return AssetKey([MONITORING_GROUP, self.name, "realized_performance"])
+
+    @property
+    def drift_report(self) -> AssetKey:
+        return AssetKey([MONITORING_GROUP, self.name, "drift_report"])
+
+    @property
+    def training(self) -> list[AssetKey]:
+        """What one cutoff's training run materializes (the model's checks come with it)."""
+        return [self.training_set, self.model, self.evaluation]
+
+    @property
+    def monitoring(self) -> list[AssetKey]:
+        return [self.realized_performance, self.drift_report]
+
+    def op_name(self, key: AssetKey) -> str:
+        """The op name Dagster derives from an asset key (for run config)."""
+        return "__".join(key.path)
+
+    @property
+    def retrain_job(self) -> str:
+        return f"retrain_{self.name}"
 
 
 def table_of(key: AssetKey) -> str:
-    """The warehouse table behind a key: raw/schedule -> raw.schedule."""
-    return ".".join(key.path)
+    """The warehouse table behind a key: raw/schedule -> raw.schedule,
+    ml/not_on_time/predictions -> ml.not_on_time_predictions."""
+    return table_name(key.path)

@@ -84,3 +84,19 @@ def bar_plot(labels, values, title: str, ylabel: str, threshold: float | None = 
         axes.legend()
     axes.set(title=title, ylabel=ylabel)
     return _markdown_image(figure, title)
+
+
+def scatter_plot(x, y, title: str, xlabel: str, ylabel: str, max_points: int = 5000) -> MetadataValue:
+    """Predicted against actual (a sample of at most ``max_points``), with the diagonal."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) > max_points:
+        keep = np.random.default_rng(0).choice(len(x), max_points, replace=False)
+        x, y = x[keep], y[keep]
+    figure, axes = _pyplot().subplots(figsize=(4, 4))
+    axes.scatter(x, y, s=4, alpha=0.3)
+    if len(x):
+        low, high = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+        axes.plot([low, high], [low, high], linestyle="--", color="grey", label="perfect")
+        axes.legend(loc="upper left")
+    axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return _markdown_image(figure, title)

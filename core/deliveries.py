@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from core.contract import FLIGHT_KEY, LandingFileError
-from core.feature_table import PREDICTIONS_TABLE
+from core.feature_table import PREDICTIONS_SUFFIX
 
 INGEST_EVENTS_DDL = """
 create table if not exists raw.ingest_events (
@@ -80,12 +80,18 @@ def check_outcomes_against_schedule(con: duckdb.DuckDBPyConnection, incoming: pa
 
 
 def served_days(con: duckdb.DuckDBPyConnection, days: list[date]) -> dict[date, str]:
-    """{day: what was served} for the days among ``days`` that predictions were served for."""
-    if not days or not _table_exists(con, PREDICTIONS_TABLE):
+    """{day: what was served} for the days among ``days`` that any model served predictions
+    for (every ml.<model>_predictions table)."""
+    tables = [f"ml.{name}" for (name,) in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'ml'"
+        " and table_name like ?", [f"%{PREDICTIONS_SUFFIX}"]).fetchall()]
+    if not days or not tables:
         return {}
+    union = " union all ".join(
+        f"select flight_date, model_version, served_at from {table}" for table in tables)
     rows = con.execute(
         f"select flight_date, count(*), string_agg(distinct model_version, ', '), min(served_at)"
-        f" from {PREDICTIONS_TABLE} where flight_date in (select unnest(?)) group by 1",
+        f" from ({union}) where flight_date in (select unnest(?)) group by 1 order by 1",
         [days]).fetchall()
     return {day: f"{count:,} predictions by {versions}, served at {served_at:%Y-%m-%d %H:%M} UTC"
             for day, count, versions, served_at in rows}

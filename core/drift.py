@@ -45,3 +45,20 @@ def psi_table(reference: pd.DataFrame, recent: pd.DataFrame, numeric: list[str],
     rows += [{"feature": c, "kind": "categorical", "psi": psi_categorical(reference[c], recent[c])}
              for c in categorical]
     return pd.DataFrame(rows).sort_values("psi", ascending=False, ignore_index=True)
+
+
+def drift_verdict(table: pd.DataFrame, realized: float | None, holdout: float | None,
+                  spec) -> tuple[bool, str]:
+    """Drift when an input's PSI exceeds the spec's threshold, or the realized gate metric is
+    worse than the champion's holdout value by more than the spec's decay."""
+    drifted = table.loc[table["psi"] > spec.psi_threshold, "feature"].tolist()
+    reasons = []
+    if drifted:
+        reasons.append(f"PSI > {spec.psi_threshold} on {', '.join(drifted)}")
+    metric = spec.gate.metric
+    if realized is not None and holdout is not None:
+        worse_by = holdout - realized if spec.gate.higher_is_better else realized - holdout
+        if worse_by > spec.decay:
+            reasons.append(f"realized {metric} {realized:.3f} is more than {spec.decay} worse"
+                           f" than the champion's holdout {metric} {holdout:.3f}")
+    return bool(reasons), "; ".join(reasons) or "no drift beyond the thresholds"

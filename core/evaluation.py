@@ -1,4 +1,5 @@
-"""How good a model's probabilities are: metrics on labeled rows, per segment, and calibration.
+"""How good a model's predictions are: metrics on labeled rows for either task, per segment,
+calibration, and the perfect-forecast ablation.
 
 scikit-learn is imported where it is used (see core/modeling.py).
 """
@@ -38,6 +39,39 @@ def classification_metrics(labels, probabilities, threshold: float) -> dict:
     }
 
 
+def regression_metrics(labels, predictions, flag_above: float) -> dict:
+    """MAE, RMSE and bias (mean of prediction - label) in the label's units, and how often the
+    flag (prediction >= flag_above) agrees with the label being at or above it."""
+    labels = np.asarray(labels, dtype=np.float64)
+    predictions = np.asarray(predictions, dtype=np.float64)
+    errors = predictions - labels
+    flagged, actual = predictions >= flag_above, labels >= flag_above
+    return {
+        "rows": int(len(labels)),
+        "mean_label": float(labels.mean()) if len(labels) else None,
+        "mean_prediction": float(predictions.mean()) if len(labels) else None,
+        "mae": float(np.abs(errors).mean()) if len(labels) else None,
+        "rmse": float(np.sqrt((errors ** 2).mean())) if len(labels) else None,
+        "bias": float(errors.mean()) if len(labels) else None,
+        "threshold": flag_above,
+        "precision": float(actual[flagged].mean()) if flagged.any() else 0.0,
+        "recall": float(flagged[actual].mean()) if actual.any() else 0.0,
+    }
+
+
+def task_metrics(task: str, labels, predictions, flag_above: float) -> dict:
+    if task == "classification":
+        return classification_metrics(labels, predictions, flag_above)
+    return regression_metrics(labels, predictions, flag_above)
+
+
+# What people see of each task's metrics, in this order.
+REPORTED = {"classification": ("auc", "log_loss", "brier", "calibration_error", "precision",
+                               "recall", "positive_rate"),
+            "regression": ("mae", "rmse", "bias", "mean_label", "mean_prediction", "precision",
+                           "recall")}
+
+
 def calibration_error(labels, probabilities, bins: int = 10) -> float:
     """Expected calibration error: |observed rate - mean probability| over equal-count bins,
     weighted by the bins' rows."""
@@ -51,36 +85,39 @@ def calibration_error(labels, probabilities, bins: int = 10) -> float:
     return float((grouped["n"] * (grouped["y"] - grouped["p"]).abs()).sum() / len(frame))
 
 
-def segment_auc(frame: pd.DataFrame, label: str, probabilities, column: str,
-                min_rows: int = 200) -> pd.DataFrame:
-    """AUC per level of ``column`` (levels with enough rows and both classes)."""
-    from sklearn.metrics import roc_auc_score
-
-    scored = frame.assign(p=probabilities)
+def segment_metric(frame: pd.DataFrame, label: str, predictions, column: str, task: str,
+                   metric: str, min_rows: int = 200) -> pd.DataFrame:
+    """``metric`` per level of ``column`` (levels with enough rows, and both classes for a
+    classifier)."""
+    scored = frame.assign(prediction=predictions)
     rows = []
     for level, group in scored.groupby(column, sort=True):
-        if len(group) >= min_rows and group[label].nunique() == 2:
-            rows.append({"segment": column, "level": str(level), "rows": len(group),
-                         "positive_rate": round(float(group[label].mean()), 4),
-                         "auc": round(float(roc_auc_score(group[label], group["p"])), 4)})
-    return pd.DataFrame(rows, columns=["segment", "level", "rows", "positive_rate", "auc"])
+        if len(group) < min_rows or (task == "classification" and group[label].nunique() < 2):
+            continue
+        value = task_metrics(task, group[label], group["prediction"], 0.5)[metric]
+        rows.append({"segment": column, "level": str(level), "rows": len(group),
+                     "mean_label": round(float(group[label].astype(float).mean()), 4),
+                     metric: round(float(value), 4)})
+    return pd.DataFrame(rows, columns=["segment", "level", "rows", "mean_label", metric])
 
 
-def perfect_forecast_ablation(train: pd.DataFrame, holdout: pd.DataFrame, label: str,
-                              inputs, params: dict, hindsight_columns: list[str],
-                              served_auc: float | None) -> dict:
+def perfect_forecast_ablation(train: pd.DataFrame, holdout: pd.DataFrame, spec,
+                              hindsight_columns: list[str], served_value: float | None) -> dict:
     """What a perfect forecast would add: the same model trained again with the weather at
     departure (hindsight, unknown at the prediction time) as extra inputs, judged on the same
-    holdout. A labeled ablation for the evaluation, never a served model."""
-    from sklearn.metrics import roc_auc_score
-
+    holdout with the spec's gate metric. A labeled ablation for the evaluation, never a served
+    model."""
     from core.model_inputs import ModelInputs
-    from core.modeling import sklearn_predict_proba, train_pipeline
+    from core.modeling import sklearn_predict, train_pipeline
 
-    with_hindsight = ModelInputs((*inputs.numeric, *hindsight_columns), inputs.categorical)
-    pipeline = train_pipeline(train, label, params, with_hindsight)
-    auc = float(roc_auc_score(holdout[label].astype(int),
-                              sklearn_predict_proba(pipeline, holdout, with_hindsight)))
-    return {"auc_with_weather_at_departure": auc,
-            "gain_over_served": None if served_auc is None else auc - served_auc,
+    with_hindsight = ModelInputs((*spec.inputs.numeric, *hindsight_columns),
+                                 spec.inputs.categorical)
+    pipeline = train_pipeline(train, spec.label, spec.estimator, spec.params, with_hindsight,
+                              spec.task)
+    predictions = sklearn_predict(pipeline, holdout, with_hindsight, spec.task)
+    value = task_metrics(spec.task, holdout[spec.label], predictions,
+                         spec.flag_above)[spec.gate.metric]
+    return {"metric": spec.gate.metric, "with_weather_at_departure": value,
+            "gain_over_served": None if served_value is None or value is None
+            else value - served_value,
             "hindsight_inputs": hindsight_columns}

@@ -10,52 +10,71 @@ from datetime import date
 import duckdb
 import pandas as pd
 
+FEATURES_SCHEMA = "features"
 FEATURES_TABLE = "features.flight_features"
 LABELS_TABLE = "labels.flight_labels"
 HINDSIGHT_WEATHER_TABLE = "labels.weather_at_departure"
-PREDICTIONS_TABLE = "ml.predictions"  # written by ml/predictions (assets/scoring.py)
 # Known only after the day (models/labels/weather_at_departure.sql): never a model input.
 HINDSIGHT_WEATHER_COLUMNS = ["temp_at_departure", "wind_speed_at_departure",
                              "precip_at_departure", "visib_at_departure"]
-LABEL = "is_late"
-LABEL_DEFINITION = ("not on time: an arrival more than 15 minutes late, or cancelled, or "
-                    "diverted (dbt var delay_threshold_minutes; models/labels/flight_labels.sql)")
+PREDICTIONS_SUFFIX = "_predictions"
 
 
-def read_features(con: duckdb.DuckDBPyConnection, first: date, last: date) -> pd.DataFrame:
+def table_name(path: list[str]) -> str:
+    """The warehouse table behind an asset key's path: schema, then the rest joined by "_"
+    (raw/schedule is raw.schedule, ml/not_on_time/predictions is ml.not_on_time_predictions)."""
+    return f"{path[0]}.{'_'.join(path[1:])}"
+
+
+def predictions_table(model_name: str) -> str:
+    """Where ml/<model>/predictions serves its rows."""
+    return table_name(["ml", model_name, "predictions"])
+
+
+def read_features(con: duckdb.DuckDBPyConnection, first: date, last: date,
+                  feature_model: str = "flight_features") -> pd.DataFrame:
     """Every scheduled flight of days first..last with its model inputs, labeled or not."""
     return con.execute(
-        f"select * from {FEATURES_TABLE} where flight_date between ? and ?"
+        f"select * from {FEATURES_SCHEMA}.{feature_model} where flight_date between ? and ?"
         " order by flight_date, flight_id", [first, last]).df()
 
 
-def read_labeled(con: duckdb.DuckDBPyConnection, first: date, last: date,
-                 hindsight: bool = False) -> pd.DataFrame:
-    """The flights of days first..last whose label has arrived, with their inputs and label
+def read_labeled(con: duckdb.DuckDBPyConnection, first: date, last: date, label: str,
+                 feature_model: str = "flight_features", hindsight: bool = False) -> pd.DataFrame:
+    """The flights of days first..last whose ``label`` has arrived, with their inputs and label
     (and, with ``hindsight``, the weather at departure: never a model input)."""
     hindsight_join = (f" left join {HINDSIGHT_WEATHER_TABLE} w using (flight_id, flight_date)"
                       if hindsight else "")
     hindsight_columns = ", w.* exclude (flight_id, flight_date)" if hindsight else ""
     return con.execute(
-        f"select f.*, l.{LABEL}{hindsight_columns} from {FEATURES_TABLE} f"
+        f"select f.*, l.{label}{hindsight_columns} from {FEATURES_SCHEMA}.{feature_model} f"
         f" join {LABELS_TABLE} l using (flight_id, flight_date){hindsight_join}"
-        f" where f.flight_date between ? and ? and l.{LABEL} is not null"
+        f" where f.flight_date between ? and ? and l.{label} is not null"
         " order by f.flight_date, f.flight_id", [first, last]).df()
 
 
-def labeled_days(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
+def labeled_days(con: duckdb.DuckDBPyConnection, label: str) -> tuple[date | None, date | None]:
     """The first and last day with labels."""
     return con.execute(
         f"select min(flight_date), max(flight_date) from {LABELS_TABLE}"
-        f" where {LABEL} is not null").fetchall()[0]
+        f" where {label} is not null").fetchall()[0]
 
 
-def read_served_labeled(con: duckdb.DuckDBPyConnection, version: str, first: date,
-                        last: date) -> pd.DataFrame:
-    """What ``version`` served for days first..last and the labels that landed for it: out of
-    sample only (the days it trained on would flatter it)."""
+def read_served_labeled(con: duckdb.DuckDBPyConnection, model_name: str, label: str,
+                        last: date, first: date | None = None,
+                        version: str | None = None) -> pd.DataFrame:
+    """What ``model_name`` served for days first..last (every version, or one) and the labels
+    that landed for it: flight_date, model_version, prediction, in_sample, label."""
+    where = ["p.flight_date <= ?", f"l.{label} is not null"]
+    params: list = [last]
+    if first is not None:
+        where.append("p.flight_date >= ?")
+        params.append(first)
+    if version is not None:
+        where.append("p.model_version = ?")
+        params.append(version)
     return con.execute(
-        f"select p.flight_date, p.p_late, l.{LABEL} from {PREDICTIONS_TABLE} p"
-        f" join {LABELS_TABLE} l using (flight_id, flight_date)"
-        f" where p.flight_date between ? and ? and p.model_version = ? and not p.in_sample"
-        f" and l.{LABEL} is not null", [first, last, version]).df()
+        f"select p.flight_date, p.model_version, p.prediction, p.in_sample, l.{label} as label"
+        f" from {predictions_table(model_name)} p"
+        f" join {LABELS_TABLE} l using (flight_id, flight_date) where {' and '.join(where)}",
+        params).df()

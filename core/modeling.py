@@ -1,6 +1,7 @@
 """The model, free of Dagster: its inputs prepared, the scikit-learn pipeline, training, the
-ONNX export and scoring. This file's bytes are "the training code" in a version's lineage, so
-it holds only what turns a training set into a model (metrics are in core/evaluation.py).
+ONNX export and scoring, for any spec's estimator and task (core/model_spec.py). This file's
+bytes are "the training code" in a version's lineage, so it holds only what turns a training
+set into a model (metrics are in core/evaluation.py, the version id in core/versions.py).
 
 Categoricals are ordinal-encoded inside the Pipeline and fed to the trees as numbers: skl2onnx
 converts HistGradientBoostingClassifier(categorical_features=...) without error but with wrong
@@ -12,8 +13,6 @@ process imports the definitions, and most of them never train or export a model.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -47,12 +46,16 @@ def model_inputs(frame: pd.DataFrame, inputs: ModelInputs) -> pd.DataFrame:
     return prepared
 
 
-def build_pipeline(params: dict, inputs: ModelInputs) -> Pipeline:
-    """``params`` are HistGradientBoostingClassifier's (ml/delay_model's ModelConfig)."""
+def build_pipeline(estimator: str, params: dict, inputs: ModelInputs) -> Pipeline:
+    """Encode the categoricals, impute where the estimator cannot take missing values, fit
+    ``estimator`` (a class name of core/model_spec.ESTIMATORS) with ``params``."""
+    from sklearn import ensemble, linear_model
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OrdinalEncoder
+
+    from core.model_spec import HANDLES_MISSING
 
     encode = ColumnTransformer(
         [
@@ -63,17 +66,23 @@ def build_pipeline(params: dict, inputs: ModelInputs) -> Pipeline:
              list(inputs.categorical)),
         ]
     )
-    classifier = HistGradientBoostingClassifier(**params)
-    return Pipeline([("encode", encode), ("classify", classifier)])
+    steps = [("encode", encode)]
+    if estimator not in HANDLES_MISSING:
+        steps.append(("impute", SimpleImputer(strategy="median")))
+    model_class = getattr(ensemble, estimator, None) or getattr(linear_model, estimator)
+    steps.append(("estimate", model_class(**params)))
+    return Pipeline(steps)
 
 
-def train_pipeline(train: pd.DataFrame, label: str, params: dict, inputs: ModelInputs) -> Pipeline:
-    pipeline = build_pipeline(params, inputs)
-    pipeline.fit(model_inputs(train, inputs), train[label].astype(int))
+def train_pipeline(train: pd.DataFrame, label: str, estimator: str, params: dict,
+                   inputs: ModelInputs, task: str) -> Pipeline:
+    pipeline = build_pipeline(estimator, params, inputs)
+    target = train[label].astype(int if task == "classification" else float)
+    pipeline.fit(model_inputs(train, inputs), target)
     return pipeline
 
 
-def export_onnx(pipeline: Pipeline, inputs: ModelInputs, name: str) -> bytes:
+def export_onnx(pipeline: Pipeline, inputs: ModelInputs, name: str, task: str) -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
@@ -84,7 +93,9 @@ def export_onnx(pipeline: Pipeline, inputs: ModelInputs, name: str) -> bytes:
         pipeline,
         initial_types=initial_types,
         target_opset=ONNX_OPSETS,
-        options={id(pipeline.steps[-1][1]): {"zipmap": False}},
+        # A classifier's probabilities as a plain tensor, not a list of dicts.
+        options={id(pipeline.steps[-1][1]): {"zipmap": False}} if task == "classification"
+        else None,
         name=name,  # the default is a random uuid, which would make the bytes differ
         doc_string="",
     )
@@ -98,19 +109,20 @@ def onnx_feeds(frame: pd.DataFrame, inputs: ModelInputs) -> dict[str, np.ndarray
     return feeds
 
 
-def onnx_predict_proba(session, frame: pd.DataFrame, inputs: ModelInputs) -> np.ndarray:
-    """P(positive class) for each row, from an onnxruntime session of an exported pipeline."""
+def onnx_predict(session, frame: pd.DataFrame, inputs: ModelInputs, task: str) -> np.ndarray:
+    """What a model serves, per row: P(positive class) for a classifier, the predicted value for
+    a regressor; from an onnxruntime session of an exported pipeline."""
     if frame.empty:
         return np.empty(0)
-    _, probabilities = session.run(None, onnx_feeds(frame, inputs))
-    return probabilities[:, 1].astype(np.float64)
+    outputs = session.run(None, onnx_feeds(frame, inputs))
+    if task == "classification":
+        return outputs[1][:, 1].astype(np.float64)
+    return outputs[0].ravel().astype(np.float64)
 
 
-def sklearn_predict_proba(pipeline: Pipeline, frame: pd.DataFrame, inputs: ModelInputs) -> np.ndarray:
-    return pipeline.predict_proba(model_inputs(frame, inputs))[:, 1]
-
-
-def version_id(lineage: dict) -> str:
-    """A version is named by what made it: same inputs and config, same id."""
-    canonical = json.dumps(lineage, sort_keys=True, default=str).encode()
-    return hashlib.sha256(canonical).hexdigest()[:12]
+def sklearn_predict(pipeline: Pipeline, frame: pd.DataFrame, inputs: ModelInputs,
+                    task: str) -> np.ndarray:
+    prepared = model_inputs(frame, inputs)
+    if task == "classification":
+        return pipeline.predict_proba(prepared)[:, 1]
+    return pipeline.predict(prepared).astype(np.float64)

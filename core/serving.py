@@ -25,10 +25,10 @@ class ServingDecision:
 
 def serving_decision(day, served: pd.DataFrame, scored: pd.DataFrame,
                      day_is_labeled: bool) -> ServingDecision:
-    """``served`` and ``scored``: flight_id, model_version, p_late of the day, stored and new."""
+    """``served`` and ``scored``: flight_id, model_version, prediction of the day, stored and new."""
     if served.empty:
         return ServingDecision("write", "first predictions for the day")
-    columns = ["flight_id", "model_version", "p_late"]
+    columns = ["flight_id", "model_version", "prediction"]
     same = (served[columns].sort_values("flight_id", ignore_index=True)
             .equals(scored[columns].sort_values("flight_id", ignore_index=True)))
     if same:

@@ -92,11 +92,13 @@ def read_training_set(ref: TrainingSetRef) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, holdout
 
 
-def check_trainable(frame: pd.DataFrame, label: str, what: str, first: date, last: date) -> None:
+def check_trainable(frame: pd.DataFrame, spec, what: str, first: date, last: date) -> None:
+    """A window a model of ``spec`` can learn from (or be judged on): labeled rows, and both
+    classes for a classifier."""
     window = f"{what} window {first}..{last}"
     if frame.empty:
         raise TrainingWindowError(f"{window} has no labeled flights")
-    if frame[label].nunique() < 2:
+    if spec.is_classifier and frame[spec.label].nunique() < 2:
         raise TrainingWindowError(
-            f"{window} has a single class ({frame[label].iloc[0]!r} for all {len(frame)} rows)"
-        )
+            f"{window} has a single class ({frame[spec.label].iloc[0]!r} for all {len(frame)}"
+            " rows)")

@@ -9,8 +9,7 @@
   replay       drip days into the landing zone while the daemon runs (make replay)
   rollback     make an earlier model version the champion again, recording who and why
 
-Runs go straight through the Dagster Python API into the instance at DAGSTER_HOME (so the UI
-shows them), not through the daemon, whose backfill ticks would add tens of seconds.
+Runs go through platform/runner.py into the instance at DAGSTER_HOME (so the UI shows them).
 """
 
 import argparse
@@ -18,19 +17,14 @@ import importlib.util
 import os
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus, Definitions, RunsFilter
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
+from dagster import AssetKey, DagsterInstance
 
-from assets import keys
 from assets.partitions import FIRST_DAY, LAST_DAY, weekly_partitions
+from core import registry
 from core.simulator import days_between, deliver_days
-from resources import registry
 from resources.settings import Settings
 from resources.warehouse import DuckDBWarehouse
 
@@ -48,152 +42,14 @@ def load_platform_module(name: str):
     return module
 
 
+runner = load_platform_module("runner")
+
+
 def open_instance() -> DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
         return DagsterInstance.get()
     print("DAGSTER_HOME is not set: runs go to a throwaway instance (use `make run`).")
     return DagsterInstance.ephemeral()
-
-
-DATA_GROUPS = (keys.RAW_GROUP, keys.STAGING_GROUP, keys.LABELS_GROUP, keys.FEATURES_GROUP)
-TRAINING_KEYS = [keys.TRAINING_SET, keys.MODEL, keys.EVALUATION]
-CHAMPION_KEYS = [keys.CHAMPION]
-SCORING_KEYS = [keys.PREDICTIONS]
-MONITORING_KEYS = [keys.REALIZED_PERFORMANCE, keys.DRIFT_REPORT]
-# The next day, before it flies: its schedule alone has landed.
-NEXT_DAY_KEYS = [keys.raw_key("schedule"), keys.STAGING["stg_schedule"], keys.FEATURES]
-
-
-# The console shows progress (INFO: dbt's output, row counts, model versions), not DEBUG events.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-
-# In-process runs name their process, so a later command can tell a crashed run from a live one.
-RUN_PID_TAG = "platform/pid"
-
-
-def recover_crashed_runs(instance: DagsterInstance, log=print) -> list[str]:
-    """Mark in-process runs whose process is gone (killed, machine lost) as failed, and give
-    back the pool slots they held, so later runs do not wait for them forever.
-
-    Runs launched by the daemon are watched by its run monitoring instead (dagster.yaml).
-    """
-    recovered = []
-    for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED,
-                                                      DagsterRunStatus.STARTING])):
-        pid = run.tags.get(RUN_PID_TAG)
-        if pid is None or _process_alive(int(pid)):
-            continue
-        instance.report_run_failed(run, f"its process (pid {pid}) ended without finishing")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        log(f"recovered run {run.run_id}: process {pid} is gone; marked failed, slots freed")
-        recovered.append(run.run_id)
-    return recovered
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def execute(defs: Definitions, instance: DagsterInstance, keys: list[AssetKey], *,
-            partition_key: str | None = None, partition_range: tuple[str, str] | None = None,
-            run_config: dict | None = None, log=print):
-    """One in-process run of ``keys`` (their blocking checks included) for a partition or range."""
-    recover_crashed_runs(instance, log)
-    tags = {RUN_PID_TAG: str(os.getpid())}
-    if partition_range:
-        tags.update({ASSET_PARTITION_RANGE_START_TAG: partition_range[0],
-                     ASSET_PARTITION_RANGE_END_TAG: partition_range[1]})
-    what = partition_key or ("..".join(partition_range) if partition_range else "unpartitioned")
-    log(f"materializing {', '.join(k.to_user_string() for k in keys)} [{what}]")
-    started = time.perf_counter()
-    job = defs.get_repository_def().get_implicit_job_def_for_assets(keys)
-    result = job.execute_in_process(
-        instance=instance, asset_selection=keys, partition_key=partition_key, tags=tags,
-        run_config={**QUIET_CONSOLE, **(run_config or {})}, raise_on_error=False,
-    )
-    log(f"  {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s"
-        f" (run {result.run_id})")
-    return result
-
-
-def _keys_in_range(partitions_def, first: date, last: date) -> list[str]:
-    # Time partition keys start with their first day (YYYY-MM-DD).
-    return [key for key in partitions_def.get_partition_keys()
-            if first <= date.fromisoformat(key[:10]) <= last]
-
-
-def materialize_days(
-    defs: Definitions,
-    instance: DagsterInstance,
-    first: date,
-    last: date,
-    groups: tuple[str, ...] = DATA_GROUPS,
-    log=print,
-) -> dict[AssetKey, bool]:
-    """Materialize the assets of ``groups`` for days first..last.
-
-    Unpartitioned assets go first in one run, then each partitioned set of assets in one run
-    over its partition range (single-run backfill). Returns success per asset key.
-    """
-    graph = defs.get_repository_def().asset_graph
-    by_partitions: dict[object, list[AssetKey]] = {}
-    for key in graph.materializable_asset_keys:
-        if graph.get(key).group_name in (groups or DATA_GROUPS):
-            by_partitions.setdefault(graph.get(key).partitions_def, []).append(key)
-
-    outcome: dict[AssetKey, bool] = {}
-    for partitions_def, group_keys in sorted(by_partitions.items(),
-                                             key=lambda kv: kv[0] is not None):
-        partition_range = None
-        if partitions_def is not None:
-            keys_in_range = _keys_in_range(partitions_def, first, last)
-            if not keys_in_range:
-                continue
-            partition_range = (keys_in_range[0], keys_in_range[-1])
-        result = execute(defs, instance, group_keys, partition_range=partition_range, log=log)
-        outcome.update({key: result.success for key in group_keys})
-    return outcome
-
-
-def training_run_config(train_days: int | None = None, holdout_days: int | None = 14) -> dict:
-    return {"ops": {"ml__training_set": {"config": {"train_days": train_days,
-                                                    "holdout_days": holdout_days}}}}
-
-
-def run_pipeline(defs: Definitions, instance: DagsterInstance, first: date, last: date,
-                 cutoff: str, holdout_days: int | None, log=print) -> dict[AssetKey, bool]:
-    """The whole graph, in dependency order: data, training at ``cutoff``, promotion, serving
-    (the days first..last and, when its schedule has landed, the day after), realized
-    performance, and a drift report as of ``last``."""
-    outcome = materialize_days(defs, instance, first, last, DATA_GROUPS, log=log)
-    next_day = (last + timedelta(days=1)).isoformat()
-    scored = (first.isoformat(), last.isoformat())
-    landing = Settings.from_env().landing_dir
-    if (landing / "schedule" / f"{next_day}.csv").exists():
-        result = execute(defs, instance, NEXT_DAY_KEYS, partition_key=next_day, log=log)
-        outcome.update({key: result.success for key in NEXT_DAY_KEYS})
-        scored = (first.isoformat(), next_day)
-    stages = [
-        (TRAINING_KEYS, {"partition_key": cutoff,
-                         "run_config": training_run_config(holdout_days=holdout_days)}),
-        (CHAMPION_KEYS, {}),
-        (SCORING_KEYS, {"partition_range": scored}),
-        (MONITORING_KEYS, {"partition_range": (first.isoformat(), last.isoformat())}),
-    ]
-    for stage_keys, options in stages:
-        if not all(outcome.values()):
-            log("stopping: an earlier stage failed")
-            break
-        result = execute(defs, instance, stage_keys, log=log, **options)
-        outcome.update({key: result.success for key in stage_keys})
-    return outcome
 
 
 def table_row_counts(warehouse: DuckDBWarehouse, keys) -> dict[str, int]:
@@ -236,39 +92,48 @@ def print_summary(settings: Settings, outcome: dict[AssetKey, bool], wall: float
         name = key.to_user_string()
         rows = f"{counts[name]:,}" if name in counts else "-"
         print(f"{name:<28}{rows:>10}  {'ok' if ok else 'FAILED'}")
-    if any(key.path[0] == "ml" for key in outcome):
-        with warehouse.connect(read_only=True) as con:
-            champion = registry.current_champion(con)
+    with warehouse.connect(read_only=True) as con:
+        champions = {name: registry.current_champion(con, name)
+                     for name in sorted({key.path[1] for key in outcome if key.path[0] == "ml"})}
+    for name, champion in champions.items():
         if champion:
-            print(f"\nchampion model {champion.version} (cutoff {champion.cutoff}): holdout AUC "
-                  f"{champion.metrics.get('auc', float('nan')):.4f} on "
-                  f"{champion.holdout_start}..{champion.holdout_end}")
-            print_served_performance(warehouse, champion)
+            print_served_performance(settings, warehouse, name, champion)
     print(f"\nwall time {wall:.1f}s, warehouse {settings.warehouse_path}")
 
 
-def print_served_performance(warehouse: DuckDBWarehouse, champion) -> None:
-    """The served day-ahead predictions of the champion against their labels, out of sample."""
-    from core.evaluation import classification_metrics
-    from core.feature_table import LABEL, read_served_labeled
+def print_served_performance(settings: Settings, warehouse: DuckDBWarehouse, name: str,
+                             champion) -> None:
+    """A model's champion: its holdout figure, and its served day-ahead predictions against
+    their labels, out of sample."""
+    from core.evaluation import task_metrics
+    from core.feature_table import predictions_table, read_served_labeled
+    from core.model_spec import load_specs
 
+    spec = next(s for s in load_specs(settings.model_specs_dir, settings.dbt_manifest_path)
+                if s.name == name)
+    metric = spec.gate.metric
+    holdout = champion.metrics.get(metric)
+    print(f"\n{name}: champion {champion.version} (cutoff {champion.cutoff}), holdout {metric}"
+          f" {'n/a' if holdout is None else f'{holdout:.4f}'} on"
+          f" {champion.holdout_start}..{champion.holdout_end}")
     with warehouse.connect(read_only=True) as con:
-        if not warehouse.table_exists("ml", "predictions"):
+        if not warehouse.table_exists(*predictions_table(name).split(".")):
             return
-        served = read_served_labeled(con, champion.version, FIRST_DAY, LAST_DAY)
+        served = read_served_labeled(con, name, spec.label, LAST_DAY, FIRST_DAY, champion.version)
+    served = served[~served["in_sample"]]
     if served.empty:
         return
-    metrics = classification_metrics(served[LABEL], served["p_late"], 0.5)
-    print(f"served day-ahead by {champion.version}: AUC {metrics['auc']:.4f} on"
-          f" {len(served):,} labeled flights {served['flight_date'].min():%Y-%m-%d}.."
-          f"{served['flight_date'].max():%Y-%m-%d} (realized, out of sample)")
+    value = task_metrics(spec.task, served["label"], served["prediction"], spec.flag_above)[metric]
+    print(f"  served day-ahead: {metric} {value:.4f} on {len(served):,} labeled flights"
+          f" {served['flight_date'].min():%Y-%m-%d}..{served['flight_date'].max():%Y-%m-%d}"
+          " (realized, out of sample)")
 
 
 def cmd_materialize(args) -> int:
     settings, started = Settings.from_env(), time.perf_counter()
     defs = load_platform_module("definitions").defs
-    outcome = materialize_days(defs, open_instance(), args.start, args.end,
-                               tuple(args.group) or DATA_GROUPS)
+    outcome = runner.materialize_days(defs, open_instance(), args.start, args.end,
+                                      tuple(args.group) or runner.DATA_GROUPS)
     print_summary(settings, outcome, time.perf_counter() - started)
     return 0 if all(outcome.values()) else 1
 
@@ -285,7 +150,8 @@ def cmd_run(args) -> int:
         deliver_days(settings.landing_dir, args.start, args.end, settings.prediction_lead_days)
     defs = load_platform_module("definitions").defs
     holdout_days = None if args.holdout_days <= 0 else args.holdout_days
-    outcome = run_pipeline(defs, open_instance(), args.start, args.end, args.cutoff, holdout_days)
+    outcome = runner.run_pipeline(defs, open_instance(), args.start, args.end, args.cutoff,
+                                  holdout_days, settings.landing_dir)
     print_summary(settings, outcome, time.perf_counter() - started)
     return 0 if all(outcome.values()) else 1
 
@@ -295,31 +161,37 @@ def cmd_backtest(args) -> int:
     defs = load_platform_module("definitions").defs
     instance = open_instance()
     cutoffs = args.cutoff or weekly_partitions.get_partition_keys()
-    config = training_run_config(train_days=args.train_days, holdout_days=args.holdout_days)
+    models = runner.model_keys(defs)
+    config = runner.training_run_config(models, args.train_days, args.holdout_days)
     for number, cutoff in enumerate(cutoffs, 1):
         print(f"[{number}/{len(cutoffs)}] cutoff {cutoff}", flush=True)
-        execute(defs, instance, TRAINING_KEYS, partition_key=cutoff, run_config=config)
+        runner.execute(defs, instance, [key for model in models for key in model.training],
+                       partition_key=cutoff, run_config=config)
     # A model that fails its blocking checks is a result of the backtest, not an error of it:
     # it is listed with the check it failed. Only a cutoff that produced no model is an error.
-    with DuckDBWarehouse(path=str(settings.warehouse_path)).connect(read_only=True) as con:
-        # In creation order, so the newest model of each cutoff wins.
-        newest_by_cutoff = {str(model.cutoff): model
-                            for model in registry.models_in_creation_order(con)
-                            if str(model.cutoff) in cutoffs}
-    print(f"\n{'cutoff':<12}{'version':<14}{'holdout AUC':>12}  checks")
-    for cutoff in cutoffs:
-        model = newest_by_cutoff.get(cutoff)
-        if model is None:
-            print(f"{cutoff:<12}{'-':<14}{'-':>12}  no model (see the run's logs)")
-            continue
-        failed = [name for name, check in sorted(model.checks.items()) if not check["passed"]]
-        auc = model.metrics.get("auc") or model.checks.get("auc_above_floor", {}).get("value")
-        print(f"{cutoff:<12}{model.version:<14}{auc if auc is None else f'{auc:.4f}':>12}  "
-              f"{'failed ' + ', '.join(failed) if failed else 'passed'}")
-    missing = len(cutoffs) - len(newest_by_cutoff)
-    print(f"\n{len(cutoffs)} cutoffs, {missing} without a model, wall time "
-          f"{time.perf_counter() - started:.1f}s; the AUC-by-week plot is in the metadata of "
-          "ml/model_evaluation")
+    missing = 0
+    for model in models:
+        with DuckDBWarehouse(path=str(settings.warehouse_path)).connect(read_only=True) as con:
+            # In creation order, so the newest model of each cutoff wins.
+            newest_by_cutoff = {str(version.cutoff): version for version
+                                in registry.models_in_creation_order(con, model.name)
+                                if str(version.cutoff) in cutoffs}
+        print(f"\n{model.name}\n{'cutoff':<12}{'version':<14}{'holdout':>10}  checks")
+        for cutoff in cutoffs:
+            version = newest_by_cutoff.get(cutoff)
+            if version is None:
+                print(f"{cutoff:<12}{'-':<14}{'-':>10}  no model (see the run's logs)")
+                continue
+            failed = [name for name, check in sorted(version.checks.items())
+                      if not check["passed"]]
+            value = version.checks.get("quality_floor", {}).get("value")
+            print(f"{cutoff:<12}{version.version:<14}"
+                  f"{'-' if value is None else f'{value:.4f}':>10}  "
+                  f"{'failed ' + ', '.join(failed) if failed else 'passed'}")
+        missing += len(cutoffs) - len(newest_by_cutoff)
+    print(f"\n{len(cutoffs)} cutoffs x {len(models)} models, {missing} without a model, wall"
+          f" time {time.perf_counter() - started:.1f}s; the metric-by-week plot is in the"
+          " metadata of ml/<model>/evaluation")
     return 1 if missing else 0
 
 

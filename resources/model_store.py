@@ -1,12 +1,12 @@
-"""Versioned model artifacts on disk, and the policy that governs promotion.
+"""Versioned model artifacts on disk.
 
 Layout, each folder written by one asset only:
-- ``<base_dir>/training_sets/<cutoff>/<content hash>/{train,holdout}.parquet`` (ml/training_set);
+- ``<base_dir>/training_sets/<model_name>/<cutoff>/<content hash>/{train,holdout}.parquet`` (ml/<model>/training_set);
 - ``<base_dir>/<model_name>/<version>/``: ``model.onnx`` (what serves), ``model.joblib`` (the
   scikit-learn pipeline, kept for the parity check) and ``metadata.json`` (lineage, inputs,
-  hyperparameters, library versions) (ml/delay_model);
+  hyperparameters, library versions) (ml/<model>/model);
 - ``<base_dir>/evaluations/<model_name>/<version>/``: ``evaluation.json`` and ``model_card.md``
-  (ml/model_evaluation).
+  (ml/<model>/evaluation).
 """
 
 import functools
@@ -33,9 +33,10 @@ class ModelStore(ConfigurableResource):
     base_dir: str
     ort_threads: int = 2
 
-    def training_set_dir(self, cutoff, content_hash: str) -> Path:
+    def training_set_dir(self, model_name: str, cutoff, content_hash: str) -> Path:
         # Named by content, so a materialized training set is never overwritten.
-        return Path(self.base_dir) / "training_sets" / str(cutoff) / content_hash[:16]
+        return (Path(self.base_dir) / "training_sets" / model_name / str(cutoff)
+                / content_hash[:16])
 
     def version_dir(self, model_name: str, version: str) -> Path:
         return Path(self.base_dir) / model_name / version
@@ -80,15 +81,3 @@ class ModelStore(ConfigurableResource):
     @staticmethod
     def sklearn_pipeline(directory: Path):
         return joblib.load(Path(directory) / "model.joblib")
-
-
-class ModelPolicy(ConfigurableResource):
-    """The knobs of the model lifecycle, in one place."""
-
-    auc_floor: float = 0.60  # blocking check: a model below this is never promoted
-    parity_tolerance: float = 1e-5  # blocking check: max |ONNX - sklearn| probability
-    promotion_margin: float = 0.002  # challenger AUC must beat the champion's by this much
-    decision_threshold: float = 0.3  # probability above which a flight is flagged as delayed
-    drift_window_days: int = 7  # recent days compared with the champion's training set
-    psi_threshold: float = 0.25  # PSI above this on any monitored feature is drift
-    auc_decay: float = 0.05  # recent AUC this far below the champion's holdout AUC is decay

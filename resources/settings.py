@@ -25,6 +25,7 @@ class Settings:
     warehouse_path: Path
     model_store_dir: Path
     dbt_project_dir: Path
+    model_specs_dir: Path = REPO_ROOT / "model_specs"  # one YAML per model (core/model_spec.py)
     # The dbt the platform runs: by default the one installed beside the running interpreter,
     # so that it does not matter whether the virtual environment is on PATH.
     dbt_executable: str = str(Path(sys.executable).parent / "dbt")
@@ -37,6 +38,11 @@ class Settings:
         """Day D is scored at the end of day D - prediction_lead_days. Stated once, where the
         features are computed: the dbt project's vars (dbt_project.yml)."""
         return _dbt_project_vars(self.dbt_project_dir)["prediction_lead_days"]
+
+    @property
+    def dbt_manifest_path(self) -> Path:
+        """The manifest `make` prepares (dbt parse); model specs are checked against it."""
+        return self.dbt_project_dir / "target" / "manifest.json"
 
     @property
     def dbt_target_dir(self) -> Path:
@@ -61,6 +67,8 @@ class Settings:
             dbt_project_dir=Path(
                 os.environ.get("DBT_PROJECT_DIR", REPO_ROOT / "dbt_project")
             ).resolve(),
+            model_specs_dir=Path(
+                os.environ.get("MODEL_SPECS_DIR", REPO_ROOT / "model_specs")).resolve(),
             dbt_executable=os.environ.get("DBT_EXECUTABLE", str(Path(sys.executable).parent / "dbt")),
             warehouse_lock_wait_seconds=float(os.environ.get("WAREHOUSE_LOCK_WAIT_SECONDS", 900)),
         )

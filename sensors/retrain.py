@@ -1,15 +1,14 @@
-"""What a retrain is: the `retrain` job (training set -> model -> checks -> evaluation ->
-promotion) for the newest cutoff that leaves a week of labeled days to hold out. Used by the
-drift sensor and the weekly schedule, which differ only in why they ask."""
+"""What a retrain is: a model's `retrain_<model>` job (training set -> model -> checks ->
+evaluation -> promotion) for the newest cutoff that leaves a week of labeled days to hold out.
+Used by the model's drift sensor and weekly schedule, which differ only in why they ask."""
 
 from datetime import date
 
 from dagster import DagsterInstance, DefaultScheduleStatus, RunRequest, SkipReason, schedule
 
-from assets.keys import raw_key
+from assets.keys import ModelKeys, raw_key
 from assets.partitions import latest_cutoff
-
-RETRAIN_JOB = "retrain"
+from core.model_spec import ModelSpec
 
 
 def last_labeled_day(instance: DagsterInstance) -> date | None:
@@ -28,13 +27,18 @@ def retrain_request(instance: DagsterInstance, run_key: str, tags: dict[str, str
                       tags={**tags, "retrain/cutoff": cutoff, "retrain/last_labeled_day": str(last)})
 
 
-@schedule(
-    cron_schedule="0 3 * * 1",
-    job_name=RETRAIN_JOB,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Fallback: retrain weekly (Mondays 03:00 UTC) even without drift.",
-)
-def weekly_retrain_schedule(context):
-    scheduled = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    return retrain_request(context.instance, f"weekly-{scheduled}",
-                           {"retrain/reason": "weekly schedule"})
+def build_retrain_schedule(spec: ModelSpec):
+    @schedule(
+        name=f"weekly_retrain_{spec.name}",
+        cron_schedule=spec.retrain_cron,
+        job_name=ModelKeys(spec.name).retrain_job,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=f"Fallback: retrain {spec.name} on the spec's schedule ({spec.retrain_cron},"
+                    " UTC) even without drift.",
+    )
+    def weekly_retrain(context):
+        scheduled = context.scheduled_execution_time.strftime("%Y-%m-%d")
+        return retrain_request(context.instance, f"weekly-{spec.name}-{scheduled}",
+                               {"retrain/reason": "weekly schedule"})
+
+    return weekly_retrain

@@ -8,14 +8,19 @@ from pathlib import Path
 from dagster import AssetKey, BackfillPolicy, TimeWindow
 
 from assets.dbt import dbt_window_env
-from assets.partitions import daily_partitions, window_days
+from assets.partitions import daily_partitions, weekly_partitions, window_days
 from resources.settings import REPO_ROOT
 from resources.warehouse import WAREHOUSE_POOL
 
+MODELS = ("arrival_delay", "not_on_time")  # model_specs/*.yaml
 DAILY = {"raw/schedule", "raw/outcomes", "raw/weather", "staging/stg_schedule",
          "staging/stg_outcomes", "staging/stg_weather", "labels/flight_labels",
-         "labels/weather_at_departure", "features/flight_features", "ml/predictions",
-         "monitoring/realized_performance"}
+         "labels/weather_at_departure", "features/flight_features",
+         *(f"ml/{model}/predictions" for model in MODELS),
+         *(f"monitoring/{model}/{asset}" for model in MODELS
+           for asset in ("realized_performance", "drift_report"))}
+WEEKLY = {f"ml/{model}/{asset}" for model in MODELS
+          for asset in ("training_set", "model", "evaluation")}
 REFERENCE = {"raw/planes", "raw/airports", "raw/airlines", "staging/stg_planes"}
 
 
@@ -30,6 +35,28 @@ def test_asset_keys_groups_and_partitions(definitions_module):
         assert node.group_name == name.split("/")[0], name
     for name in REFERENCE:
         assert graph.get(AssetKey.from_user_string(name)).partitions_def is None
+    assert WEEKLY <= keys
+    for name in WEEKLY:
+        assert graph.get(AssetKey.from_user_string(name)).partitions_def == weekly_partitions
+
+
+def test_each_model_spec_becomes_its_chain_with_its_checks_jobs_and_sensors(definitions_module):
+    defs = definitions_module.defs
+    graph = defs.resolve_asset_graph()
+
+    def parents(name):
+        return {k.to_user_string() for k in graph.get(AssetKey.from_user_string(name)).parent_keys}
+
+    checks = {key.to_user_string() for key in graph.asset_check_keys}
+    for model in MODELS:
+        ml = f"ml/{model}"
+        assert parents(f"{ml}/model") == {f"{ml}/training_set"}
+        assert parents(f"{ml}/evaluation") == {f"{ml}/model", f"{ml}/training_set"}
+        assert parents(f"{ml}/champion") == {f"{ml}/evaluation"}
+        assert {f"{ml}/model:onnx_matches_sklearn", f"{ml}/model:quality_floor"} <= checks
+        assert defs.get_job_def(f"retrain_{model}") is not None
+        assert defs.get_sensor_def(f"drift_{model}").job_name == f"retrain_{model}"
+        assert defs.get_schedule_def(f"weekly_retrain_{model}").job_name == f"retrain_{model}"
 
 
 def test_lineage_follows_what_is_known_when(definitions_module):
@@ -44,8 +71,11 @@ def test_lineage_follows_what_is_known_when(definitions_module):
     assert parents("features/flight_features") == {
         "staging/stg_schedule", "staging/stg_weather", "staging/stg_planes",
         "labels/flight_labels"}
-    assert parents("ml/predictions") == {"features/flight_features", "ml/champion"}
-    assert parents("monitoring/realized_performance") == {"ml/predictions", "labels/flight_labels"}
+    for model in MODELS:
+        assert parents(f"ml/{model}/predictions") == {"features/flight_features",
+                                                      f"ml/{model}/champion"}
+        assert parents(f"monitoring/{model}/realized_performance") == {
+            f"ml/{model}/predictions", "labels/flight_labels"}
 
 
 def test_day_d_of_the_features_is_made_of_earlier_days_of_labels_and_weather(definitions_module):

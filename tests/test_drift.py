@@ -1,13 +1,15 @@
 """Drift statistics and the drift verdict, called directly (no Dagster, no warehouse)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 
-from assets.drift_report import drift_verdict
-from core.drift import psi_categorical, psi_numeric
-from resources.model_store import ModelPolicy
+from core.drift import drift_verdict, psi_categorical, psi_numeric
+from core.model_spec import Gate
 
-POLICY = ModelPolicy(psi_threshold=0.25, auc_decay=0.05)
+POLICY = SimpleNamespace(psi_threshold=0.25, decay=0.05, gate=Gate("auc", 0.6, 0.002))
+MAE_POLICY = SimpleNamespace(psi_threshold=0.25, decay=3.0, gate=Gate("mae", 40.0, 0.1))
 
 
 def test_psi_is_small_for_the_same_distribution_and_large_for_a_shift():
@@ -37,11 +39,18 @@ def test_verdict_names_the_features_past_the_threshold():
 
 
 def test_verdict_flags_decay_of_the_recent_auc():
-    drift, reason = drift_verdict(_table(temp=0.1), auc=0.62, champion_auc=0.70, policy=POLICY)
-    assert drift and "AUC 0.620 fell more than 0.05 below" in reason and "0.700" in reason
+    drift, reason = drift_verdict(_table(temp=0.1), 0.62, 0.70, POLICY)
+    assert drift and "realized auc 0.620 is more than 0.05 worse" in reason and "0.700" in reason
     # Within the allowed decay: no drift.
     assert drift_verdict(_table(temp=0.1), 0.66, 0.70, POLICY) == (
         False, "no drift beyond the thresholds")
+
+
+def test_verdict_flags_an_error_metric_that_grew():
+    drift, reason = drift_verdict(_table(temp=0.1), 16.5, 12.0, MAE_POLICY)
+    assert drift and "realized mae 16.500 is more than 3.0 worse" in reason
+    assert drift_verdict(_table(temp=0.1), 14.0, 12.0, MAE_POLICY)[0] is False
+    assert drift_verdict(_table(temp=0.1), 8.0, 12.0, MAE_POLICY)[0] is False  # better
 
 
 def test_verdict_without_labels_judges_on_psi_alone():

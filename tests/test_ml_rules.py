@@ -2,22 +2,29 @@
 the promotion decision. No Dagster, no warehouse (tests/test_ml.py proves the wiring)."""
 
 from datetime import date
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from assets.champion import comparison_window, decide
 from assets.partitions import latest_cutoff
-from core.feature_table import LABEL
+from core.gate import comparison_window, decide
 from core.model_inputs import ModelInputs
-from core.modeling import INPUT_GRID, MISSING_CATEGORY, model_inputs, version_id
+from core.model_spec import Gate
+from core.modeling import INPUT_GRID, MISSING_CATEGORY, model_inputs
 from core.training_sets import TrainingWindowError, check_trainable, frame_hash, plan_windows
+from core.versions import version_id
 
 INPUTS = ModelInputs(numeric=("dep_hour", "distance", "temp_last"),
                      categorical=("carrier", "origin", "dest"))
 
 D = date.fromisoformat
+LABEL = "is_late"
+AUC_GATE = Gate("auc", worst_acceptable=0.6, margin=0.002)
+MAE_GATE = Gate("mae", worst_acceptable=40.0, margin=0.1)
+CLASSIFIER = SimpleNamespace(label=LABEL, is_classifier=True)
+REGRESSOR = SimpleNamespace(label="arr_delay", is_classifier=False)
 
 
 # --- training and holdout windows ------------------------------------------------------------
@@ -59,7 +66,15 @@ def test_training_ends_with_the_last_day_labeled_at_the_cutoffs_prediction_time(
 )
 def test_untrainable_windows_are_named(frame, message):
     with pytest.raises(TrainingWindowError, match=message):
-        check_trainable(frame, LABEL, "training", date(2013, 2, 1), date(2013, 2, 7))
+        check_trainable(frame, CLASSIFIER, "training", date(2013, 2, 1), date(2013, 2, 7))
+
+
+def test_a_regressor_trains_on_a_single_value_but_not_on_no_rows():
+    check_trainable(pd.DataFrame({"arr_delay": [5.0, 5.0]}), REGRESSOR, "training",
+                    date(2013, 2, 1), date(2013, 2, 7))
+    with pytest.raises(TrainingWindowError, match="no labeled flights"):
+        check_trainable(pd.DataFrame({"arr_delay": []}), REGRESSOR, "training",
+                        date(2013, 2, 1), date(2013, 2, 7))
 
 
 @pytest.mark.parametrize(
@@ -83,7 +98,7 @@ class Model:
         self.version = version
         self.holdout_start, self.holdout_end = D(holdout_start), D(holdout_end)
         self.checks = {name: {"passed": checks_pass}
-                       for name in ("onnx_matches_sklearn", "auc_above_floor")}
+                       for name in ("onnx_matches_sklearn", "quality_floor")}
 
 
 def test_comparison_window_is_the_challengers_holdout_after_both_cutoffs():
@@ -112,29 +127,48 @@ def test_promotion_needs_the_margin(challenger_auc, action, verdict):
         windows.append(window)
         return challenger_auc if model is challenger else 0.68
 
-    decision = decide(challenger, champion, score, margin=0.002)
+    decision = decide(challenger, champion, score, AUC_GATE)
     assert decision.action == action
     assert verdict in decision.reason and "2013-02-10..2013-02-23" in decision.reason
-    assert (decision.challenger_auc, decision.champion_auc) == (challenger_auc, 0.68)
+    assert (decision.challenger_value, decision.champion_value) == (challenger_auc, 0.68)
     # Both scored on the same days: the challenger's holdout, which neither trained on.
     assert windows == [(D("2013-02-10"), D("2013-02-23"))] * 2
 
 
+@pytest.mark.parametrize(
+    "challenger_mae, action",
+    [(11.8, "promote"), (11.9, "promote"), (11.95, "keep"), (12.5, "keep")],
+)
+def test_an_error_metric_promotes_when_lower_by_the_margin(challenger_mae, action):
+    challenger = Model("new", "2013-02-10", "2013-02-23")
+    champion = Model("old", "2013-02-03", "2013-02-16")
+    decision = decide(challenger, champion,
+                      lambda model, _: challenger_mae if model is challenger else 12.0, MAE_GATE)
+    assert decision.action == action
+    assert f"challenger MAE {challenger_mae:.4f}" in decision.reason and "- margin 0.1" in decision.reason
+
+
+def test_the_quality_floor_is_a_floor_for_auc_and_a_ceiling_for_mae():
+    assert AUC_GATE.acceptable(0.61) and not AUC_GATE.acceptable(0.59)
+    assert MAE_GATE.acceptable(39.0) and not MAE_GATE.acceptable(41.0)
+    assert not AUC_GATE.acceptable(None)  # no AUC (a single class): not acceptable
+
+
 def test_challenger_that_failed_a_check_is_never_promoted():
     challenger = Model("new", "2013-02-10", "2013-02-23", checks_pass=False)
-    decision = decide(challenger, None, score=lambda *_: 1.0, margin=0.0)
+    decision = decide(challenger, None, score=lambda *_: 1.0, gate=AUC_GATE)
     assert decision.action == "keep"
-    assert "did not pass" in decision.reason and "auc_above_floor" in decision.reason
+    assert "did not pass" in decision.reason and "quality_floor" in decision.reason
 
 
 def test_first_model_that_passes_its_checks_becomes_champion():
-    decision = decide(Model("new", "2013-02-10", "2013-02-23"), None, lambda *_: 0.5, 0.002)
+    decision = decide(Model("new", "2013-02-10", "2013-02-23"), None, lambda *_: 0.5, AUC_GATE)
     assert decision.action == "promote" and "no champion yet" in decision.reason
 
 
 def test_the_champion_is_not_compared_with_itself():
     model = Model("same", "2013-02-10", "2013-02-23")
-    assert decide(model, model, lambda *_: 1.0, 0.0).action == "keep"
+    assert decide(model, model, lambda *_: 1.0, AUC_GATE).action == "keep"
 
 
 # --- versions, hashes and model inputs ------------------------------------------------------

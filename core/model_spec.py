@@ -1,0 +1,223 @@
+"""A model is one YAML file in model_specs/: what it predicts, from which feature model, with
+which estimator, how it is judged and when it retrains. The platform turns each spec into its
+asset chain (assets/ml/chain.py); this module only reads and checks specs, free of Dagster.
+
+Every mistake is refused when the definitions load, before any run starts, naming the spec
+file, the field and the problem: an unknown feature model, an input the feature model does not
+declare, a label of the wrong type for the task, an estimator skl2onnx cannot convert.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from core.model_inputs import InputDeclarationError, ModelInputs, declared_inputs
+
+TASKS = ("classification", "regression")
+LABELS_MODEL = "flight_labels"  # where every label column is defined (dbt_project/models/labels)
+
+# Estimators the platform can train, export (skl2onnx has a converter for each: tested in
+# tests/test_model_spec.py) and serve, by task. Those that cannot take missing values get a
+# median imputer in front (core/modeling.py).
+ESTIMATORS = {
+    "HistGradientBoostingClassifier": "classification",
+    "RandomForestClassifier": "classification",
+    "LogisticRegression": "classification",
+    "HistGradientBoostingRegressor": "regression",
+    "RandomForestRegressor": "regression",
+    "Ridge": "regression",
+    "LinearRegression": "regression",
+}
+HANDLES_MISSING = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
+
+# The metrics a gate can use, and whether higher is better.
+METRICS = {"auc": True, "log_loss": False, "brier": False, "mae": False, "rmse": False}
+TASK_METRICS = {"classification": ("auc", "log_loss", "brier"), "regression": ("mae", "rmse")}
+# dbt data types a label may have, by task.
+LABEL_TYPES = {"classification": ("boolean",),
+               "regression": ("double", "float", "integer", "bigint", "decimal", "numeric")}
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class SpecError(ValueError):
+    """A model spec the platform cannot build; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str
+    worst_acceptable: float  # blocking check: a model worse than this is never promoted
+    margin: float  # a challenger must beat the champion by this much, in the metric's units
+
+    @property
+    def higher_is_better(self) -> bool:
+        return METRICS[self.metric]
+
+    def acceptable(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return value >= self.worst_acceptable if self.higher_is_better \
+            else value <= self.worst_acceptable
+
+    def beats(self, challenger: float, champion: float) -> bool:
+        if self.higher_is_better:
+            return challenger >= champion + self.margin
+        return challenger <= champion - self.margin
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    path: Path
+    description: str
+    feature_model: str
+    label: str
+    label_definition: str
+    task: str
+    estimator: str
+    params: dict
+    inputs: ModelInputs
+    train_days: int | None
+    holdout_days: int | None
+    gate: Gate
+    flag_above: float  # a served prediction at or above this is flagged for people to act on
+    parity_tolerance: float  # max |ONNX - scikit-learn| on the holdout (a blocking check)
+    drift_window_days: int
+    psi_threshold: float
+    decay: float  # realized metric this much worse than the holdout's is decay
+    retrain_cron: str
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task == "classification"
+
+    def lineage(self) -> dict:
+        """What the spec says about the model, for its metadata and model card."""
+        return {"spec": str(self.path.name), "task": self.task, "estimator": self.estimator,
+                "label": self.label, "label_definition": self.label_definition,
+                "feature_model": self.feature_model}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _model_node(manifest: dict, name: str) -> dict | None:
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["name"] == name:
+            return node
+    return None
+
+
+def load_specs(specs_dir: Path, manifest_path: Path,
+               overrides: dict[str, dict] | None = None) -> list[ModelSpec]:
+    """Every ``*.yaml`` in ``specs_dir``, checked against the dbt manifest, sorted by name.
+    ``overrides`` ({model name: partial spec}) are merged in first (tests, deployments)."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    paths = sorted(Path(specs_dir).glob("*.yaml"))
+    if not paths:
+        raise SpecError(f"{specs_dir}: no model spec (*.yaml)")
+    specs = [parse_spec(path, manifest, Path(manifest_path), (overrides or {}).get(path.stem, {}))
+             for path in paths]
+    return specs
+
+
+def parse_spec(path: Path, manifest: dict, manifest_path: Path, override: dict) -> ModelSpec:
+    raw = yaml.safe_load(path.read_text()) or {}
+    raw = _merge(raw, override)
+
+    def fail(field: str, problem: str) -> SpecError:
+        return SpecError(f"{path}: {field}: {problem}")
+
+    def need(mapping: dict, field: str, where: str = ""):
+        if field not in mapping:
+            raise fail(where + field, "is required")
+        return mapping[field]
+
+    name = need(raw, "name")
+    if not isinstance(name, str) or not NAME.match(name) or name != path.stem:
+        raise fail("name", f"{name!r} must be lower_snake_case and match the file name"
+                           f" ({path.stem!r})")
+    task = need(raw, "task")
+    if task not in TASKS:
+        raise fail("task", f"{task!r} is not one of {', '.join(TASKS)}")
+
+    feature_model = need(raw, "feature_model")
+    if _model_node(manifest, feature_model) is None:
+        raise fail("feature_model", f"no dbt model named {feature_model!r} in {manifest_path}")
+    try:
+        declared = declared_inputs(manifest_path, feature_model)
+    except InputDeclarationError as error:
+        raise fail("feature_model", str(error)) from error
+    inputs = _select_inputs(raw.get("inputs", "all"), declared, feature_model, fail)
+
+    label = need(raw, "label")
+    label_columns = _model_node(manifest, LABELS_MODEL)["columns"]
+    if label not in label_columns:
+        raise fail("label", f"{label!r} is not a column of the dbt model {LABELS_MODEL}")
+    label_type = (label_columns[label].get("data_type") or "").lower()
+    if label_type not in LABEL_TYPES[task]:
+        raise fail("label", f"{label!r} is {label_type or 'untyped'} in {LABELS_MODEL}; a {task}"
+                            f" label must be {' or '.join(LABEL_TYPES[task])}")
+
+    estimator = need(raw, "estimator")
+    kind = need(estimator, "class", "estimator.")
+    if kind not in ESTIMATORS:
+        raise fail("estimator.class", f"{kind!r} is not an estimator the platform exports to"
+                                      f" ONNX (skl2onnx) and serves; use one of"
+                                      f" {', '.join(ESTIMATORS)}")
+    if ESTIMATORS[kind] != task:
+        raise fail("estimator.class", f"{kind!r} is a {ESTIMATORS[kind]} estimator, the task"
+                                      f" is {task}")
+    params = estimator.get("params") or {}
+    if not isinstance(params, dict):
+        raise fail("estimator.params", "must be a mapping of hyperparameters")
+
+    gate = need(raw, "gate")
+    metric = need(gate, "metric", "gate.")
+    if metric not in TASK_METRICS[task]:
+        raise fail("gate.metric", f"{metric!r} is not a {task} metric"
+                                  f" ({', '.join(TASK_METRICS[task])})")
+    training, serving, monitoring = (raw.get(part) or {} for part in
+                                     ("training", "serving", "monitoring"))
+    return ModelSpec(
+        name=name, path=path, description=str(raw.get("description", "")).strip(),
+        feature_model=feature_model, label=label,
+        label_definition=str(label_columns[label].get("description") or label),
+        task=task, estimator=kind, params=params, inputs=inputs,
+        train_days=training.get("train_days"), holdout_days=training.get("holdout_days", 14),
+        gate=Gate(metric, float(need(gate, "worst_acceptable", "gate.")),
+                  float(gate.get("margin", 0.0))),
+        flag_above=float(need(serving, "flag_above", "serving.")),
+        parity_tolerance=float(serving.get("parity_tolerance", 1e-5)),
+        drift_window_days=int(monitoring.get("window_days", 7)),
+        psi_threshold=float(monitoring.get("psi_threshold", 0.25)),
+        decay=float(monitoring.get("decay", 0.05)),
+        retrain_cron=str(raw.get("retrain_cron", "0 3 * * 1")),
+    )
+
+
+def _select_inputs(selected, declared: ModelInputs, feature_model: str, fail) -> ModelInputs:
+    """``all`` (every declared input) or a list of declared inputs (a subset)."""
+    if selected == "all":
+        return declared
+    if not isinstance(selected, list) or not selected:
+        raise fail("inputs", "must be 'all' or a list of the feature model's declared inputs")
+    unknown = [column for column in selected if column not in declared.columns]
+    if unknown:
+        raise fail("inputs", f"{', '.join(map(str, unknown))} not declared as a model input by"
+                             f" the dbt model {feature_model} (column meta model_input)")
+    return ModelInputs(tuple(c for c in declared.numeric if c in selected),
+                       tuple(c for c in declared.categorical if c in selected))

@@ -1,0 +1,36 @@
+"""What names a model version: the training data, the training code and the parameters, and
+nothing else. An unrelated commit, a longer holdout or an edited metric leaves the same model
+the same version; a changed training row, input, label, estimator, hyperparameter, library or
+line of core/modeling.py makes a new one."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+from pathlib import Path
+
+import core.modeling
+
+LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")
+# The code that turns a training set into a model (core/modeling.py, and nothing else).
+TRAINING_CODE_HASH = hashlib.sha256(Path(core.modeling.__file__).read_bytes()).hexdigest()[:16]
+
+
+def made_of(model_name: str, training_rows_hash: str, inputs: dict, label: str, task: str,
+            estimator: str, params: dict) -> dict:
+    """Everything that makes the model, and only that."""
+    return {
+        "model_name": model_name,
+        "training_rows_hash": training_rows_hash,
+        "inputs": inputs, "label": label, "task": task,
+        "estimator": estimator, "hyperparameters": params,
+        "training_code": TRAINING_CODE_HASH,
+        "libraries": {name: importlib.metadata.version(name) for name in LIBRARIES},
+    }
+
+
+def version_id(identity: dict) -> str:
+    """A version is named by what made it: same inputs and config, same id."""
+    canonical = json.dumps(identity, sort_keys=True, default=str).encode()
+    return hashlib.sha256(canonical).hexdigest()[:12]
