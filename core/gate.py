@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from core.model_spec import Gate
+from core.model_spec import Gate, metric_label
 
 REQUIRED_CHECKS = ("onnx_matches_sklearn", "quality_floor")
 
@@ -49,7 +49,7 @@ def decide(challenger, champion, score, gate: Gate) -> Decision:
     promote = gate.beats(challenger_value, champion_value)
     verdict = "beats" if promote else "does not beat"
     sign = "+" if gate.higher_is_better else "-"
-    metric = gate.metric.upper() if gate.metric in ("auc", "mae", "rmse") else gate.metric
+    metric = metric_label(gate.metric)
     return Decision(
         "promote" if promote else "keep",
         f"challenger {metric} {challenger_value:.4f} {verdict} champion {metric}"

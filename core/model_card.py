@@ -3,6 +3,7 @@
 import pandas as pd
 
 from core.evaluation import REPORTED
+from core.model_spec import metric_label
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -18,7 +19,7 @@ def _ablation_section(ablation: dict | None) -> str:
     gain = ablation["gain_over_served"]
     return (
         f"Trained again with the weather at departure ({', '.join(ablation['hindsight_inputs'])})"
-        f" as extra inputs, the same model reaches {ablation['metric']}"
+        f" as extra inputs, the same model reaches {metric_label(ablation['metric'])}"
         f" {ablation['with_weather_at_departure']:.4f} on the same holdout ({gain:+.4f}). That"
         " is what a perfect weather forecast would add; no served model has it."
     )

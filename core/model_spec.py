@@ -42,6 +42,13 @@ TASK_METRICS = {"classification": ("auc", "log_loss", "brier"), "regression": ("
 # dbt data types a label may have, by task.
 LABEL_TYPES = {"classification": ("boolean",),
                "regression": ("double", "float", "integer", "bigint", "decimal", "numeric")}
+
+
+def metric_label(metric: str) -> str:
+    """How people read a metric's name: AUC, MAE, RMSE, log_loss."""
+    return metric.upper() if metric in ("auc", "mae", "rmse") else metric
+
+
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 

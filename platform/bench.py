@@ -147,21 +147,29 @@ def bench_bare_duckdb(work: Path, env: dict, landing: Path) -> dict:
 
 
 def served_performance(warehouse_path: str, first: str, last: str) -> dict:
-    """The served champion's realized AUC on first..last, from ml.predictions and the labels:
+    """Each model's served champion on first..last, from its predictions table and the labels:
     the figure users get, out of sample (the champion trained before ``first``)."""
     import duckdb
 
-    from core.evaluation import classification_metrics
-    from core.feature_table import LABEL, read_served_labeled
-    from resources import registry
+    from core import registry
+    from core.evaluation import task_metrics
+    from core.feature_table import read_served_labeled
+    from core.model_spec import load_specs
+    from resources.settings import Settings
 
-    with duckdb.connect(warehouse_path, read_only=True) as con:
-        champion = registry.current_champion(con)
-        served = read_served_labeled(con, champion.version, first, last)
-    metrics = classification_metrics(served[LABEL], served["p_late"], 0.5)
-    return {"version": champion.version, "train_end": str(champion.train_end),
-            "auc": round(metrics["auc"], 4), "flights": len(served),
-            "positive_rate": round(float(served[LABEL].mean()), 3)}
+    settings, figures = Settings.from_env(), {}
+    for spec in load_specs(settings.model_specs_dir, settings.dbt_manifest_path):
+        with duckdb.connect(warehouse_path, read_only=True) as con:
+            champion = registry.current_champion(con, spec.name)
+            served = read_served_labeled(con, spec.name, spec.label, date.fromisoformat(last),
+                                         date.fromisoformat(first), champion.version)
+        served = served[~served["in_sample"]]
+        value = task_metrics(spec.task, served["label"], served["prediction"],
+                             spec.flag_above)[spec.gate.metric]
+        figures[spec.name] = {"version": champion.version, "train_end": str(champion.train_end),
+                              spec.gate.metric: round(value, 4), "flights": len(served),
+                              "mean_label": round(float(served["label"].astype(float).mean()), 3)}
+    return figures
 
 
 def bench_full_pipeline(work: Path, env: dict, bare_load_s: float) -> dict:
@@ -185,13 +193,13 @@ def bench_scoring(warehouse_path: str, data_dir: str, repeats: int = 5) -> dict:
     """onnxruntime vs scikit-learn on the champion's holdout rows, the session built once."""
     import duckdb
 
+    from core import registry
     from core.feature_table import read_features
-    from core.modeling import onnx_predict_proba, sklearn_predict_proba
-    from resources import registry
+    from core.modeling import onnx_predict, sklearn_predict
     from resources.model_store import ModelStore
 
     with duckdb.connect(warehouse_path, read_only=True) as con:
-        champion = registry.current_champion(con)
+        champion = registry.current_champion(con, "not_on_time")
         rows = read_features(con, champion.holdout_start, champion.holdout_end)
     store = ModelStore(base_dir=data_dir)
     directory = Path(champion.artifact_dir)
@@ -206,8 +214,8 @@ def bench_scoring(warehouse_path: str, data_dir: str, repeats: int = 5) -> dict:
             times.append(time.perf_counter() - started)
         return sorted(times)[len(times) // 2]
 
-    ort_s = median_seconds(lambda: onnx_predict_proba(session, rows, inputs))
-    sklearn_s = median_seconds(lambda: sklearn_predict_proba(pipeline, rows, inputs))
+    ort_s = median_seconds(lambda: onnx_predict(session, rows, inputs, "classification"))
+    sklearn_s = median_seconds(lambda: sklearn_predict(pipeline, rows, inputs, "classification"))
     return {"rows": len(rows), "onnxruntime_s": round(ort_s, 4), "sklearn_s": round(sklearn_s, 4),
             "ort_threads": store.ort_threads, "speedup": round(sklearn_s / ort_s, 2),
             "goal_speedup": 1.0}
@@ -227,22 +235,36 @@ def _predictions_recorded_at(instance, day: date) -> float | None:
     from dagster import AssetKey, AssetRecordsFilter
 
     records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(["ml", "predictions"]),
+        AssetRecordsFilter(asset_key=AssetKey(["ml", "not_on_time", "predictions"]),
                            asset_partitions=[day.isoformat()]),
         limit=1, ascending=False).records
     return records[0].timestamp if records else None
 
 
+def _load(name: str):
+    """platform/<name>.py, by path (platform/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"platform_{name}", REPO_ROOT / "platform" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
     """Runs in a subprocess of its own (bench_landing_latency), so its logs stay out of the
     figures and its memory is measured apart."""
-    from resources.model_store import ModelPolicy
-    from tests.conftest import Platform, load_platform_module
-    from tests.loop import run_automation_tick, tick_drift, tick_new_data
+    sandbox = _load("sandbox")
+    runner = sandbox.load_platform_module("runner")
+    run_automation_tick, tick_new_data = runner.run_automation_tick, runner.tick_new_data
 
-    definitions = load_platform_module("definitions")
-    platform = Platform(work / "latency", definitions, load_platform_module("cli"),
-                        ModelPolicy(auc_floor=0.5))
+    def tick_drift(instance, cursor):
+        return runner.tick_sensor(platform.defs, "drift_not_on_time", instance, cursor)
+
+    definitions = sandbox.load_platform_module("definitions")
+    small_window = {"not_on_time": {"gate": {"worst_acceptable": 0.5}},
+                    "arrival_delay": {"gate": {"worst_acceptable": 60.0}}}
+    platform = sandbox.Platform(work / "latency", definitions, runner, small_window)
     first, last, cutoff = date(2013, 1, 1), date(2013, 2, 12), "2013-02-03"
     platform.land(first, last)
     platform.materialize(first, last)
@@ -304,7 +326,7 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
     launch = run_measured([sys.executable, "-c", DEFINITIONS_IMPORT], env)
     launch_s = float(launch["output"].strip().splitlines()[-1])
     sensors = {name: definitions.defs.resolve_sensor_def(name).minimum_interval_seconds
-               for name in ("new_data", "automation", "drift")}
+               for name in ("new_data", "automation", "drift_not_on_time")}
     return {"samples": samples, "goal_s": 15,
             "median_latency_s": statistics.median_low(s["latency_s"] for s in samples),
             "drift_tick_s": statistics.median_low(s["drift_tick_s"] for s in samples),
@@ -373,13 +395,16 @@ def main() -> int:
           f"{bare['peak_rss_mb']} MB, {bare['feature_rows']:,} feature rows")
     print(f"ratio Dagster / bare:        {backfill['ratio_to_bare']}x")
     dagster_run, reference = pipeline["dagster"], pipeline["reference_script"]
-    served = dagster_run["served_oct_dec"]
+    served, regressor = (dagster_run["served_oct_dec"][name]
+                         for name in ("not_on_time", "arrival_delay"))
     print(f"\nfull pipeline (Dagster run): {dagster_run['wall_s']:.1f}s wall, peak RSS "
           f"{dagster_run['peak_rss_mb']} MB; bare load + reference model "
           f"{bare['wall_s'] + reference['wall_s']:.1f}s: ratio {pipeline['ratio']}x")
     print(f"served day-ahead champion {served['version']} (trained to {served['train_end']}):"
           f" AUC {served['auc']:.4f} on {served['flights']:,} flights Oct 1-Dec 31"
-          f" ({served['positive_rate']:.1%} late) [goal >= {pipeline['goal_auc']}]")
+          f" ({served['mean_label']:.1%} late) [goal >= {pipeline['goal_auc']}]")
+    print(f"served day-ahead arrival_delay {regressor['version']}: MAE {regressor['mae']:.1f}"
+          f" min on {regressor['flights']:,} arrived flights Oct 1-Dec 31")
     print(f"plain-script reference (same split, schedule + planes + congestion + history):"
           f" AUC {reference['auc_oct_dec']:.4f} on {reference['test_flights']:,} flights")
     print(f"\nscoring {scoring['rows']:,} rows: onnxruntime {scoring['onnxruntime_s']:.3f}s "

@@ -26,7 +26,6 @@ from core.contract import SCHEDULE, LandingFileError  # noqa: E402
 from core.simulator import land_days  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402
 from resources.warehouse import DuckDBWarehouse  # noqa: E402
-from tests.conftest import Platform, load_platform_module  # noqa: E402
 from tests.faults import (  # noqa: E402
     bad_landing_files,
     is_lock_error,
@@ -35,6 +34,16 @@ from tests.faults import (  # noqa: E402
 )
 
 DAY = date(2013, 3, 1)
+
+
+def _sandbox():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("platform_sandbox",
+                                                  REPO_ROOT / "platform" / "sandbox.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def bad_input(root: Path) -> dict:
@@ -79,7 +88,9 @@ def concurrency(root: Path, runs: int) -> dict:
 
 
 def crashes(root: Path, kills: int) -> dict:
-    platform = Platform(root, load_platform_module("definitions"), load_platform_module("cli"))
+    sandbox = _sandbox()
+    platform = sandbox.Platform(root, sandbox.load_platform_module("definitions"),
+                                sandbox.load_platform_module("runner"))
     platform.land(date(2013, 1, 1), date(2013, 1, kills))
     platform.materialize(date(2013, 1, 1), date(2013, 1, kills), groups=("raw",))
     survived, recover = 0, []

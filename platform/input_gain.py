@@ -16,11 +16,11 @@ sys.path.insert(0, str(REPO_ROOT))
 import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from core import registry  # noqa: E402
 from core.evaluation import classification_metrics  # noqa: E402
 from core.model_inputs import ModelInputs  # noqa: E402
-from core.modeling import sklearn_predict_proba, train_pipeline  # noqa: E402
+from core.modeling import sklearn_predict, train_pipeline  # noqa: E402
 from core.training_sets import frame_hash  # noqa: E402
-from resources import registry  # noqa: E402
 from resources.model_store import ModelStore  # noqa: E402
 from resources.settings import Settings  # noqa: E402
 
@@ -52,7 +52,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = Settings.from_env()
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        champion = registry.current_champion(con)
+        champion = registry.current_champion(con, "not_on_time")
     if champion is None:
         raise SystemExit("no champion: run `make run` first")
     directory = Path(champion.artifact_dir)
@@ -70,8 +70,9 @@ def main() -> int:
           f" holdout flights from {args.first}")
     for name, numeric in groups(declared.numeric).items():
         inputs = ModelInputs(numeric=tuple(numeric), categorical=declared.categorical)
-        pipeline = train_pipeline(train, label, metadata["hyperparameters"], inputs)
-        probabilities = sklearn_predict_proba(pipeline, holdout, inputs)
+        pipeline = train_pipeline(train, label, metadata["estimator"], metadata["hyperparameters"],
+                                  inputs, "classification")
+        probabilities = sklearn_predict(pipeline, holdout, inputs, "classification")
         auc = classification_metrics(holdout[label], probabilities, 0.5)["auc"]
         print(f"  {name:<55} {len(numeric) + len(inputs.categorical):>3} inputs  AUC {auc:.4f}",
               flush=True)

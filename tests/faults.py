@@ -128,12 +128,12 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
     os.environ.update(env)
     instance = make_instance(root)  # the repo's dagster.yaml: run queue and pool limits
     defs = load_platform_module("definitions").build_definitions(settings)
-    cli = load_platform_module("cli")
+    runner = load_platform_module("runner")
     land_days(settings.landing_dir, date.fromisoformat(days[0]), date.fromisoformat(days[-1]))
     # the reference data first, as `make run` does: the package's tables and their staging
     reference = [AssetKey(["raw", t]) for t in ("planes", "airports", "airlines")]
     reference.append(AssetKey(["staging", "stg_planes"]))
-    assert cli.execute(defs, instance, reference, log=lambda _: None).success
+    assert runner.execute(defs, instance, reference, log=lambda _: None).success
 
     run_ids = queue_runs(instance, "daily_data", days)
     queued_statuses = {run.status.value for run in instance.get_runs(RunsFilter(run_ids=run_ids))}
@@ -258,9 +258,9 @@ def run_until_killed(dagster_home: str, data_dir: str, day: str) -> None:
     DuckDBWarehouse.transaction = pausing_transaction
     settings = make_settings(Path(data_dir).parent)
     defs = load_platform_module("definitions").build_definitions(settings)
-    cli = load_platform_module("cli")
+    runner = load_platform_module("runner")
     instance = DagsterInstance.from_config(dagster_home)
-    cli.execute(defs, instance, [AssetKey(["raw", "schedule"])], partition_key=day)
+    runner.execute(defs, instance, [AssetKey(["raw", "schedule"])], partition_key=day)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ from types import SimpleNamespace
 import pytest
 
 from assets import keys
+from core import registry
 from core.simulator import land_days
-from resources import registry
-from resources.model_store import ModelPolicy
+from tests.conftest import CLASSIFIER, SMALL_WINDOW
 
-POLICY = ModelPolicy(auc_floor=0.5)  # five weeks of history: the mechanism, not the model
+MODEL = keys.ModelKeys(CLASSIFIER)
 SCHEDULE_ONLY = [keys.raw_key("schedule"), keys.STAGING["stg_schedule"], keys.FEATURES]
 THE_DAY_AFTER = [keys.raw_key("outcomes"), keys.raw_key("weather"),
                  keys.STAGING["stg_outcomes"], keys.STAGING["stg_weather"], keys.LABELS,
@@ -28,13 +28,13 @@ DBT_DAILY = [keys.STAGING["stg_schedule"], keys.STAGING["stg_outcomes"],
 
 
 def served_rows(platform, day: date) -> list[tuple]:
-    return platform.query("select * from ml.predictions where flight_date = ? order by flight_id",
+    return platform.query("select * from ml.not_on_time_predictions where flight_date = ? order by flight_id",
                           [day])
 
 
 def with_champion(built_platform, root, cutoff="2013-02-03"):
-    platform = built_platform.clone(root, POLICY)
-    assert platform.train(cutoff).success and platform.promote().success
+    platform = built_platform.clone(root, SMALL_WINDOW)
+    assert platform.train(cutoff, models=[MODEL]).success and platform.promote([MODEL]).success
     return platform
 
 
@@ -46,7 +46,7 @@ def test_a_day_is_served_from_its_schedule_and_stays_as_served_when_it_has_flown
     land_days(platform.settings.landing_dir, day, day, datasets=("schedule",))
 
     assert platform.execute(SCHEDULE_ONLY, partition_key=str(day)).success
-    assert platform.execute([keys.PREDICTIONS], partition_key=str(day)).success
+    assert platform.execute([MODEL.predictions], partition_key=str(day)).success
     served = served_rows(platform, day)
     scheduled = platform.query("select count(*) from raw.schedule where partition_date = ?", [day])
     assert len(served) == scheduled[0][0] > 500
@@ -57,21 +57,21 @@ def test_a_day_is_served_from_its_schedule_and_stays_as_served_when_it_has_flown
     # automation would score it again: what was served stays, down to its time.
     land_days(platform.settings.landing_dir, day, day, datasets=("outcomes", "weather"))
     assert platform.execute(THE_DAY_AFTER, partition_key=str(day)).success
-    rescored = platform.execute([keys.PREDICTIONS], partition_key=str(day))
+    rescored = platform.execute([MODEL.predictions], partition_key=str(day))
     assert rescored.success
     assert served_rows(platform, day) == served
     decision = rescored.get_asset_materialization_events()[0].event_specific_data \
         .materialization.metadata["decision"].value
     assert decision.startswith("keep")
-    assert platform.execute([keys.REALIZED_PERFORMANCE], partition_key=str(day)).success
-    assert platform.query("select model_version, rows from monitoring.realized_performance") == [
+    assert platform.execute([MODEL.realized_performance], partition_key=str(day)).success
+    assert platform.query("select model_version, rows from monitoring.not_on_time_realized_performance") == [
         (served[0][2], len(served))]
 
 
 def test_predictions_do_not_change_when_the_day_and_the_future_change(built_platform, tmp_path):
     platform = with_champion(built_platform, tmp_path)
     day, last = date(2013, 2, 10), date(2013, 2, 12)
-    assert platform.execute([keys.PREDICTIONS], partition_key=str(day)).success
+    assert platform.execute([MODEL.predictions], partition_key=str(day)).success
     before = served_rows(platform, day)
     next_day_before = platform.query_frame(
         "select * from features.flight_features where flight_date = ?", [day + timedelta(1)])
@@ -82,14 +82,14 @@ def test_predictions_do_not_change_when_the_day_and_the_future_change(built_plat
                     " where partition_date >= ? and dep_time is not null", [day])
         con.execute("update raw.weather set temp = 500, pressure = 900, visib = 0"
                     " where partition_date >= ?", [day])
-        con.execute("delete from ml.predictions where flight_date = ?", [day])  # score afresh
+        con.execute("delete from ml.not_on_time_predictions where flight_date = ?", [day])  # score afresh
     assert platform.execute(DBT_DAILY, partition_range=(str(day), str(last))).success
     assert platform.query("select bool_and(is_late) from labels.flight_labels"
                           " where flight_date = ?", [day]) == [(True,)]  # the change is in
 
-    assert platform.execute([keys.PREDICTIONS], partition_key=str(day)).success
+    assert platform.execute([MODEL.predictions], partition_key=str(day)).success
     after = served_rows(platform, day)
-    assert [row[:6] for row in after] == [row[:6] for row in before]  # p_late to the last bit
+    assert [row[:6] for row in after] == [row[:6] for row in before]  # the probability to the last bit
     # The day after does see the changed day: the comparison could have failed.
     next_day_after = platform.query_frame(
         "select * from features.flight_features where flight_date = ?", [day + timedelta(1)])
@@ -102,15 +102,15 @@ def served_by_two_versions(built_platform, tmp_path_factory):
     """v1 (cutoff Feb 3) serves Feb 5..9; v2 (cutoff Feb 10) is made champion and serves
     Feb 10..12; realized performance of Feb 5..12."""
     platform = with_champion(built_platform, tmp_path_factory.mktemp("two-versions"))
-    assert platform.execute([keys.PREDICTIONS], partition_range=("2013-02-05", "2013-02-09")).success
-    assert platform.train("2013-02-10").success
+    assert platform.execute([MODEL.predictions], partition_range=("2013-02-05", "2013-02-09")).success
+    assert platform.train("2013-02-10", models=[MODEL]).success
     with platform.warehouse.transaction() as con:
-        v1 = registry.current_champion(con).version
-        v2 = registry.newest_model(con).version
+        v1 = registry.current_champion(con, CLASSIFIER).version
+        v2 = registry.newest_model(con, CLASSIFIER).version
         registry.make_champion(con, v2)
     assert v1 != v2
-    assert platform.execute([keys.PREDICTIONS], partition_range=("2013-02-10", "2013-02-12")).success
-    assert platform.execute([keys.REALIZED_PERFORMANCE],
+    assert platform.execute([MODEL.predictions], partition_range=("2013-02-10", "2013-02-12")).success
+    assert platform.execute([MODEL.realized_performance],
                             partition_range=("2013-02-05", "2013-02-12")).success
     return SimpleNamespace(platform=platform, v1=v1, v2=v2)
 
@@ -119,7 +119,7 @@ def test_cancelled_flights_are_scored_and_labeled_not_on_time(served_by_two_vers
     platform = served_by_two_versions.platform
     cancelled = platform.query(
         "select count(*), count(p.flight_id), bool_and(l.is_late) from labels.flight_labels l"
-        " left join ml.predictions p using (flight_id, flight_date)"
+        " left join ml.not_on_time_predictions p using (flight_id, flight_date)"
         " where l.is_cancelled and l.flight_date between '2013-02-05' and '2013-02-12'")
     assert cancelled[0][0] > 100  # Feb 8's blizzard
     assert cancelled == [(cancelled[0][0], cancelled[0][0], True)]
@@ -129,7 +129,7 @@ def test_realized_performance_uses_only_the_version_that_served_each_row(served_
     platform, v1, v2 = (served_by_two_versions.platform, served_by_two_versions.v1,
                         served_by_two_versions.v2)
     stored = platform.query("select flight_date, model_version, rows, auc"
-                            " from monitoring.realized_performance order by 1")
+                            " from monitoring.not_on_time_realized_performance order by 1")
     assert [(str(day), version) for day, version, _, _ in stored] == [
         *[(f"2013-02-{d:02d}", v1) for d in range(5, 10)],
         *[(f"2013-02-{d:02d}", v2) for d in range(10, 13)]]
@@ -138,8 +138,8 @@ def test_realized_performance_uses_only_the_version_that_served_each_row(served_
 
     for day, version, rows, auc in stored:
         frame = platform.query_frame(
-            "select p.p_late, l.is_late from ml.predictions p join labels.flight_labels l"
+            "select p.prediction, l.is_late from ml.not_on_time_predictions p join labels.flight_labels l"
             " using (flight_id, flight_date) where p.flight_date = ? and p.model_version = ?",
             [day, version])
         assert rows == len(frame) > 0
-        assert auc == pytest.approx(roc_auc_score(frame["is_late"], frame["p_late"]), abs=1e-12)
+        assert auc == pytest.approx(roc_auc_score(frame["is_late"], frame["prediction"]), abs=1e-12)

@@ -5,16 +5,20 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import onnx
 from dagster import AssetKey, evaluate_automation_conditions
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.loader import LoadingContextForTest
 
+from assets.keys import ModelKeys
+from core import registry
 from resources.settings import REPO_ROOT
-from tests.conftest import Platform
+from tests.conftest import CLASSIFIER, SMALL_WINDOW, Platform
 
 FEATURES = AssetKey(["features", "flight_features"])
 STAGING = [AssetKey(["staging", "stg_schedule"]), AssetKey(["staging", "stg_weather"])]
-PREDICTIONS = AssetKey(["ml", "predictions"])
+MODEL = ModelKeys(CLASSIFIER)
+PREDICTIONS = MODEL.predictions
 DAY = "2013-02-05"
 
 
@@ -43,13 +47,14 @@ def _add_a_feature(project: Path) -> None:
 
 
 def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
-    built_platform, tmp_path, definitions_module, cli
+    built_platform, tmp_path, definitions_module, runner
 ):
     # The deployment as built, on the repo's project: its features are fresh. The analyst edits a
     # copy (dagster-dbt caches a manifest by its path within a process; `dagster dev` reloads
     # in a new process).
-    platform = built_platform.clone(tmp_path / "deployment")
-    assert platform.train("2013-02-03").success and platform.promote().success
+    platform = built_platform.clone(tmp_path / "deployment", SMALL_WINDOW)
+    assert platform.train("2013-02-03", models=[MODEL]).success
+    assert platform.promote([MODEL]).success
     assert platform.execute([PREDICTIONS], partition_key=DAY).success
 
     def status(defs, key):
@@ -62,7 +67,8 @@ def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
 
     edited_project = _dbt_project_copy(REPO_ROOT / "dbt_project", tmp_path / "dbt_edited",
                                        platform.settings.dbt_executable, edit=_add_a_feature)
-    edited = Platform(platform.root, definitions_module, cli, dbt_project_dir=edited_project)
+    edited = Platform(platform.root, definitions_module, runner, SMALL_WINDOW,
+                      dbt_project_dir=edited_project)
     features_status, features_causes = status(edited.defs, FEATURES)
     assert features_status == StaleStatus.STALE
     assert [cause.category.name for cause in features_causes] == ["CODE"]
@@ -81,3 +87,19 @@ def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
     rebuilt_next = after.get_requested_partitions(FEATURES)
     assert "2013-02-06" in rebuilt_next and DAY not in rebuilt_next
     assert after.get_requested_partitions(PREDICTIONS) == {DAY} | rebuilt_next
+
+    # The analyst's one line of YAML made it a model input: the next model trains on it and
+    # takes it in its ONNX signature (no Python changed). Earlier days have it as missing.
+    assert edited.execute([FEATURES], partition_range=("2013-01-01", "2013-02-04")).success
+    assert edited.train("2013-02-10", models=[MODEL]).success
+    with edited.warehouse.connect(read_only=True) as con:
+        newest = registry.newest_model(con, CLASSIFIER)
+    onnx_inputs = [i.name for i in onnx.load(Path(newest.artifact_dir) / "model.onnx").graph.input]
+    assert "distance_kkm" in onnx_inputs
+    assert "distance_kkm" not in [i.name for i in onnx.load(
+        Path(registry_first(platform).artifact_dir) / "model.onnx").graph.input]
+
+
+def registry_first(platform):
+    with platform.warehouse.connect(read_only=True) as con:
+        return registry.models_in_creation_order(con, CLASSIFIER)[0]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from assets.ml.predictions import predictions_ddl
 from assets.raw import ingest_days
-from assets.scoring import PREDICTIONS_DDL
 from core.contract import OUTCOMES, SCHEDULE, LandingFileError
 from core.deliveries import DeliveryOutOfOrder, plan_schedule_delivery
 from core.simulator import land_days
@@ -98,8 +98,8 @@ def test_a_changed_schedule_of_a_served_day_is_refused_and_nothing_changes(zone)
     ingest_days(warehouse, landing, SCHEDULE, [DAY])
     with warehouse.transaction() as con:  # the day was served
         con.execute("create schema if not exists ml")
-        con.execute(PREDICTIONS_DDL)
-        con.execute("insert into ml.predictions values"
+        con.execute(predictions_ddl("ml.not_on_time_predictions"))
+        con.execute("insert into ml.not_on_time_predictions values"
                     " ('x', ?, 'v1', 0.2, false, false, ?)", [DAY, datetime(2013, 2, 28, 23)])
     before = rows(warehouse, "raw.schedule")
     path = landing.file_for("schedule", DAY)

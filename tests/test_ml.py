@@ -1,43 +1,46 @@
-"""The model lifecycle on a small window (Jan 1 .. Feb 12): cutoffs 2013-02-03 and 2013-02-10."""
+"""The model lifecycle of every model spec on a small window (Jan 1 .. Feb 12): cutoffs
+2013-02-03 and 2013-02-10; the classifier (not_on_time) and the regressor (arrival_delay)."""
 
 import hashlib
 import json
 import pickle
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import onnx
 import pandas as pd
 import pytest
-from dagster import AssetCheckKey, AssetKey
+from dagster import AssetCheckKey
 
-from assets.models import onnx_matches_sklearn
-from resources import registry
-from resources.model_store import ModelPolicy, ModelStore
-from tests.conftest import ML_TRAINING_KEYS as TRAINING
+from assets.keys import ModelKeys
+from assets.ml.model import build_model_checks
+from core import registry
+from core.model_spec import load_specs
+from resources.model_store import ModelStore
+from resources.settings import REPO_ROOT
+from tests.conftest import CLASSIFIER, SMALL_WINDOW
 
-CHAMPION = [AssetKey(["ml", "champion"])]
-PREDICTIONS = [AssetKey(["ml", "predictions"])]
+MODEL = ModelKeys(CLASSIFIER)
+REGRESSOR = ModelKeys("arrival_delay")
 FIRST_CUTOFF, SECOND_CUTOFF = "2013-02-03", "2013-02-10"
-# Five weeks of January history give holdout AUCs near 0.6: the floor here is for the mechanism,
-# not the model (the full-year default is ModelPolicy().auc_floor).
-SMALL_WINDOW_POLICY = ModelPolicy(auc_floor=0.5)
 
 
-def train(platform, cutoff, train_days=None, holdout_days=14, **model_config):
-    return platform.train(cutoff, train_days, holdout_days, **model_config)
+def train(platform, cutoff, train_days=None, holdout_days=14, **hyperparameters):
+    """Trains the classifier only (the regressor's lifecycle is the ml fixture's)."""
+    return platform.train(cutoff, train_days, holdout_days, [MODEL], **hyperparameters)
 
 
-def registry_rows(platform):
+def registry_rows(platform, model=CLASSIFIER):
     with platform.warehouse.connect(read_only=True) as con:
         return con.execute(
-            "select version, cutoff, stage from ml.model_registry order by cutoff, created_at"
-        ).fetchall()
+            "select version, cutoff, stage from ml.model_registry where model_name = ?"
+            " order by cutoff, created_at", [model]).fetchall()
 
 
-def champion_of(platform):
+def champion_of(platform, model=CLASSIFIER):
     with platform.warehouse.connect(read_only=True) as con:
-        return registry.current_champion(con)
+        return registry.current_champion(con, model)
 
 
 def latest_metadata(platform, key):
@@ -46,35 +49,41 @@ def latest_metadata(platform, key):
 
 
 def onnx_digests(platform) -> dict[str, str]:
-    return {version: hashlib.sha256(Path(platform.settings.model_store_dir, "delay_model", version,
+    return {version: hashlib.sha256(Path(platform.settings.model_store_dir, model, version,
                                          "model.onnx").read_bytes()).hexdigest()
-            for version, _, _ in registry_rows(platform)}
+            for model in (CLASSIFIER, REGRESSOR.name)
+            for version, _, _ in registry_rows(platform, model)}
 
 
 @pytest.fixture(scope="module")
 def ml(built_platform, tmp_path_factory):
-    """One deployment taken through the lifecycle once; the tests below only read what
-    happened (so none depends on another's order): two weekly cutoffs trained, the first
+    """One deployment taken through the lifecycle of both specs once; the tests below only read
+    what happened (so none depends on another's order): two weekly cutoffs trained, the first
     promoted, the first trained again with the same inputs, Feb 1..12 scored and Feb 5 scored
     again, and a training window with no days."""
-    platform = built_platform.clone(tmp_path_factory.mktemp("ml"), SMALL_WINDOW_POLICY)
+    platform = built_platform.clone(tmp_path_factory.mktemp("ml"), SMALL_WINDOW)
     happened = SimpleNamespace(platform=platform)
-    assert train(platform, FIRST_CUTOFF).success
-    assert platform.execute(CHAMPION).success
-    assert train(platform, SECOND_CUTOFF).success
+    assert platform.train(FIRST_CUTOFF).success
+    assert platform.promote().success
+    assert platform.train(SECOND_CUTOFF).success
     happened.registry, happened.digests = registry_rows(platform), onnx_digests(platform)
+    happened.regressors = registry_rows(platform, REGRESSOR.name)
 
-    happened.retrained = train(platform, FIRST_CUTOFF)
+    happened.retrained = platform.train(FIRST_CUTOFF)
     happened.registry_after_retrain = registry_rows(platform)
     happened.digests_after_retrain = onnx_digests(platform)
 
-    happened.scored = platform.execute(PREDICTIONS, partition_range=("2013-02-01", "2013-02-12"))
+    happened.scored = platform.execute([MODEL.predictions, REGRESSOR.predictions],
+                                       partition_range=("2013-02-01", "2013-02-12"))
     happened.predictions = platform.query(
-        "select model_version, count(*) from ml.predictions group by 1")
+        "select model_version, count(*) from ml.not_on_time_predictions group by 1")
+    happened.regressor_predictions = platform.query_frame(
+        "select * from ml.arrival_delay_predictions")
     happened.predictions_before_rescoring = platform.query(
-        "select * from ml.predictions order by all")
-    happened.rescored = platform.execute(PREDICTIONS, partition_key="2013-02-05")
-    happened.predictions_after_rescoring = platform.query("select * from ml.predictions order by all")
+        "select * from ml.not_on_time_predictions order by all")
+    happened.rescored = platform.execute([MODEL.predictions], partition_key="2013-02-05")
+    happened.predictions_after_rescoring = platform.query(
+        "select * from ml.not_on_time_predictions order by all")
 
     happened.empty_window = train(platform, FIRST_CUTOFF, train_days=0)
     happened.registry_after_empty_window = registry_rows(platform)
@@ -83,26 +92,58 @@ def ml(built_platform, tmp_path_factory):
 
 def test_backtest_evaluates_each_cutoff_and_plots_auc_by_week(ml):
     with ml.platform.warehouse.connect(read_only=True) as con:
-        evaluated = registry.evaluated_models(con)
+        evaluated = registry.evaluated_models(con, CLASSIFIER)
     assert [str(m.cutoff) for m in evaluated] == [FIRST_CUTOFF, SECOND_CUTOFF]
     assert all(0.55 < m.metrics["auc"] < 0.9 for m in evaluated)
-    metadata = latest_metadata(ml.platform, AssetKey(["ml", "model_evaluation"]))
+    metadata = latest_metadata(ml.platform, MODEL.evaluation)
     for plot in ("roc", "calibration", "auc_by_cutoff"):
         assert "data:image/png;base64," in metadata[plot].value
     for metric in ("auc", "log_loss", "brier", "precision", "recall"):
         assert metric in metadata
     assert "| carrier |" in metadata["segments"].value and "| origin |" in metadata["segments"].value
     newest = evaluated[-1]
-    card = Path(ml.platform.settings.model_store_dir, "evaluations", "delay_model",
+    card = Path(ml.platform.settings.model_store_dir, "evaluations", CLASSIFIER,
                 newest.version, "model_card.md").read_text()
     assert newest.version in card and "Prediction time: the end of day D - 1" in card
     assert "What a perfect forecast would add" in card and "AUC" in card
     assert "perfect_forecast_gain" in metadata
 
 
+def test_the_regressor_is_trained_gated_and_served_in_minutes(ml):
+    """The same chain for a regression spec: MAE on its holdout, its own quality ceiling and
+    ONNX parity, a champion, and served minutes for every scheduled flight."""
+    with ml.platform.warehouse.connect(read_only=True) as con:
+        evaluated = registry.evaluated_models(con, REGRESSOR.name)
+        champion = registry.current_champion(con, REGRESSOR.name)
+    assert [str(m.cutoff) for m in evaluated] == [FIRST_CUTOFF, SECOND_CUTOFF]
+    for model in evaluated:
+        assert 5 < model.metrics["mae"] < 40  # minutes; a median-like fit, not a constant
+        assert model.checks["onnx_matches_sklearn"]["passed"]
+        assert model.checks["onnx_matches_sklearn"]["value"] <= 1e-3
+        assert model.checks["quality_floor"]["value"] == pytest.approx(model.metrics["mae"])
+    assert str(champion.cutoff) == FIRST_CUTOFF
+    metadata = latest_metadata(ml.platform, REGRESSOR.evaluation)
+    assert "data:image/png;base64," in metadata["predicted_vs_actual"].value
+    assert {"mae", "rmse", "bias", "mae_by_cutoff"} <= set(metadata)
+    assert "auc" not in metadata
+    card = Path(ml.platform.settings.model_store_dir, "evaluations", REGRESSOR.name,
+                evaluated[-1].version, "model_card.md").read_text()
+    assert "`arr_delay` (regression, HistGradientBoostingRegressor)" in card
+    assert "| mae |" in card
+
+    served = ml.regressor_predictions
+    assert set(served["model_version"]) == {champion.version}
+    scheduled = ml.platform.query("select count(*) from features.flight_features"
+                                  " where flight_date between '2013-02-01' and '2013-02-12'")[0][0]
+    assert len(served) == scheduled
+    assert served["prediction"].between(-60, 300).all() and served["prediction"].nunique() > 100
+    assert (served["flagged"] == (served["prediction"] >= 15.0)).all()
+
+
 def test_training_set_is_split_at_the_cutoff_as_planned(ml):
     with ml.platform.warehouse.connect(read_only=True) as con:
-        model = [m for m in registry.evaluated_models(con) if str(m.cutoff) == SECOND_CUTOFF][0]
+        model = [m for m in registry.evaluated_models(con, CLASSIFIER)
+                 if str(m.cutoff) == SECOND_CUTOFF][0]
     directory = Path(json.loads(Path(model.artifact_dir, "metadata.json").read_text())
                      ["training_set_dir"])
     train_rows = pd.read_parquet(directory / "train.parquet")
@@ -126,6 +167,7 @@ def test_same_inputs_and_config_give_a_byte_identical_onnx(ml):
     # Same training set, same config: the same version, and the file's bytes did not change.
     assert ml.registry_after_retrain == ml.registry
     assert ml.digests_after_retrain == ml.digests
+    assert len(ml.digests) == 4  # two cutoffs of two models
 
 
 def test_scoring_writes_the_champion_version_on_every_row(ml):
@@ -150,19 +192,20 @@ def test_empty_training_window_fails_and_leaves_the_registry_alone(ml):
 
 
 def test_trailing_training_window_comes_from_run_config(built_platform, tmp_path):
-    platform = built_platform.clone(tmp_path, SMALL_WINDOW_POLICY)
-    run_config = platform._cli.training_run_config(train_days=7, holdout_days=2)
-    assert platform.execute(TRAINING[:1], partition_key=SECOND_CUTOFF, run_config=run_config).success
-    metadata = latest_metadata(platform, AssetKey(["ml", "training_set"]))
+    platform = built_platform.clone(tmp_path, SMALL_WINDOW)
+    run_config = platform.runner.training_run_config([MODEL], train_days=7, holdout_days=2)
+    assert platform.execute([MODEL.training_set], partition_key=SECOND_CUTOFF,
+                            run_config=run_config).success
+    metadata = latest_metadata(platform, MODEL.training_set)
     assert metadata["train_window"].value == "2013-02-03..2013-02-09"
     assert metadata["holdout_window"].value == "2013-02-10..2013-02-11"
 
 
 def test_parity_check_fails_on_a_tampered_model(built_platform, tmp_path):
-    platform = built_platform.clone(tmp_path, SMALL_WINDOW_POLICY)
+    platform = built_platform.clone(tmp_path, SMALL_WINDOW)
     assert train(platform, FIRST_CUTOFF).success
     (version, _, _), = registry_rows(platform)
-    path = Path(platform.settings.model_store_dir, "delay_model", version, "model.onnx")
+    path = Path(platform.settings.model_store_dir, CLASSIFIER, version, "model.onnx")
     model = onnx.load(path)
     trees = next(node for node in model.graph.node if node.op_type == "TreeEnsembleClassifier")
     weights = next(a for a in trees.attribute if a.name == "class_weights")
@@ -170,12 +213,15 @@ def test_parity_check_fails_on_a_tampered_model(built_platform, tmp_path):
     onnx.save(model, path)
 
     # Run the check itself on the stored artifact, with the inputs Dagster handed it.
-    handoffs = platform.settings.data_dir / "io" / "ml"
+    handoffs = platform.settings.data_dir / "io" / "ml" / CLASSIFIER
+    spec = next(spec for spec in load_specs(platform.settings.model_specs_dir,
+                                            platform.settings.dbt_manifest_path, SMALL_WINDOW)
+                if spec.name == CLASSIFIER)
+    onnx_matches_sklearn = build_model_checks(spec)[0]
     evaluation = onnx_matches_sklearn(
-        delay_model=pickle.loads((handoffs / "delay_model" / FIRST_CUTOFF).read_bytes()),
+        model=pickle.loads((handoffs / "model" / FIRST_CUTOFF).read_bytes()),
         training_set=pickle.loads((handoffs / "training_set" / FIRST_CUTOFF).read_bytes()),
         model_store=ModelStore(base_dir=str(platform.settings.model_store_dir)),
-        model_policy=SMALL_WINDOW_POLICY,
         warehouse=platform.warehouse,
     )
     assert evaluation.passed is False
@@ -185,45 +231,46 @@ def test_parity_check_fails_on_a_tampered_model(built_platform, tmp_path):
 
 
 def test_a_failing_blocking_check_stops_evaluation_and_promotion(built_platform, tmp_path):
-    platform = built_platform.clone(tmp_path, model_policy=ModelPolicy(auc_floor=0.99))
+    platform = built_platform.clone(tmp_path, {CLASSIFIER: {"gate": {"worst_acceptable": 0.99}}})
     result = train(platform, FIRST_CUTOFF)
     assert not result.success
-    floor = AssetCheckKey(AssetKey(["ml", "delay_model"]), "auc_above_floor")
+    floor = AssetCheckKey(MODEL.model, "quality_floor")
     assert {e.asset_check_key: e.passed for e in result.get_asset_check_evaluations()}[floor] is False
     materialized = {e.asset_key for e in result.get_asset_materialization_events()
                     for e in [e.event_specific_data.materialization]}
-    assert AssetKey(["ml", "model_evaluation"]) not in materialized
+    assert MODEL.evaluation not in materialized
 
-    assert not platform.execute(CHAMPION).success  # no champion to fall back on
+    assert not platform.execute([MODEL.champion]).success  # no champion to fall back on
     assert champion_of(platform) is None
     with platform.warehouse.connect(read_only=True) as con:
         reason = con.execute("select reason from ml.champion_decisions").fetchone()[0]
-    assert "auc_above_floor" in reason
+    assert "quality_floor" in reason
 
 
 def test_challenger_inside_the_promotion_margin_is_kept(built_platform, tmp_path):
     # A margin no AUC difference can clear makes the decision deterministic: on five weeks of
     # history, which of two models is better is noise (issue 15 puts an interval on it).
-    platform = built_platform.clone(tmp_path, ModelPolicy(auc_floor=0.5, promotion_margin=0.5))
+    platform = built_platform.clone(
+        tmp_path, {CLASSIFIER: {"gate": {"worst_acceptable": 0.5, "margin": 0.5}}})
     assert train(platform, FIRST_CUTOFF).success
-    assert platform.execute(CHAMPION).success
+    assert platform.execute([MODEL.champion]).success
     champion = champion_of(platform)
     assert train(platform, SECOND_CUTOFF, train_days=7, max_iter=1, max_leaf_nodes=2).success
-    assert platform.execute(CHAMPION).success
+    assert platform.execute([MODEL.champion]).success
     assert champion_of(platform).version == champion.version
-    metadata = latest_metadata(platform, AssetKey(["ml", "champion"]))
+    metadata = latest_metadata(platform, MODEL.champion)
     assert metadata["decision"].value == "keep"
     assert "does not beat" in metadata["reason"].value and "margin 0.5" in metadata["reason"].value
 
 
 def test_rollback_restores_an_earlier_champion_and_records_who_and_why(built_platform, tmp_path, cli,
                                                                       monkeypatch):
-    platform = built_platform.clone(tmp_path, SMALL_WINDOW_POLICY)
-    assert train(platform, FIRST_CUTOFF).success and platform.execute(CHAMPION).success
+    platform = built_platform.clone(tmp_path, SMALL_WINDOW)
+    assert train(platform, FIRST_CUTOFF).success and platform.execute([MODEL.champion]).success
     first = champion_of(platform).version
     assert train(platform, SECOND_CUTOFF, max_iter=300).success
     with platform.warehouse.transaction() as con:  # force a second champion
-        registry.make_champion(con, registry.newest_model(con).version)
+        registry.make_champion(con, registry.newest_model(con, CLASSIFIER).version)
     assert champion_of(platform).version != first
 
     monkeypatch.setenv("WAREHOUSE_PATH", str(platform.settings.warehouse_path))
@@ -236,3 +283,50 @@ def test_rollback_restores_an_earlier_champion_and_records_who_and_why(built_pla
             "select action, champion_after, actor, reason from ml.champion_decisions"
             " order by decided_at desc limit 1"
         ).fetchone() == ("rollback", first, "ana", "bad predictions on Feb 11")
+
+
+THIRD_SPEC = """
+name: late_linear
+description: A linear baseline of not on time, from a few inputs.
+feature_model: flight_features
+label: is_late
+task: classification
+inputs: [dep_hour, distance, route_delay_rate_28d, carrier, origin]
+estimator:
+  class: LogisticRegression
+  params: {C: 1.0, max_iter: 500}
+gate: {metric: auc, worst_acceptable: 0.5, margin: 0.002}
+serving: {flag_above: 0.3}
+"""
+
+
+def test_a_third_spec_gets_its_own_chain(built_platform, tmp_path):
+    """A data scientist's new model: one YAML file in a copy of model_specs/, nothing else."""
+    specs = tmp_path / "model_specs"
+    shutil.copytree(REPO_ROOT / "model_specs", specs)
+    (specs / "late_linear.yaml").write_text(THIRD_SPEC)
+    platform = built_platform.clone(tmp_path / "platform", SMALL_WINDOW, model_specs_dir=specs)
+    third = ModelKeys("late_linear")
+    assert [model.name for model in platform.models] == ["arrival_delay", "late_linear",
+                                                         "not_on_time"]
+    assert platform.train(FIRST_CUTOFF, models=[third]).success
+    assert platform.promote([third]).success
+    days = ("2013-02-03", "2013-02-12")
+    assert platform.execute([third.predictions], partition_range=days).success
+    assert platform.execute(third.monitoring, partition_range=days).success
+
+    with platform.warehouse.connect(read_only=True) as con:
+        champion = registry.current_champion(con, "late_linear")
+    assert champion.checks["onnx_matches_sklearn"]["passed"]
+    assert 0.5 < champion.metrics["auc"] < 0.9
+    inputs = [i.name for i in onnx.load(Path(champion.artifact_dir) / "model.onnx").graph.input]
+    assert inputs == ["dep_hour", "distance", "route_delay_rate_28d", "carrier", "origin"]
+    assert platform.query("select count(*), count(distinct model_version)"
+                          " from ml.late_linear_predictions") == [(platform.query(
+                              "select count(*) from features.flight_features"
+                              " where flight_date between ? and ?", list(days))[0][0], 1)]
+    performance = platform.query_frame("select * from monitoring.late_linear_realized_performance")
+    assert len(performance) == 10 and performance["auc"].between(0.5, 1).all()
+    # the other models were left alone
+    assert platform.query("select count(*) from ml.model_registry"
+                          " where model_name <> 'late_linear'") == [(0,)]

@@ -28,8 +28,8 @@ def test_the_shipped_specs_a_classifier_and_a_regressor():
 
 
 def test_every_supported_estimator_has_a_skl2onnx_converter():
-    from sklearn import ensemble, linear_model
     from skl2onnx import get_model_alias
+    from sklearn import ensemble, linear_model
 
     for name in ESTIMATORS:
         estimator = getattr(ensemble, name, None) or getattr(linear_model, name)
@@ -91,3 +91,17 @@ def test_overrides_change_a_spec_without_editing_its_file():
         SPECS, MANIFEST, {"not_on_time": {"gate": {"worst_acceptable": 0.5}}})}
     assert specs["not_on_time"].gate.worst_acceptable == 0.5
     assert specs["not_on_time"].gate.margin == 0.002  # the rest of the gate stays
+
+
+def test_every_served_model_is_a_dbt_exposure_of_type_ml():
+    """dbt knows what each model reads: an exposure per spec, depending on its feature model
+    and the labels (dbt_project/models/exposures.yml)."""
+    import json
+
+    exposures = {node["name"]: node for node in
+                 json.loads(MANIFEST.read_text())["exposures"].values()}
+    for spec in load_specs(SPECS, MANIFEST):
+        exposure = exposures[spec.name]
+        assert exposure["type"] == "ml"
+        assert {f"model.flight_delays.{spec.feature_model}",
+                "model.flight_delays.flight_labels"} == set(exposure["depends_on"]["nodes"])

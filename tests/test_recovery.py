@@ -55,7 +55,7 @@ def test_a_warehouse_held_elsewhere_is_retried_with_backoff(
     impatient = replace(platform.settings, warehouse_lock_wait_seconds=1.0)
     defs = definitions_module.build_definitions(impatient)
 
-    result = platform._cli.execute(
+    result = platform.runner.execute(
         defs, platform.instance, SCHEDULE, partition_key=DAY, log=lambda _: None
     )
     holder.wait(timeout=30)

@@ -14,13 +14,21 @@ from dagster import (
     build_run_status_sensor_context,
 )
 
-from assets.keys import DRIFT_REPORT, PREDICTIONS, raw_key
+from assets.keys import ModelKeys, raw_key
 from core.contract import landing_path
 from core.ingest_plan import plan_ingestion
 from core.simulator import land_days
-from resources.model_store import ModelPolicy
 from sensors.alerts import build_alert_sensor
-from tests.loop import tick_drift, tick_new_data
+from tests.conftest import CLASSIFIER, SMALL_WINDOW, load_platform_module
+
+runner = load_platform_module("runner")
+tick_new_data = runner.tick_new_data
+MODEL = ModelKeys(CLASSIFIER)
+DRIFT_REPORT, PREDICTIONS = MODEL.drift_report, MODEL.predictions
+
+
+def tick_drift(platform, cursor):
+    return runner.tick_sensor(platform.defs, f"drift_{CLASSIFIER}", platform.instance, cursor)
 
 SCHEDULE, OUTCOMES, WEATHER = (raw_key(name) for name in ("schedule", "outcomes", "weather"))
 VALID_DAYS = {"2013-03-01", "2013-03-02", "2013-03-03"}
@@ -104,15 +112,17 @@ def test_drift_sensor_fires_on_a_shift_once_and_stays_quiet_without_one(built_pl
     # The champion learned from Jan 1 .. Feb 2, and the drift window is those same days: the
     # unshifted case. (A shorter window inside January would differ on route_flights_28d, which
     # grows from zero while the data set's first 28 days fill the route history.)
-    policy = ModelPolicy(auc_floor=0.5, drift_window_days=33)
+    policy = {**SMALL_WINDOW, CLASSIFIER: {**SMALL_WINDOW[CLASSIFIER],
+                                           "monitoring": {"window_days": 33}}}
     platform = built_platform.clone(tmp_path, policy)
-    assert platform.train("2013-02-03").success and platform.promote().success
+    assert platform.train("2013-02-03", models=[MODEL]).success
+    assert platform.promote([MODEL]).success
     window = ("2013-01-01", "2013-02-02")
     assert platform.execute([PREDICTIONS, DRIFT_REPORT], partition_range=window).success
 
     report = _drift_metadata(platform)
     assert report["drift"] is False and report["max_psi"] < 0.25, report
-    result, cursor = tick_drift(platform.instance, None)
+    result, cursor = tick_drift(platform, None)
     assert isinstance(result, SkipReason) and "no drift" in result.skip_message
 
     # Same days, warmer by 30°F: the weather has moved away from what the model learned.
@@ -124,7 +134,7 @@ def test_drift_sensor_fires_on_a_shift_once_and_stays_quiet_without_one(built_pl
     assert report["drift"] is True and "temp_last" in report["reason"]
     assert "data:image/png;base64," in report["psi_plot"]
 
-    request, cursor = tick_drift(platform.instance, cursor)
+    request, cursor = tick_drift(platform, cursor)
     assert isinstance(request, RunRequest)
     assert request.partition_key == "2013-02-03"  # newest cutoff with a week of labels by Feb 12
     assert request.tags["retrain/reason"].startswith("drift: PSI > 0.25 on temp_last")
@@ -132,7 +142,7 @@ def test_drift_sensor_fires_on_a_shift_once_and_stays_quiet_without_one(built_pl
 
     # The same drift again, before a new model exists: no second request.
     assert platform.execute([DRIFT_REPORT], partition_range=window).success
-    again, cursor = tick_drift(platform.instance, cursor)
+    again, cursor = tick_drift(platform, cursor)
     assert isinstance(again, SkipReason) and "already requested" in again.skip_message
 
 

@@ -13,7 +13,7 @@ DAY = date(2013, 3, 1)
 
 def scores(version: str, *p: float) -> pd.DataFrame:
     return pd.DataFrame({"flight_id": [f"f{i}" for i in range(len(p))],
-                         "model_version": version, "p_late": list(p)})
+                         "model_version": version, "prediction": list(p)})
 
 
 def test_a_day_without_predictions_is_served():
@@ -38,7 +38,7 @@ def test_a_day_whose_outcomes_landed_keeps_what_was_served_and_says_so():
 
 
 def served(rows) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["flight_date", "model_version", "p_late", "is_late",
+    return pd.DataFrame(rows, columns=["flight_date", "model_version", "prediction", "label",
                                        "in_sample"])
 
 
@@ -54,12 +54,12 @@ def test_realized_performance_credits_each_row_to_the_version_that_served_it():
         # a day v1 trained on: not a fair test of it, left out
         (d1, "v1", 0.0, True, True),
     ])
-    daily = daily_performance(rows, threshold=0.5).set_index("model_version")
+    daily = daily_performance(rows, "classification", 0.5).set_index("model_version")
     assert daily.loc["v1", "auc"] == 1.0 and daily.loc["v2", "auc"] == 0.0
     assert daily.loc["v1", "rows"] == 4  # the in-sample row is not counted
     # Pooled over both days, still one line per version: never a mix of the two.
-    rolling = rolling_performance(rows, date(2013, 3, 2), days=7, threshold=0.5)
+    rolling = rolling_performance(rows, date(2013, 3, 2), 7, "classification", 0.5)
     assert list(rolling["model_version"]) == ["v1", "v2"]
     assert list(rolling["auc"]) == [1.0, 0.0] and list(rolling["rows"]) == [4, 4]
-    assert rolling_performance(rows, date(2013, 3, 1), days=1, threshold=0.5)[
+    assert rolling_performance(rows, date(2013, 3, 1), 1, "classification", 0.5)[
         "model_version"].tolist() == ["v1"]

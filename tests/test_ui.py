@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from assets.keys import ModelKeys
 from resources.settings import REPO_ROOT
 
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
@@ -38,7 +39,7 @@ def _free_port() -> int:
 def webserver(built_platform, tmp_path_factory):
     """A deployment with six weeks ingested and one model evaluated, served by the webserver."""
     platform = built_platform.clone(tmp_path_factory.mktemp("ui"))  # Jan 1 .. Feb 12 materialized
-    assert platform.train("2013-02-03", holdout_days=7).success
+    assert platform.train("2013-02-03", holdout_days=7, models=[ModelKeys("not_on_time")]).success
 
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(platform.root / "dagster_home"),
@@ -115,7 +116,7 @@ def test_asset_check_results_on_raw_schedule(page):
 
 
 def test_model_evaluation_shows_its_roc_plot(page):
-    page.goto(f"{page.base_url}/assets/ml/model_evaluation")
+    page.goto(f"{page.base_url}/assets/ml/not_on_time/evaluation")
     row = page.locator("tr", has_text="roc").filter(has_text="[Show Markdown]").first
     row.get_by_text("[Show Markdown]").click()
     plot = page.locator("img[alt^='ROC']")
