@@ -72,6 +72,17 @@ REPORTED = {"classification": ("auc", "log_loss", "brier", "calibration_error", 
                            "recall")}
 
 
+# Figures in the label's units (minutes): 0.1 is what matters; AUC, rates, losses: 4 digits.
+IN_LABEL_UNITS = ("mae", "rmse", "bias", "mean_label", "mean_prediction")
+
+
+def for_people(name: str, value: float | None) -> float | None:
+    """A metric rounded to what matters for the people reading it."""
+    if value is None:
+        return None
+    return round(value, 1) if name in IN_LABEL_UNITS else round(value, 4)
+
+
 def calibration_error(labels, probabilities, bins: int = 10) -> float:
     """Expected calibration error: |observed rate - mean probability| over equal-count bins,
     weighted by the bins' rows."""

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from core.evaluation import REPORTED
+from core.evaluation import REPORTED, for_people
 from core.model_spec import metric_label
 
 
@@ -25,16 +25,10 @@ def _ablation_section(ablation: dict | None) -> str:
     )
 
 
-def _rounded(name: str, value: float) -> float:
-    # minutes to 0.1, everything else (AUC, rates, log loss) to 4 digits
-    return round(value, 1) if name in ("mae", "rmse", "bias", "mean_label",
-                                       "mean_prediction") else round(value, 4)
-
-
 def render_model_card(metadata: dict, metrics: dict, segments: pd.DataFrame,
                       ablation: dict | None, spec) -> str:
     metric_rows = pd.DataFrame(
-        [(name, _rounded(name, metrics[name])) for name in REPORTED[spec.task]
+        [(name, for_people(name, metrics[name])) for name in REPORTED[spec.task]
          if metrics.get(name) is not None],
         columns=["metric", "value"],
     )

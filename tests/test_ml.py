@@ -4,7 +4,6 @@
 import hashlib
 import json
 import pickle
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +17,6 @@ from assets.ml.model import build_model_checks
 from core import registry
 from core.model_spec import load_specs
 from resources.model_store import ModelStore
-from resources.settings import REPO_ROOT
 from tests.conftest import CLASSIFIER, SMALL_WINDOW
 
 MODEL = ModelKeys(CLASSIFIER)
@@ -284,49 +282,3 @@ def test_rollback_restores_an_earlier_champion_and_records_who_and_why(built_pla
             " order by decided_at desc limit 1"
         ).fetchone() == ("rollback", first, "ana", "bad predictions on Feb 11")
 
-
-THIRD_SPEC = """
-name: late_linear
-description: A linear baseline of not on time, from a few inputs.
-feature_model: flight_features
-label: is_late
-task: classification
-inputs: [dep_hour, distance, route_delay_rate_28d, carrier, origin]
-estimator:
-  class: LogisticRegression
-  params: {C: 1.0, max_iter: 500}
-gate: {metric: auc, worst_acceptable: 0.5, margin: 0.002}
-serving: {flag_above: 0.3}
-"""
-
-
-def test_a_third_spec_gets_its_own_chain(built_platform, tmp_path):
-    """A data scientist's new model: one YAML file in a copy of model_specs/, nothing else."""
-    specs = tmp_path / "model_specs"
-    shutil.copytree(REPO_ROOT / "model_specs", specs)
-    (specs / "late_linear.yaml").write_text(THIRD_SPEC)
-    platform = built_platform.clone(tmp_path / "platform", SMALL_WINDOW, model_specs_dir=specs)
-    third = ModelKeys("late_linear")
-    assert [model.name for model in platform.models] == ["arrival_delay", "late_linear",
-                                                         "not_on_time"]
-    assert platform.train(FIRST_CUTOFF, models=[third]).success
-    assert platform.promote([third]).success
-    days = ("2013-02-03", "2013-02-12")
-    assert platform.execute([third.predictions], partition_range=days).success
-    assert platform.execute(third.monitoring, partition_range=days).success
-
-    with platform.warehouse.connect(read_only=True) as con:
-        champion = registry.current_champion(con, "late_linear")
-    assert champion.checks["onnx_matches_sklearn"]["passed"]
-    assert 0.5 < champion.metrics["auc"] < 0.9
-    inputs = [i.name for i in onnx.load(Path(champion.artifact_dir) / "model.onnx").graph.input]
-    assert inputs == ["dep_hour", "distance", "route_delay_rate_28d", "carrier", "origin"]
-    assert platform.query("select count(*), count(distinct model_version)"
-                          " from ml.late_linear_predictions") == [(platform.query(
-                              "select count(*) from features.flight_features"
-                              " where flight_date between ? and ?", list(days))[0][0], 1)]
-    performance = platform.query_frame("select * from monitoring.late_linear_realized_performance")
-    assert len(performance) == 10 and performance["auc"].between(0.5, 1).all()
-    # the other models were left alone
-    assert platform.query("select count(*) from ml.model_registry"
-                          " where model_name <> 'late_linear'") == [(0,)]

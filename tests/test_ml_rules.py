@@ -212,3 +212,24 @@ def test_model_inputs_snap_numbers_to_the_grid_and_text_the_categories():
     assert distance * INPUT_GRID == int(distance * INPUT_GRID)
     assert np.isnan(inputs["temp_last"].iloc[0])  # missing stays missing
     assert [inputs[c].iloc[0] for c in INPUTS.categorical] == ["UA", "EWR", MISSING_CATEGORY]
+
+
+# --- metrics of either task ------------------------------------------------------------------
+
+def test_regression_metrics_in_the_labels_units():
+    from core.evaluation import regression_metrics
+
+    metrics = regression_metrics([0.0, 10.0, 40.0], [5.0, 10.0, 16.0], flag_above=15.0)
+    assert metrics["mae"] == pytest.approx((5 + 0 + 24) / 3)
+    assert metrics["rmse"] == pytest.approx(((25 + 0 + 576) / 3) ** 0.5)
+    assert metrics["bias"] == pytest.approx((5 + 0 - 24) / 3)
+    # flagged: 16 (late 40: right); not flagged: 5 and 10 (on time: right)
+    assert (metrics["precision"], metrics["recall"]) == (1.0, 1.0)
+
+
+def test_figures_are_rounded_to_what_matters():
+    from core.evaluation import for_people
+
+    assert for_people("auc", 0.694712) == 0.6947
+    assert for_people("mae", 17.4567) == 17.5
+    assert for_people("auc", None) is None

@@ -18,7 +18,13 @@ from assets.ml.model import ModelArtifact
 from assets.partitions import weekly_partitions
 from assets.plots import calibration_plot, line_plot, roc_plot, scatter_plot
 from core import registry
-from core.evaluation import REPORTED, perfect_forecast_ablation, segment_metric, task_metrics
+from core.evaluation import (
+    REPORTED,
+    for_people,
+    perfect_forecast_ablation,
+    segment_metric,
+    task_metrics,
+)
 from core.feature_table import HINDSIGHT_WEATHER_COLUMNS
 from core.model_card import markdown_table, render_model_card
 from core.model_spec import ModelSpec
@@ -106,7 +112,7 @@ def build_evaluation(spec: ModelSpec):
             {"version": model.version, "metrics": metrics},
             metadata={
                 "version": model.version,
-                **{name: round(metrics[name], 4) for name in REPORTED[spec.task]
+                **{name: for_people(name, metrics[name]) for name in REPORTED[spec.task]
                    if metrics.get(name) is not None},
                 **forecast,
                 "threshold": spec.flag_above,
