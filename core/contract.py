@@ -63,7 +63,7 @@ class LandingDataset:
     # A file this much larger than the biggest real day is a mistake (a whole year, a loop in
     # the exporter), not a busy day.
     max_bytes: int
-    # Data-quality bands, checked after each ingest (assets/quality.py): a day's rows against
+    # Data-quality bands, checked after each ingest (assets/ingest/quality.py): a day's rows against
     # the trailing average, and the share of nulls in each key column.
     row_count_band: tuple[float, float] = (0.5, 1.5)
     max_null_rate: float = 0.5

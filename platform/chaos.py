@@ -21,7 +21,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from assets.raw import ingest_days  # noqa: E402
+from assets.ingest.raw import ingest_days  # noqa: E402
 from core.contract import SCHEDULE, LandingFileError  # noqa: E402
 from core.simulator import land_days  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402

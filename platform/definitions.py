@@ -22,9 +22,9 @@ from dagster import (
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
-from assets.dbt import build_dbt_assets  # noqa: E402
+from assets.features.dbt import build_dbt_assets  # noqa: E402
+from assets.ingest.raw import raw_daily, raw_reference_assets  # noqa: E402
 from assets.ml.chain import build_model_chain  # noqa: E402
-from assets.raw import raw_daily, raw_reference_assets  # noqa: E402
 from core.model_spec import load_specs  # noqa: E402
 from resources.dbt_project import build_dbt_project, build_dbt_resource  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402

@@ -1,6 +1,6 @@
 """The dbt project and the dbt CLI resource, as Dagster sees them, in a module of their own.
 
-Keeping them apart from assets/dbt.py lets tooling prepare the manifest (``dbt parse``) before
+Keeping them apart from assets/features/dbt.py lets tooling prepare the manifest (``dbt parse``) before
 anything that needs one is imported.
 """
 

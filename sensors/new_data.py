@@ -18,8 +18,8 @@ from dagster import (
     sensor,
 )
 
+from assets.ingest.raw import ingested_hashes, raw_key
 from assets.partitions import daily_partitions
-from assets.raw import ingested_hashes, raw_key
 from core.contract import DAILY_DATASETS
 from core.ingest_plan import plan_ingestion
 from resources.landing import LandingZone, file_sha256

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dagster import AssetKey, BackfillPolicy, TimeWindow
 
-from assets.dbt import dbt_window_env
+from assets.features.dbt import dbt_window_env
 from assets.partitions import daily_partitions, weekly_partitions, window_days
 from resources.settings import REPO_ROOT
 from resources.warehouse import WAREHOUSE_POOL

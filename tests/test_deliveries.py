@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from assets.ingest.raw import ingest_days
 from assets.ml.predictions import predictions_ddl
-from assets.raw import ingest_days
 from core.contract import OUTCOMES, SCHEDULE, LandingFileError
 from core.deliveries import DeliveryOutOfOrder, plan_schedule_delivery
 from core.simulator import land_days

@@ -5,8 +5,8 @@ from datetime import date
 import pytest
 from dagster import AssetCheckSeverity
 
-from assets.quality import quality_check_results
-from assets.raw import ingest_days
+from assets.ingest.quality import quality_check_results
+from assets.ingest.raw import ingest_days
 from core.contract import OUTCOMES, SCHEDULE, landing_path
 from core.simulator import days_between, land_days
 from resources.landing import LandingZone

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
-from assets.raw import ingest_days
+from assets.ingest.raw import ingest_days
 from core.contract import OUTCOMES, SCHEDULE, WEATHER, LandingFileError, landing_path
 from core.simulator import land_days
 from core.validation import DELIMITER, NULL_TOKENS, read_landing_data, read_landing_files

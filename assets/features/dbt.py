@@ -32,7 +32,7 @@ REFERENCE_TAG = "reference"
 
 
 class FlightDelaysTranslator(DagsterDbtTranslator):
-    """Keys follow the warehouse: source raw.schedule is raw/schedule (loaded by assets/raw.py),
+    """Keys follow the warehouse: source raw.schedule is raw/schedule (loaded by assets/ingest/raw.py),
     a model in models/features is features/<model>, in group features.
 
     A model may read earlier days of a parent: its YAML says how many, as of the prediction

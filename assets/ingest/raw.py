@@ -23,8 +23,8 @@ from dagster import (
 
 from assets.automation import DAILY_FRESHNESS
 from assets.failures import permanent_failure
+from assets.ingest.quality import quality_check_results, quality_check_specs
 from assets.partitions import daily_partitions, window_days
-from assets.quality import quality_check_results, quality_check_specs
 from core.contract import DAILY_DATASETS, REFERENCE_TABLES, LandingDataset, LandingFileError
 from core.deliveries import (
     INGEST_EVENTS_DDL,
