@@ -17,23 +17,22 @@ figures do not depend on what `make run` left behind.
                        holdout rows, median of 5
   landing latency      day D's files land (its outcomes, D + 1's schedule) -> D + 1 is served,
                        through the loop's own sensor and automation conditions driven
-                       in-process (tests/loop.py):
+                       in-process (platform/latency.py, platform/runner.py):
                        the work, per day for 3 days; the daemon's clocks (sensor intervals) and
                        the cost of launching each run in a new process are reported apart.
                        Also the drift sensor's evaluation time per tick.
 """
 
+import importlib.util
 import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import psutil
@@ -46,50 +45,16 @@ from core.contract import DAILY_DATASETS, read_csv_columns  # noqa: E402
 from core.simulator import deliver_days, reference_table_path  # noqa: E402
 
 
-class PeakRSS:
-    """Samples the summed RSS of a process and its children until stopped."""
-
-    def __init__(self, pid: int, interval: float = 0.05):
-        self.peak = 0
-        self._process = psutil.Process(pid)
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self):
-        while not self._stop.is_set():
-            try:
-                tree = [self._process, *self._process.children(recursive=True)]
-                total = 0
-                for proc in tree:
-                    try:
-                        total += proc.memory_info().rss
-                    except psutil.Error:
-                        pass
-                self.peak = max(self.peak, total)
-            except psutil.Error:
-                return
-            time.sleep(self._interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+def _load(name: str):
+    """platform/<name>.py, by path (platform/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"platform_{name}",
+                                                  REPO_ROOT / "platform" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def run_measured(command: list[str], env: dict) -> dict:
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    with PeakRSS(process.pid) as rss:
-        output, _ = process.communicate()
-    wall = time.perf_counter() - started
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{output[-4000:]}")
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(rss.peak / 2**20), "output": output}
+run_measured = _load("measure").run_measured
 
 
 def bench_dagster_backfill(work: Path, env: dict) -> dict:
@@ -221,125 +186,13 @@ def bench_scoring(warehouse_path: str, data_dir: str, repeats: int = 5) -> dict:
             "goal_speedup": 1.0}
 
 
-DEFINITIONS_IMPORT = """
-import importlib.util, time
-started = time.perf_counter()
-spec = importlib.util.spec_from_file_location("definitions", "platform/definitions.py")
-spec.loader.exec_module(importlib.util.module_from_spec(spec))
-print(time.perf_counter() - started)
-"""
-
-
-def _predictions_recorded_at(instance, day: date) -> float | None:
-    """When the instance recorded ml/predictions for ``day`` (None: not yet)."""
-    from dagster import AssetKey, AssetRecordsFilter
-
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(["ml", "not_on_time", "predictions"]),
-                           asset_partitions=[day.isoformat()]),
-        limit=1, ascending=False).records
-    return records[0].timestamp if records else None
-
-
-def _load(name: str):
-    """platform/<name>.py, by path (platform/ is not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"platform_{name}", REPO_ROOT / "platform" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
-    """Runs in a subprocess of its own (bench_landing_latency), so its logs stay out of the
-    figures and its memory is measured apart."""
-    sandbox = _load("sandbox")
-    runner = sandbox.load_platform_module("runner")
-    run_automation_tick, tick_new_data = runner.run_automation_tick, runner.tick_new_data
-
-    def tick_drift(instance, cursor):
-        return runner.tick_sensor(platform.defs, "drift_not_on_time", instance, cursor)
-
-    definitions = sandbox.load_platform_module("definitions")
-    small_window = {"not_on_time": {"gate": {"worst_acceptable": 0.5}},
-                    "arrival_delay": {"gate": {"worst_acceptable": 60.0}}}
-    platform = sandbox.Platform(work / "latency", definitions, runner, small_window)
-    first, last, cutoff = date(2013, 1, 1), date(2013, 2, 12), "2013-02-03"
-    platform.land(first, last)
-    platform.materialize(first, last)
-    if not (platform.train(cutoff).success and platform.promote().success):
-        raise RuntimeError("latency bench: training the first champion failed")
-
-    # A first tick of each, so that the measured ticks start from a cursor as a running
-    # daemon's do (the days already there are not re-requested).
-    instance, landing, log = platform.instance, platform.settings.landing_dir, []
-    _, new_data_cursor = tick_new_data(instance, landing, None, platform.settings.warehouse_path)
-    automation_cursor, ran = None, True
-    while ran:
-        automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
-    _, drift_cursor = tick_drift(instance, None)
-
-    samples = []
-    for offset in range(1, days + 1):
-        day = last + timedelta(days=offset)
-        # Day D passes: its outcomes and weather land, and the schedule of D + 1, which is then
-        # served day-ahead.
-        deliver_days(landing, day, day)
-        served_day = day + timedelta(days=1)
-        started, landed_at = time.perf_counter(), time.time()
-        requests, new_data_cursor = tick_new_data(instance, landing, new_data_cursor)
-        sensed = time.perf_counter()
-        for request in requests:
-            if not platform.execute(list(request.asset_selection),
-                                    partition_key=request.partition_key).success:
-                raise RuntimeError(f"latency bench: ingesting {day} failed")
-        ingested = time.perf_counter()
-        first_tick_run, ticks = len(log), 0
-        while (recorded_at := _predictions_recorded_at(instance, served_day)) is None:
-            automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
-            ticks += 1
-            if not ran or ticks > 5:
-                raise RuntimeError(f"latency bench: {served_day} was never served: {log}")
-        ticked = time.perf_counter()
-        # The run goes on after the predictions (the drift report): the latency ends when the
-        # predictions' materialization is recorded, by the instance's clock.
-        predicted = started + recorded_at - landed_at
-        tick_runs = log[first_tick_run:]
-        while ran:  # the rest of the chain, if any, outside the latency
-            automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
-        drift_started = time.perf_counter()
-        _, drift_cursor = tick_drift(instance, drift_cursor)
-        samples.append({
-            "day": served_day.isoformat(), "latency_s": round(predicted - started, 2),
-            "new_data_tick_s": round(sensed - started, 2),
-            "ingest_run_s": round(ingested - sensed, 2),
-            "automation_ticks": ticks, "automation_s": round(ticked - ingested, 2),
-            "automation_runs_s": round(sum(run.seconds for run in tick_runs), 2),
-            "runs": len(requests) + len(tick_runs),
-            "automation_assets": sorted({key for run in tick_runs for key in run.keys}),
-            "drift_tick_s": round(time.perf_counter() - drift_started, 3),
-        })
-    if not all(run.success for run in log):
-        raise RuntimeError(f"latency bench: a run failed: {log}")
-
-    launch = run_measured([sys.executable, "-c", DEFINITIONS_IMPORT], env)
-    launch_s = float(launch["output"].strip().splitlines()[-1])
-    sensors = {name: definitions.defs.resolve_sensor_def(name).minimum_interval_seconds
-               for name in ("new_data", "automation", "drift_not_on_time")}
-    return {"samples": samples, "goal_s": 15,
-            "median_latency_s": statistics.median_low(s["latency_s"] for s in samples),
-            "drift_tick_s": statistics.median_low(s["drift_tick_s"] for s in samples),
-            "run_launch_import_s": round(launch_s, 2), "sensor_intervals_s": sensors}
-
-
 LATENCY = """
 import importlib.util, json, os, sys
 from pathlib import Path
-spec = importlib.util.spec_from_file_location("bench", "platform/bench.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
-print(json.dumps(bench.landing_latency(Path(sys.argv[1]), dict(os.environ))))
+spec = importlib.util.spec_from_file_location("latency", "platform/latency.py")
+latency = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(latency)
+print(json.dumps(latency.landing_latency(Path(sys.argv[1]), dict(os.environ))))
 """
 
 
