@@ -73,3 +73,22 @@ def test_a_failing_dbt_test_is_a_failed_asset_check(built_platform, tmp_path):
     assert evaluations[unique].passed is True
     # A failing data test fails the same way every time: the step is not retried.
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+
+
+def test_column_descriptions_are_persisted_as_warehouse_comments(built_platform):
+    """dbt's persist_docs: the YAML's descriptions are table and column comments in DuckDB."""
+    import yaml
+
+    from resources.settings import REPO_ROOT
+
+    documented = yaml.safe_load((REPO_ROOT / "dbt_project" / "models" / "features"
+                                 / "flight_features.yml").read_text())["models"][0]
+    stored = dict(built_platform.query(
+        "select column_name, comment from duckdb_columns()"
+        " where schema_name = 'features' and table_name = 'flight_features'"))
+    for column in documented["columns"]:
+        assert stored[column["name"]] == column["description"].strip(), column["name"]
+    table_comment = built_platform.query(
+        "select comment from duckdb_tables()"
+        " where schema_name = 'features' and table_name = 'flight_features'")[0][0]
+    assert table_comment.startswith("The model inputs of every scheduled flight")
