@@ -133,3 +133,13 @@ def test_the_code_location_loads_as_dagster_dev_loads_it_with_no_venv_on_path(tm
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "All code locations passed validation" in result.stdout + result.stderr
+
+
+def test_the_ui_shows_each_dbt_models_columns_with_types_and_descriptions(definitions_module):
+    """dagster-dbt's column schema from the manifest: the Columns tab of each dbt asset."""
+    graph = definitions_module.defs.resolve_asset_graph()
+    schema = graph.get(AssetKey(["features", "flight_features"])).metadata["dagster/column_schema"]
+    columns = {column.name: column for column in schema.columns}
+    assert columns["carrier"].type == "varchar"
+    assert columns["carrier"].description == "The airline's two-character code."
+    assert "temp_last" in columns and len(columns) > 30
