@@ -1,6 +1,6 @@
 """make chaos: the heavier fault scenarios of the test suite, run at once, with figures.
 
-  bad input    every kind of bad delivery (tests/faults.py) against a warehouse holding the
+  bad input    every kind of bad delivery (platform/faults.py) against a warehouse holding the
                day: how many were rejected, and how many stored rows were lost (must be 0)
   concurrency  N daily_data runs queued together and run by the real daemon: lock failures
                (must be 0)
@@ -26,24 +26,24 @@ from core.contract import SCHEDULE, LandingFileError  # noqa: E402
 from core.simulator import land_days  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402
 from resources.warehouse import DuckDBWarehouse  # noqa: E402
-from tests.faults import (  # noqa: E402
-    bad_landing_files,
-    is_lock_error,
-    kill_mid_write_and_rerun,
-    run_days_through_queue,
-)
 
 DAY = date(2013, 3, 1)
 
 
-def _sandbox():
+def _platform_module(name: str):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("platform_sandbox",
-                                                  REPO_ROOT / "platform" / "sandbox.py")
+    spec = importlib.util.spec_from_file_location(f"platform_{name}",
+                                                  REPO_ROOT / "platform" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+faults = _platform_module("faults")
+bad_landing_files, is_lock_error = faults.bad_landing_files, faults.is_lock_error
+kill_mid_write_and_rerun = faults.kill_mid_write_and_rerun
+run_days_through_queue = faults.run_days_through_queue
 
 
 def bad_input(root: Path) -> dict:
@@ -88,7 +88,7 @@ def concurrency(root: Path, runs: int) -> dict:
 
 
 def crashes(root: Path, kills: int) -> dict:
-    sandbox = _sandbox()
+    sandbox = _platform_module("sandbox")
     platform = sandbox.Platform(root, sandbox.load_platform_module("definitions"),
                                 sandbox.load_platform_module("runner"))
     platform.land(date(2013, 1, 1), date(2013, 1, kills))

@@ -39,6 +39,7 @@ def _load_sandbox():
 sandbox = _load_sandbox()
 load_platform_module = sandbox.load_platform_module
 make_settings, make_instance, Platform = sandbox.make_settings, sandbox.make_instance, sandbox.Platform
+faults = load_platform_module("faults")  # shared with `make chaos`
 # The classifier, the model most tests exercise; a short window's AUC is near 0.6, so its
 # quality floor is for the mechanism there, not the model (the spec's is for the full year).
 CLASSIFIER = "not_on_time"

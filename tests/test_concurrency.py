@@ -9,7 +9,7 @@ warehouse's file lock make their steps take turns.
 
 import duckdb
 
-from tests.faults import is_lock_error, run_days_through_queue
+from tests.conftest import faults
 
 DAYS = ["2013-03-01", "2013-03-02", "2013-03-03", "2013-03-04"]
 
@@ -17,7 +17,7 @@ DAYS = ["2013-03-01", "2013-03-02", "2013-03-03", "2013-03-04"]
 def test_four_queued_runs_finish_with_no_lock_errors(tmp_path, monkeypatch):
     for name in ("PLATFORM_DATA_DIR", "WAREHOUSE_PATH", "DAGSTER_HOME", "PYTHONPATH"):
         monkeypatch.setenv(name, "")  # the scenario points these at tmp_path; restored after
-    outcome = run_days_through_queue(tmp_path, DAYS)
+    outcome = faults.run_days_through_queue(tmp_path, DAYS)
 
     assert outcome["queued_statuses"] == {"QUEUED"}
     records = outcome["records"]
@@ -26,7 +26,7 @@ def test_four_queued_runs_finish_with_no_lock_errors(tmp_path, monkeypatch):
     ]
     # The four were in flight together: each started before any of them ended.
     assert max(r.start_time for r in records) < min(r.end_time for r in records)
-    assert not [m for m in outcome["messages"] if is_lock_error(m)]
+    assert not [m for m in outcome["messages"] if faults.is_lock_error(m)]
     assert not [m for m in outcome["messages"] if "up for retry" in m.lower()]
 
     with duckdb.connect(str(outcome["warehouse_path"]), read_only=True) as con:

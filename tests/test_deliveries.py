@@ -13,7 +13,7 @@ from core.deliveries import DeliveryOutOfOrder, plan_schedule_delivery
 from core.simulator import land_days
 from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse
-from tests.faults import replace_first_row
+from tests.conftest import faults
 
 DAY = date(2013, 3, 1)
 FILES = {DAY: Path("landing/schedule/2013-03-01.csv")}
@@ -73,7 +73,7 @@ def test_an_outcome_for_a_flight_never_scheduled_is_rejected_with_its_line(zone)
     landing, warehouse = zone
     ingest_days(warehouse, landing, SCHEDULE, [DAY])
     path = landing.file_for("outcomes", DAY)
-    path.write_bytes(replace_first_row(path.read_bytes(), b"2013,3,1,B6,11,", b"2013,3,1,B6,9999,"))
+    path.write_bytes(faults.replace_first_row(path.read_bytes(), b"2013,3,1,B6,11,", b"2013,3,1,B6,9999,"))
     with pytest.raises(LandingFileError, match="never scheduled") as raised:
         ingest_days(warehouse, landing, OUTCOMES, [DAY])
     assert raised.value.line == 2 and raised.value.column == "carrier, flight, origin"
@@ -86,7 +86,7 @@ def test_a_schedule_delivered_twice_is_replaced_before_the_day_is_served(zone):
     ingest_days(warehouse, landing, SCHEDULE, [DAY])
     ingest_days(warehouse, landing, SCHEDULE, [DAY])  # the same file again
     path = landing.file_for("schedule", DAY)
-    path.write_bytes(replace_first_row(path.read_bytes(), b",JFK,FLL,", b",JFK,MCO,"))
+    path.write_bytes(faults.replace_first_row(path.read_bytes(), b",JFK,FLL,", b",JFK,MCO,"))
     ingest_days(warehouse, landing, SCHEDULE, [DAY])
     assert events(warehouse) == [("schedule", "new", False), ("schedule", "identical", True),
                                  ("schedule", "replaced", True)]
@@ -103,7 +103,7 @@ def test_a_changed_schedule_of_a_served_day_is_refused_and_nothing_changes(zone)
                     " ('x', ?, 'v1', 0.2, false, false, ?)", [DAY, datetime(2013, 2, 28, 23)])
     before = rows(warehouse, "raw.schedule")
     path = landing.file_for("schedule", DAY)
-    path.write_bytes(replace_first_row(path.read_bytes(), b",JFK,FLL,", b",JFK,MCO,"))
+    path.write_bytes(faults.replace_first_row(path.read_bytes(), b",JFK,FLL,", b",JFK,MCO,"))
     with pytest.raises(LandingFileError, match="1 predictions by v1"):
         ingest_days(warehouse, landing, SCHEDULE, [DAY])
     assert rows(warehouse, "raw.schedule") == before

@@ -1,7 +1,7 @@
 """Crashes and transient failures: a killed write changes nothing, a locked file is retried.
 
 The crash is real: a Dagster run in a subprocess is stopped with SIGKILL while its partition
-write is inside the transaction (tests/faults.py), and the warehouse is opened again after.
+write is inside the transaction (platform/faults.py), and the warehouse is opened again after.
 """
 
 import signal
@@ -13,7 +13,7 @@ from datetime import date
 from dagster import AssetKey, DagsterEventType
 
 from core.contract import landing_path
-from tests.faults import kill_mid_write_and_rerun
+from tests.conftest import faults
 
 DAY = "2013-01-20"
 SCHEDULE = [AssetKey(["raw", "schedule"])]
@@ -21,7 +21,7 @@ SCHEDULE = [AssetKey(["raw", "schedule"])]
 
 def test_sigkill_mid_write_leaves_the_partition_as_it_was(built_platform, tmp_path):
     platform = built_platform.clone(tmp_path)
-    outcome = kill_mid_write_and_rerun(platform, DAY)
+    outcome = faults.kill_mid_write_and_rerun(platform, DAY)
 
     assert outcome["reached_write"] and outcome["returncode"] == -signal.SIGKILL
     assert outcome["before"]

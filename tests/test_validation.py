@@ -22,7 +22,7 @@ from core.simulator import land_days
 from core.validation import DELIMITER, NULL_TOKENS, read_landing_data, read_landing_files
 from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse
-from tests.faults import BAD_KINDS, bad_landing_files, bad_outcome_files, replace_first_row
+from tests.conftest import faults
 
 DAY = date(2013, 3, 1)
 DAY_FILE = Path("landing/schedule/2013-03-01.csv")  # where a delivery of DAY would be
@@ -43,18 +43,18 @@ GOOD_OUTCOMES = good_day_bytes("outcomes")
 
 # --- each kind of bad delivery, judged in memory ---------------------------------------------
 
-BAD = [("schedule", kind) for kind in BAD_KINDS] + [
-    ("outcomes", kind) for kind in bad_outcome_files(GOOD_OUTCOMES)]
+BAD = [("schedule", kind) for kind in faults.BAD_KINDS] + [
+    ("outcomes", kind) for kind in faults.bad_outcome_files(GOOD_OUTCOMES)]
 
 
 @pytest.mark.parametrize("dataset, kind", BAD, ids=[f"{d}: {k}" for d, k in BAD])
 def test_bad_file_is_rejected_with_file_line_column_and_rule(dataset, kind):
     if dataset == "schedule":
         contract, path, (content, problem, line, column) = (
-            SCHEDULE, DAY_FILE, bad_landing_files(GOOD_DAY)[kind])
+            SCHEDULE, DAY_FILE, faults.bad_landing_files(GOOD_DAY)[kind])
     else:
         contract, path, (content, problem, line, column) = (
-            OUTCOMES, OUTCOMES_FILE, bad_outcome_files(GOOD_OUTCOMES)[kind])
+            OUTCOMES, OUTCOMES_FILE, faults.bad_outcome_files(GOOD_OUTCOMES)[kind])
 
     with pytest.raises(LandingFileError) as raised:
         read_landing_data(contract, [(path, content)])
@@ -84,7 +84,7 @@ def test_quarantine_moves_the_file_aside_with_its_reason(tmp_path):
     landing = LandingZone(path=str(tmp_path / "landing"), quarantine_path=str(tmp_path / "q"))
     path = landing.file_for("schedule", DAY)
     path.parent.mkdir(parents=True)
-    path.write_bytes(replace_first_row(GOOD_DAY, b"2013,3,1,", b"2013,13,1,"))
+    path.write_bytes(faults.replace_first_row(GOOD_DAY, b"2013,3,1,", b"2013,13,1,"))
     with pytest.raises(LandingFileError) as raised:
         read_landing_files(SCHEDULE, [path])
 
@@ -241,7 +241,7 @@ def test_a_rejected_delivery_leaves_the_stored_day_as_it_was(zone):
     landing, warehouse = zone
     before = stored_rows(warehouse)
     assert len(before) == GOOD_DAY.count(b"\n") - 1
-    content, problem, *_ = bad_landing_files(GOOD_DAY)["duplicate rows"]
+    content, problem, *_ = faults.bad_landing_files(GOOD_DAY)["duplicate rows"]
     landing.file_for("schedule", DAY).write_bytes(content)
     with pytest.raises(LandingFileError, match=problem):
         ingest_days(warehouse, landing, SCHEDULE, [DAY])

@@ -4,7 +4,7 @@ Run as a script, this is the victim of the crash test: a real Dagster run of raw
 one day that stops in the middle of its partition write (rows deleted and re-inserted, not yet
 committed), says so on stdout, and waits to be killed with SIGKILL:
 
-    python -m tests.faults <dagster_home> <data_dir> <day>
+    python platform/faults.py <dagster_home> <data_dir> <day>
 """
 
 import sys
@@ -12,9 +12,20 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from resources.settings import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))  # run as a script, and loaded by path (platform/ is no package)
 
 MID_WRITE = "MID-WRITE"
+
+
+def _sandbox():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("platform_sandbox",
+                                                  REPO_ROOT / "platform" / "sandbox.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def replace_first_row(good: bytes, old: bytes, new: bytes) -> bytes:
@@ -118,7 +129,9 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
 
     from core.simulator import land_days
     from resources.warehouse import DuckDBWarehouse
-    from tests.conftest import load_platform_module, make_instance, make_settings
+    sandbox = _sandbox()
+    load_platform_module, make_instance, make_settings = (
+        sandbox.load_platform_module, sandbox.make_instance, sandbox.make_settings)
 
     settings = make_settings(root)
     env = {"PLATFORM_DATA_DIR": str(settings.data_dir),
@@ -201,7 +214,7 @@ def kill_mid_write_and_rerun(platform, day: str) -> dict:
 
     before = day_rows()
     victim = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults", str(platform.root / "dagster_home"),
+        [sys.executable, str(REPO_ROOT / "platform" / "faults.py"), str(platform.root / "dagster_home"),
          str(platform.settings.data_dir), day],
         cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -246,7 +259,8 @@ def run_until_killed(dagster_home: str, data_dir: str, day: str) -> None:
     from dagster import AssetKey, DagsterInstance
 
     from resources.warehouse import DuckDBWarehouse
-    from tests.conftest import load_platform_module, make_settings
+    sandbox = _sandbox()
+    load_platform_module, make_settings = sandbox.load_platform_module, sandbox.make_settings
 
     original = DuckDBWarehouse.transaction
 
