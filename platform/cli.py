@@ -22,6 +22,7 @@ from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance
 
+from assets.keys import table_of
 from assets.partitions import FIRST_DAY, LAST_DAY, weekly_partitions
 from core import registry
 from core.simulator import days_between, deliver_days
@@ -52,20 +53,13 @@ def open_instance() -> DagsterInstance:
     return DagsterInstance.ephemeral()
 
 
-def table_row_counts(warehouse: DuckDBWarehouse, keys) -> dict[str, int]:
-    """Rows in the warehouse table behind each asset key (keys are <schema>/<table>)."""
+def table_row_counts(warehouse: DuckDBWarehouse, keys: list[AssetKey]) -> dict[AssetKey, int]:
+    """Rows in the warehouse table behind each asset key that has one (assets/keys.table_of)."""
     with warehouse.connect(read_only=True) as con:
-        existing = {
-            f"{schema}/{table}"
-            for schema, table in con.execute(
-                "select table_schema, table_name from information_schema.tables"
-            ).fetchall()
-        }
-        return {
-            key: con.execute(f"select count(*) from {key.replace('/', '.')}").fetchone()[0]
-            for key in sorted(keys)
-            if key in existing
-        }
+        existing = {f"{schema}.{table}" for schema, table in con.execute(
+            "select table_schema, table_name from information_schema.tables").fetchall()}
+        return {key: con.execute(f"select count(*) from {table_of(key)}").fetchone()[0]
+                for key in keys if table_of(key) in existing}
 
 
 def _day(text: str) -> date:
@@ -86,12 +80,11 @@ def cmd_land(args) -> int:
 
 def print_summary(settings: Settings, outcome: dict[AssetKey, bool], wall: float) -> None:
     warehouse = DuckDBWarehouse(path=str(settings.warehouse_path))
-    counts = table_row_counts(warehouse, [key.to_user_string() for key in outcome])
-    print(f"\n{'asset':<28}{'rows':>10}  status")
+    counts = table_row_counts(warehouse, list(outcome))
+    print(f"\n{'asset':<46}{'rows':>10}  status")
     for key, ok in sorted(outcome.items(), key=lambda kv: kv[0].to_user_string()):
-        name = key.to_user_string()
-        rows = f"{counts[name]:,}" if name in counts else "-"
-        print(f"{name:<28}{rows:>10}  {'ok' if ok else 'FAILED'}")
+        rows = f"{counts[key]:,}" if key in counts else "-"
+        print(f"{key.to_user_string():<46}{rows:>10}  {'ok' if ok else 'FAILED'}")
     with warehouse.connect(read_only=True) as con:
         champions = {name: registry.current_champion(con, name)
                      for name in sorted({key.path[1] for key in outcome if key.path[0] == "ml"})}
@@ -105,17 +98,16 @@ def print_served_performance(settings: Settings, warehouse: DuckDBWarehouse, nam
                              champion) -> None:
     """A model's champion: its holdout figure, and its served day-ahead predictions against
     their labels, out of sample."""
-    from core.evaluation import task_metrics
+    from core.evaluation import for_people, task_metrics
     from core.feature_table import predictions_table, read_served_labeled
-    from core.model_spec import load_specs
+    from core.model_spec import load_specs, metric_label
 
     spec = next(s for s in load_specs(settings.model_specs_dir, settings.dbt_manifest_path)
                 if s.name == name)
     metric = spec.gate.metric
-    holdout = champion.metrics.get(metric)
-    print(f"\n{name}: champion {champion.version} (cutoff {champion.cutoff}), holdout {metric}"
-          f" {'n/a' if holdout is None else f'{holdout:.4f}'} on"
-          f" {champion.holdout_start}..{champion.holdout_end}")
+    holdout = for_people(metric, champion.metrics.get(metric))
+    print(f"\n{name}: champion {champion.version} (cutoff {champion.cutoff}), holdout"
+          f" {metric_label(metric)} {holdout} on {champion.holdout_start}..{champion.holdout_end}")
     with warehouse.connect(read_only=True) as con:
         if not warehouse.table_exists(*predictions_table(name).split(".")):
             return
@@ -124,7 +116,8 @@ def print_served_performance(settings: Settings, warehouse: DuckDBWarehouse, nam
     if served.empty:
         return
     value = task_metrics(spec.task, served["label"], served["prediction"], spec.flag_above)[metric]
-    print(f"  served day-ahead: {metric} {value:.4f} on {len(served):,} labeled flights"
+    print(f"  served day-ahead: {metric_label(metric)} {for_people(metric, value)} on"
+          f" {len(served):,} labeled flights"
           f" {served['flight_date'].min():%Y-%m-%d}..{served['flight_date'].max():%Y-%m-%d}"
           " (realized, out of sample)")
 
