@@ -23,7 +23,6 @@ figures do not depend on what `make run` left behind.
                        Also the drift sensor's evaluation time per tick.
 """
 
-import importlib.util
 import json
 import os
 import re
@@ -43,18 +42,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from assets.partitions import FIRST_DAY, LAST_DAY  # noqa: E402
 from core.contract import DAILY_DATASETS, read_csv_columns  # noqa: E402
 from core.simulator import deliver_days, reference_table_path  # noqa: E402
+from resources.settings import load_platform_module  # noqa: E402
 
-
-def _load(name: str):
-    """platform/<name>.py, by path (platform/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"platform_{name}",
-                                                  REPO_ROOT / "platform" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run_measured = _load("measure").run_measured
+run_measured = load_platform_module("measure").run_measured
 
 
 def bench_dagster_backfill(work: Path, env: dict) -> dict:
@@ -187,11 +177,10 @@ def bench_scoring(warehouse_path: str, data_dir: str, repeats: int = 5) -> dict:
 
 
 LATENCY = """
-import importlib.util, json, os, sys
+import json, os, sys
 from pathlib import Path
-spec = importlib.util.spec_from_file_location("latency", "platform/latency.py")
-latency = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(latency)
+from resources.settings import load_platform_module
+latency = load_platform_module("latency")
 print(json.dumps(latency.landing_latency(Path(sys.argv[1]), dict(os.environ))))
 """
 

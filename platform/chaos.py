@@ -25,22 +25,13 @@ from assets.ingest.raw import ingest_days  # noqa: E402
 from core.contract import SCHEDULE, LandingFileError  # noqa: E402
 from core.simulator import land_days  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402
+from resources.settings import load_platform_module  # noqa: E402
 from resources.warehouse import DuckDBWarehouse  # noqa: E402
 
 DAY = date(2013, 3, 1)
 
 
-def _platform_module(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"platform_{name}",
-                                                  REPO_ROOT / "platform" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-faults = _platform_module("faults")
+faults = load_platform_module("faults")
 bad_landing_files, is_lock_error = faults.bad_landing_files, faults.is_lock_error
 kill_mid_write_and_rerun = faults.kill_mid_write_and_rerun
 run_days_through_queue = faults.run_days_through_queue
@@ -88,9 +79,8 @@ def concurrency(root: Path, runs: int) -> dict:
 
 
 def crashes(root: Path, kills: int) -> dict:
-    sandbox = _platform_module("sandbox")
-    platform = sandbox.Platform(root, sandbox.load_platform_module("definitions"),
-                                sandbox.load_platform_module("runner"))
+    platform = load_platform_module("sandbox").Platform(
+        root, load_platform_module("definitions"), load_platform_module("runner"))
     platform.land(date(2013, 1, 1), date(2013, 1, kills))
     platform.materialize(date(2013, 1, 1), date(2013, 1, kills), groups=("raw",))
     survived, recover = 0, []

@@ -13,12 +13,10 @@ Runs go through platform/runner.py into the instance at DAGSTER_HOME (so the UI 
 """
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
 from datetime import date
-from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance
 
@@ -26,21 +24,12 @@ from assets.keys import table_of
 from assets.partitions import FIRST_DAY, LAST_DAY, weekly_partitions
 from core import registry
 from core.simulator import days_between, deliver_days
-from resources.settings import Settings
+from resources.settings import Settings, load_platform_module
 from resources.warehouse import DuckDBWarehouse
 
-PLATFORM_DIR = Path(__file__).resolve().parent
 # The last cutoff before October: its holdout (to the end of 2013) compares with a plain
 # script's Jan-Sep / Oct-Dec split.
 DEFAULT_CUTOFF = "2013-09-29"
-
-
-def load_platform_module(name: str):
-    """Import platform/<name>.py by path (platform/ is deliberately not a package)."""
-    spec = importlib.util.spec_from_file_location(f"platform_{name}", PLATFORM_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 runner = load_platform_module("runner")

@@ -18,16 +18,6 @@ sys.path.insert(0, str(REPO_ROOT))  # run as a script, and loaded by path (platf
 MID_WRITE = "MID-WRITE"
 
 
-def _sandbox():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("platform_sandbox",
-                                                  REPO_ROOT / "platform" / "sandbox.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def replace_first_row(good: bytes, old: bytes, new: bytes) -> bytes:
     header, first, rest = good.split(b"\n", 2)
     assert old in first
@@ -128,10 +118,11 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
     from dagster import AssetKey, DagsterRunStatus, RunsFilter
 
     from core.simulator import land_days
+    from resources.settings import load_platform_module
     from resources.warehouse import DuckDBWarehouse
-    sandbox = _sandbox()
-    load_platform_module, make_instance, make_settings = (
-        sandbox.load_platform_module, sandbox.make_instance, sandbox.make_settings)
+
+    sandbox = load_platform_module("sandbox")
+    make_instance, make_settings = sandbox.make_instance, sandbox.make_settings
 
     settings = make_settings(root)
     env = {"PLATFORM_DATA_DIR": str(settings.data_dir),
@@ -258,9 +249,10 @@ class _PausingConnection:
 def run_until_killed(dagster_home: str, data_dir: str, day: str) -> None:
     from dagster import AssetKey, DagsterInstance
 
+    from resources.settings import load_platform_module
     from resources.warehouse import DuckDBWarehouse
-    sandbox = _sandbox()
-    load_platform_module, make_settings = sandbox.load_platform_module, sandbox.make_settings
+
+    make_settings = load_platform_module("sandbox").make_settings
 
     original = DuckDBWarehouse.transaction
 

@@ -15,6 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from core.simulator import deliver_days  # noqa: E402
+from resources.settings import load_platform_module  # noqa: E402
 
 DEFINITIONS_IMPORT = """
 import importlib.util, time
@@ -36,27 +37,17 @@ def _predictions_recorded_at(instance, day: date) -> float | None:
     return records[0].timestamp if records else None
 
 
-def _load(name: str):
-    """platform/<name>.py, by path (platform/ is not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"platform_{name}", REPO_ROOT / "platform" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
     """Runs in a subprocess of its own (bench_landing_latency), so its logs stay out of the
     figures and its memory is measured apart."""
-    sandbox = _load("sandbox")
-    runner = sandbox.load_platform_module("runner")
+    sandbox = load_platform_module("sandbox")
+    runner = load_platform_module("runner")
     run_automation_tick, tick_new_data = runner.run_automation_tick, runner.tick_new_data
 
     def tick_drift(instance, cursor):
         return runner.tick_sensor(platform.defs, "drift_not_on_time", instance, cursor)
 
-    definitions = sandbox.load_platform_module("definitions")
+    definitions = load_platform_module("definitions")
     small_window = {"not_on_time": {"gate": {"worst_acceptable": 0.5}},
                     "arrival_delay": {"gate": {"worst_acceptable": 60.0}}}
     platform = sandbox.Platform(work / "latency", definitions, runner, small_window)

@@ -3,7 +3,6 @@ and landing zone. What the tests, `make bench` and `make chaos` run against; eac
 assets through platform/runner.py.
 """
 
-import importlib.util
 import shutil
 from datetime import date
 from pathlib import Path
@@ -15,15 +14,6 @@ from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import DuckDBWarehouse
 
 PLATFORM_DIR = Path(__file__).resolve().parent
-
-
-def load_platform_module(name: str):
-    """Import platform/<name>.py by path (platform/ is deliberately not a package: a package
-    named platform would shadow the standard library's)."""
-    spec = importlib.util.spec_from_file_location(f"platform_{name}", PLATFORM_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project",

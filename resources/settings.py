@@ -7,6 +7,7 @@ configuration; tests and deployments point the same names somewhere else.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -72,6 +73,16 @@ class Settings:
             dbt_executable=os.environ.get("DBT_EXECUTABLE", str(Path(sys.executable).parent / "dbt")),
             warehouse_lock_wait_seconds=float(os.environ.get("WAREHOUSE_LOCK_WAIT_SECONDS", 900)),
         )
+
+
+def load_platform_module(name: str):
+    """Import platform/<name>.py by path. platform/ is deliberately not a package (one named
+    platform would shadow the standard library's), so its modules find each other here."""
+    spec = importlib.util.spec_from_file_location(f"platform_{name}",
+                                                  REPO_ROOT / "platform" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @functools.cache

@@ -4,7 +4,6 @@ Building a window costs a dbt run (seconds), so one January + early February bui
 by the read-only tests (session scope); tests that change data work on their own copies.
 """
 
-import importlib.util
 import os
 import warnings
 from datetime import date
@@ -13,7 +12,7 @@ import pytest
 from dagster import BetaWarning, PreviewWarning
 from hypothesis import settings as hypothesis_settings
 
-from resources.settings import REPO_ROOT
+from resources.settings import load_platform_module
 
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
@@ -28,16 +27,7 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "make-test
 SHARED_FIRST, SHARED_LAST = date(2013, 1, 1), date(2013, 2, 12)
 
 
-def _load_sandbox():
-    spec = importlib.util.spec_from_file_location("platform_sandbox",
-                                                  REPO_ROOT / "platform" / "sandbox.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sandbox = _load_sandbox()
-load_platform_module = sandbox.load_platform_module
+sandbox = load_platform_module("sandbox")
 make_settings, make_instance, Platform = sandbox.make_settings, sandbox.make_instance, sandbox.Platform
 faults = load_platform_module("faults")  # shared with `make chaos`
 # The classifier, the model most tests exercise; a short window's AUC is near 0.6, so its
