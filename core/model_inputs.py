@@ -35,24 +35,33 @@ class InputDeclarationError(ValueError):
     """The feature model's YAML declares inputs the platform cannot use."""
 
 
+def model_node(manifest: dict, name: str) -> dict | None:
+    """The dbt model ``name`` in a parsed manifest (None: there is none)."""
+    return next((node for node in manifest["nodes"].values()
+                 if node["resource_type"] == "model" and node["name"] == name), None)
+
+
 def declared_inputs(manifest_path: Path, model: str = "flight_features") -> ModelInputs:
     """The inputs the dbt model declares, in its columns' order."""
-    manifest = json.loads(Path(manifest_path).read_text())
-    nodes = [node for node in manifest["nodes"].values()
-             if node["resource_type"] == "model" and node["name"] == model]
-    if not nodes:
+    node = model_node(json.loads(Path(manifest_path).read_text()), model)
+    if node is None:
         raise InputDeclarationError(f"{manifest_path}: no dbt model named {model!r}")
+    return inputs_of(node)
+
+
+def inputs_of(node: dict) -> ModelInputs:
+    """The inputs a manifest's model node declares (column meta model_input)."""
     kinds: dict[str, list[str]] = {kind: [] for kind in KINDS}
-    for column in nodes[0]["columns"].values():
+    for column in node["columns"].values():
         kind = (column.get("config", {}).get("meta") or column.get("meta") or {}).get("model_input")
         if kind is None:
             continue
         if kind not in KINDS:
             raise InputDeclarationError(
-                f"{nodes[0]['original_file_path']}: column {column['name']} declares"
+                f"{node['original_file_path']}: column {column['name']} declares"
                 f" model_input: {kind!r}; expected one of {', '.join(KINDS)}")
         kinds[kind].append(column["name"])
     if not kinds["numeric"] and not kinds["categorical"]:
         raise InputDeclarationError(
-            f"{nodes[0]['original_file_path']}: no column declares meta model_input")
+            f"{node['original_file_path']}: no column declares meta model_input")
     return ModelInputs(tuple(kinds["numeric"]), tuple(kinds["categorical"]))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from core.model_inputs import InputDeclarationError, ModelInputs, declared_inputs
+from core.model_inputs import InputDeclarationError, ModelInputs, inputs_of, model_node
 
 TASKS = ("classification", "regression")
 LABELS_MODEL = "flight_labels"  # where every label column is defined (dbt_project/models/labels)
@@ -121,13 +121,6 @@ def _merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def _model_node(manifest: dict, name: str) -> dict | None:
-    for node in manifest["nodes"].values():
-        if node["resource_type"] == "model" and node["name"] == name:
-            return node
-    return None
-
-
 def load_specs(specs_dir: Path, manifest_path: Path,
                overrides: dict[str, dict] | None = None) -> list[ModelSpec]:
     """Every ``*.yaml`` in ``specs_dir``, checked against the dbt manifest, sorted by name.
@@ -136,9 +129,8 @@ def load_specs(specs_dir: Path, manifest_path: Path,
     paths = sorted(Path(specs_dir).glob("*.yaml"))
     if not paths:
         raise SpecError(f"{specs_dir}: no model spec (*.yaml)")
-    specs = [parse_spec(path, manifest, Path(manifest_path), (overrides or {}).get(path.stem, {}))
-             for path in paths]
-    return specs
+    return [parse_spec(path, manifest, Path(manifest_path), (overrides or {}).get(path.stem, {}))
+            for path in paths]
 
 
 def parse_spec(path: Path, manifest: dict, manifest_path: Path, override: dict) -> ModelSpec:
@@ -162,16 +154,17 @@ def parse_spec(path: Path, manifest: dict, manifest_path: Path, override: dict) 
         raise fail("task", f"{task!r} is not one of {', '.join(TASKS)}")
 
     feature_model = need(raw, "feature_model")
-    if _model_node(manifest, feature_model) is None:
+    features_node = model_node(manifest, feature_model)
+    if features_node is None:
         raise fail("feature_model", f"no dbt model named {feature_model!r} in {manifest_path}")
     try:
-        declared = declared_inputs(manifest_path, feature_model)
+        declared = inputs_of(features_node)
     except InputDeclarationError as error:
         raise fail("feature_model", str(error)) from error
     inputs = _select_inputs(raw.get("inputs", "all"), declared, feature_model, fail)
 
     label = need(raw, "label")
-    label_columns = _model_node(manifest, LABELS_MODEL)["columns"]
+    label_columns = model_node(manifest, LABELS_MODEL)["columns"]
     if label not in label_columns:
         raise fail("label", f"{label!r} is not a column of the dbt model {LABELS_MODEL}")
     label_type = (label_columns[label].get("data_type") or "").lower()
