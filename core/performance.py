@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.evaluation import task_metrics
+from core.feature_table import read_served_labeled
 
 # per (day, version): what is stored in monitoring.<model>_realized_performance
 METRIC_COLUMNS = {
@@ -36,6 +37,21 @@ def _metrics(frame: pd.DataFrame, task: str, flag_above: float) -> dict:
 
 def _out_of_sample(scored: pd.DataFrame) -> pd.DataFrame:
     return scored[~scored["in_sample"].astype(bool)]
+
+
+def served_out_of_sample(con, spec, version: str, first: date, last: date) -> pd.DataFrame:
+    """What ``version`` of ``spec``'s model served for days first..last, against the labels that
+    landed, without the days it trained on."""
+    return _out_of_sample(read_served_labeled(con, spec.name, spec.label, last, first, version))
+
+
+def gate_metric(spec, served: pd.DataFrame) -> float | None:
+    """The spec's gate metric of served rows (None without rows, or without both classes for
+    a classifier)."""
+    if served.empty or (spec.is_classifier and served["label"].nunique() < 2):
+        return None
+    return task_metrics(spec.task, served["label"], served["prediction"],
+                        spec.flag_above)[spec.gate.metric]
 
 
 def daily_performance(scored: pd.DataFrame, task: str, flag_above: float) -> pd.DataFrame:

@@ -107,20 +107,17 @@ def served_performance(warehouse_path: str, first: str, last: str) -> dict:
     import duckdb
 
     from core import registry
-    from core.evaluation import task_metrics
-    from core.feature_table import read_served_labeled
     from core.model_spec import load_specs
+    from core.performance import gate_metric, served_out_of_sample
     from resources.settings import Settings
 
     settings, figures = Settings.from_env(), {}
     for spec in load_specs(settings.model_specs_dir, settings.dbt_manifest_path):
         with duckdb.connect(warehouse_path, read_only=True) as con:
             champion = registry.current_champion(con, spec.name)
-            served = read_served_labeled(con, spec.name, spec.label, date.fromisoformat(last),
-                                         date.fromisoformat(first), champion.version)
-        served = served[~served["in_sample"]]
-        value = task_metrics(spec.task, served["label"], served["prediction"],
-                             spec.flag_above)[spec.gate.metric]
+            served = served_out_of_sample(con, spec, champion.version,
+                                          date.fromisoformat(first), date.fromisoformat(last))
+        value = gate_metric(spec, served)
         figures[spec.name] = {"version": champion.version, "train_end": str(champion.train_end),
                               spec.gate.metric: round(value, 4), "flights": len(served),
                               "mean_label": round(float(served["label"].astype(float).mean()), 3)}

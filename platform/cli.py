@@ -74,37 +74,39 @@ def print_summary(settings: Settings, outcome: dict[AssetKey, bool], wall: float
     for key, ok in sorted(outcome.items(), key=lambda kv: kv[0].to_user_string()):
         rows = f"{counts[key]:,}" if key in counts else "-"
         print(f"{key.to_user_string():<46}{rows:>10}  {'ok' if ok else 'FAILED'}")
-    with warehouse.connect(read_only=True) as con:
-        champions = {name: registry.current_champion(con, name)
-                     for name in sorted({key.path[1] for key in outcome if key.path[0] == "ml"})}
-    for name, champion in champions.items():
-        if champion:
-            print_served_performance(settings, warehouse, name, champion)
+    trained = {key.path[1] for key in outcome if key.path[0] == "ml"}
+    if trained:
+        from core.model_spec import load_specs
+
+        for spec in load_specs(settings.model_specs_dir, settings.dbt_manifest_path):
+            if spec.name in trained:
+                print_served_performance(warehouse, spec)
     print(f"\nwall time {wall:.1f}s, warehouse {settings.warehouse_path}")
 
 
-def print_served_performance(settings: Settings, warehouse: DuckDBWarehouse, name: str,
-                             champion) -> None:
+def print_served_performance(warehouse: DuckDBWarehouse, spec) -> None:
     """A model's champion: its holdout figure, and its served day-ahead predictions against
     their labels, out of sample."""
-    from core.evaluation import for_people, task_metrics
-    from core.feature_table import predictions_table, read_served_labeled
-    from core.model_spec import load_specs, metric_label
+    from core.evaluation import for_people
+    from core.feature_table import predictions_table
+    from core.model_spec import metric_label
+    from core.performance import gate_metric, served_out_of_sample
 
-    spec = next(s for s in load_specs(settings.model_specs_dir, settings.dbt_manifest_path)
-                if s.name == name)
+    with warehouse.connect(read_only=True) as con:
+        champion = registry.current_champion(con, spec.name)
+    if champion is None:
+        return
     metric = spec.gate.metric
     holdout = for_people(metric, champion.metrics.get(metric))
-    print(f"\n{name}: champion {champion.version} (cutoff {champion.cutoff}), holdout"
+    print(f"\n{spec.name}: champion {champion.version} (cutoff {champion.cutoff}), holdout"
           f" {metric_label(metric)} {holdout} on {champion.holdout_start}..{champion.holdout_end}")
     with warehouse.connect(read_only=True) as con:
-        if not warehouse.table_exists(*predictions_table(name).split(".")):
+        if not warehouse.table_exists(*predictions_table(spec.name).split(".")):
             return
-        served = read_served_labeled(con, name, spec.label, LAST_DAY, FIRST_DAY, champion.version)
-    served = served[~served["in_sample"]]
+        served = served_out_of_sample(con, spec, champion.version, FIRST_DAY, LAST_DAY)
     if served.empty:
         return
-    value = task_metrics(spec.task, served["label"], served["prediction"], spec.flag_above)[metric]
+    value = gate_metric(spec, served)
     print(f"  served day-ahead: {metric_label(metric)} {for_people(metric, value)} on"
           f" {len(served):,} labeled flights"
           f" {served['flight_date'].min():%Y-%m-%d}..{served['flight_date'].max():%Y-%m-%d}"

@@ -20,24 +20,12 @@ from assets.partitions import daily_partitions, window_days
 from assets.plots import bar_plot
 from core import registry
 from core.drift import drift_verdict, psi_table
-from core.evaluation import task_metrics
-from core.feature_table import read_features, read_served_labeled
+from core.feature_table import read_features
 from core.model_card import markdown_table
 from core.model_spec import ModelSpec
+from core.performance import gate_metric, served_out_of_sample
 from resources.model_store import ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
-
-
-def realized_metric(con, spec: ModelSpec, version: str, first, last) -> tuple[float | None, int]:
-    """The gate metric of the predictions ``version`` served for days first..last, against
-    their labels (out-of-sample rows only; None without rows, or both classes for a classifier)."""
-    scored = read_served_labeled(con, spec.name, spec.label, last, first, version)
-    scored = scored[~scored["in_sample"]]
-    if scored.empty or (spec.is_classifier and scored["label"].nunique() < 2):
-        return None, len(scored)
-    value = task_metrics(spec.task, scored["label"], scored["prediction"],
-                         spec.flag_above)[spec.gate.metric]
-    return value, len(scored)
 
 
 def build_drift_report(spec: ModelSpec):
@@ -69,7 +57,8 @@ def build_drift_report(spec: ModelSpec):
                 raise permanent_failure(
                     f"no champion to compare with: materialize {keys.champion.to_user_string()}")
             recent = read_features(con, first, day, spec.feature_model)
-            realized, scored_rows = realized_metric(con, spec, champion.version, first, day)
+            served = served_out_of_sample(con, spec, champion.version, first, day)
+        realized, scored_rows = gate_metric(spec, served), len(served)
         if recent.empty:
             raise permanent_failure(f"no features for {first}..{day}: nothing to measure")
         directory = Path(champion.artifact_dir)
