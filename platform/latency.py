@@ -48,9 +48,7 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
         return runner.tick_sensor(platform.defs, "drift_not_on_time", instance, cursor)
 
     definitions = load_platform_module("definitions")
-    small_window = {"not_on_time": {"gate": {"worst_acceptable": 0.5}},
-                    "arrival_delay": {"gate": {"worst_acceptable": 60.0}}}
-    platform = sandbox.Platform(work / "latency", definitions, runner, small_window)
+    platform = sandbox.Platform(work / "latency", definitions, runner, sandbox.SMALL_WINDOW)
     first, last, cutoff = date(2013, 1, 1), date(2013, 2, 12), "2013-02-03"
     platform.land(first, last)
     platform.materialize(first, last)

@@ -159,8 +159,7 @@ def run_pipeline(defs: Definitions, instance: DagsterInstance, first: date, last
     outcome = materialize_days(defs, instance, first, last, DATA_GROUPS, log=log)
     next_day = (last + timedelta(days=1)).isoformat()
     scored = (first.isoformat(), last.isoformat())
-    landing = landing_dir
-    if (landing / "schedule" / f"{next_day}.csv").exists():
+    if (landing_dir / "schedule" / f"{next_day}.csv").exists():
         result = execute(defs, instance, NEXT_DAY_KEYS, partition_key=next_day, log=log)
         outcome.update({key: result.success for key in NEXT_DAY_KEYS})
         scored = (first.isoformat(), next_day)

@@ -14,6 +14,11 @@ from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import DuckDBWarehouse
 
 PLATFORM_DIR = Path(__file__).resolve().parent
+# Six weeks of history give holdout AUCs near 0.6 and MAEs near 30 minutes: on such a short
+# window the specs' quality floors (set for the full year) are relaxed, to test the mechanism,
+# not the model.
+SMALL_WINDOW = {"not_on_time": {"gate": {"worst_acceptable": 0.5}},
+                "arrival_delay": {"gate": {"worst_acceptable": 60.0}}}
 
 
 def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project",
