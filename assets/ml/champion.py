@@ -12,7 +12,7 @@ from assets.automation import WEEKLY_FRESHNESS
 from assets.failures import permanent_failure
 from assets.keys import ML_GROUP, ModelKeys
 from core import registry
-from core.evaluation import task_metrics
+from core.evaluation import for_people, task_metrics
 from core.feature_table import read_labeled
 from core.gate import decide
 from core.model_spec import ModelSpec
@@ -69,17 +69,14 @@ def build_champion(spec: ModelSpec):
         if after is None:
             raise permanent_failure(f"there is no champion model: {decision.reason}")
 
-        def rounded(value):
-            return None if value is None else round(value, 4)
-
         return MaterializeResult(metadata={
             "champion_version": after.version,
             "decision": decision.action,
             "reason": decision.reason,
             "challenger_version": challenger.version if challenger else "",
             "previous_champion": incumbent.version if incumbent else "",
-            f"challenger_{metric}": rounded(decision.challenger_value),
-            f"champion_{metric}": rounded(decision.champion_value),
+            f"challenger_{metric}": for_people(metric, decision.challenger_value),
+            f"champion_{metric}": for_people(metric, decision.champion_value),
         })
 
     return champion

@@ -105,8 +105,9 @@ def build_evaluation(spec: ModelSpec):
         forecast = {}
         if ablation:
             forecast = {
-                f"perfect_forecast_{metric}": round(ablation["with_weather_at_departure"], 4),
-                "perfect_forecast_gain": round(ablation["gain_over_served"], 4),
+                f"perfect_forecast_{metric}": for_people(metric,
+                                                         ablation["with_weather_at_departure"]),
+                "perfect_forecast_gain": for_people(metric, ablation["gain_over_served"]),
             }
         return Output(
             {"version": model.version, "metrics": metrics},

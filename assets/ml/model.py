@@ -28,7 +28,7 @@ from pydantic import create_model
 from assets.keys import FEATURE_LINEAGE, ML_GROUP, ModelKeys
 from assets.partitions import weekly_partitions
 from core import registry
-from core.evaluation import task_metrics
+from core.evaluation import for_people, task_metrics
 from core.model_inputs import ModelInputs
 from core.model_spec import ModelSpec
 from core.modeling import export_onnx, onnx_predict, sklearn_predict, train_pipeline
@@ -201,7 +201,7 @@ def build_model_checks(spec: ModelSpec):
         record(warehouse, model.version, "quality_floor", passed, value)
         return AssetCheckResult(
             passed=passed, severity=AssetCheckSeverity.ERROR,
-            metadata={gate.metric: None if value is None else round(value, 4),
+            metadata={gate.metric: for_people(gate.metric, value),
                       "worst_acceptable": gate.worst_acceptable, "version": model.version})
 
     return [onnx_matches_sklearn, quality_floor]

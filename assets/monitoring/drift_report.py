@@ -20,6 +20,7 @@ from assets.partitions import daily_partitions, window_days
 from assets.plots import bar_plot
 from core import registry
 from core.drift import drift_verdict, psi_table
+from core.evaluation import for_people
 from core.feature_table import read_features
 from core.model_card import markdown_table
 from core.model_spec import ModelSpec
@@ -71,18 +72,15 @@ def build_drift_report(spec: ModelSpec):
         drift, reason = drift_verdict(table, realized, holdout, spec)
         context.log.info(f"drift as of {day}: {'DRIFT' if drift else 'stable'} ({reason})")
 
-        def rounded(value):
-            return None if value is None else round(value, 4)
-
         return MaterializeResult(metadata={
             "day": str(day),
             "window": f"{first}..{day}",
             "drift": drift,
             "reason": reason,
             "max_psi": float(table["psi"].max()),
-            f"realized_{metric}": rounded(realized),
+            f"realized_{metric}": for_people(metric, realized),
             "labeled_rows": scored_rows,
-            f"champion_holdout_{metric}": rounded(holdout),
+            f"champion_holdout_{metric}": for_people(metric, holdout),
             "champion_version": champion.version,
             "newest_model_version": newest.version,
             "psi_by_feature": MetadataValue.md(markdown_table(table)),
