@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from core.evaluation import task_metrics
+from core.evaluation import IN_LABEL_UNITS, task_metrics
 from core.feature_table import read_served_labeled
 
 # per (day, version): what is stored in monitoring.<model>_realized_performance
@@ -105,7 +105,7 @@ def round_for_people(frame: pd.DataFrame) -> pd.DataFrame:
     for column in ("positive_rate", "mean_probability"):
         if column in rounded:
             rounded[column] = rounded[column].astype(float).round(3)
-    for column in ("mae", "rmse", "bias", "mean_label", "mean_prediction"):
+    for column in IN_LABEL_UNITS:
         if column in rounded:
             rounded[column] = rounded[column].astype(float).round(1)
     return rounded.replace({np.nan: None})
