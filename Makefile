@@ -22,7 +22,7 @@ export PYTHONPATH := $(CURDIR)
 # The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test lint ui land backtest replay rollback bench input-gain chaos clean manifest
+.PHONY: run test lint ui land backtest replay rollback review bench input-gain chaos clean manifest
 
 run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
@@ -50,8 +50,11 @@ backtest: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## train + evaluate
 replay: $(STAMP)  ## make replay START=2013-04-01 END=2013-05-31 SPEED=60 (seconds per day), with make ui running
 	$(BIN)/python platform/cli.py replay $(if $(START),--start $(START)) $(if $(END),--end $(END)) $(if $(SPEED),--seconds-per-day $(SPEED))
 
-rollback: $(STAMP)  ## make rollback VERSION=<id> WHY="..." [WHO=name]
+rollback: $(STAMP) $(MANIFEST)  ## make rollback VERSION=<id> WHY="..." [WHO=name]
 	$(BIN)/python platform/cli.py rollback $(VERSION) --why "$(WHY)" $(if $(WHO),--who "$(WHO)")
+
+review: $(STAMP) $(MANIFEST)  ## make review ACTION=promote|reject|rollback|pause|resume [VERSION=] [MODEL=] WHY="..."
+	$(BIN)/python platform/cli.py review $(ACTION) $(VERSION) $(if $(MODEL),--model $(MODEL)) --why "$(WHY)" $(if $(WHO),--who "$(WHO)")
 
 bench: $(STAMP) $(MANIFEST)  ## timings, written to .bench/results.json
 	$(BIN)/python platform/bench.py

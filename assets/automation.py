@@ -30,6 +30,19 @@ def when_parents_change(ignore: tuple[AssetKey, ...] = ()) -> AutomationConditio
     ).with_label("when_parents_change")
 
 
+def when_evidence_grows() -> AutomationCondition:
+    """Run again when a parent was updated (labels matured, a model was evaluated), once the
+    asset exists (a first materialization is an explicit training's job). For an unpartitioned
+    asset over all of its parents' partitions, where "every parent partition present" would
+    never hold while the year is still landing."""
+    return (
+        AutomationCondition.any_deps_updated().since_last_handled()
+        & ~AutomationCondition.missing()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("when_evidence_grows")
+
+
 # Daily data lands once a day: stale after a day and a bit, a warning an hour before.
 DAILY_FRESHNESS = FreshnessPolicy.time_window(
     fail_window=timedelta(hours=26), warn_window=timedelta(hours=25)

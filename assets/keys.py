@@ -25,7 +25,6 @@ WEATHER_AT_DEPARTURE = AssetKey([LABELS_GROUP, "weather_at_departure"])
 FEATURE_LINEAGE = (*STAGING.values(), LABELS, FEATURES)
 
 
-
 @dataclass(frozen=True)
 class ModelKeys:
     """The asset chain of one model spec, keyed by the model's name."""
@@ -56,6 +55,10 @@ class ModelKeys:
         return self._ml("predictions")
 
     @property
+    def shadow_predictions(self) -> AssetKey:
+        return self._ml("shadow_predictions")
+
+    @property
     def realized_performance(self) -> AssetKey:
         return AssetKey([MONITORING_GROUP, self.name, "realized_performance"])
 
@@ -79,6 +82,15 @@ class ModelKeys:
     @property
     def retrain_job(self) -> str:
         return f"retrain_{self.name}"
+
+    @property
+    def review_job(self) -> str:
+        return f"review_{self.name}"
+
+    @property
+    def review_op(self) -> str:
+        """The one op of the review job, whose config is the operator's decision."""
+        return f"operator_decision_{self.name}"
 
 
 def table_of(key: AssetKey) -> str:

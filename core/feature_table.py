@@ -39,6 +39,12 @@ def read_features(con: duckdb.DuckDBPyConnection, first: date, last: date,
         " order by flight_date, flight_id", [first, last]).df()
 
 
+def first_feature_day(con: duckdb.DuckDBPyConnection,
+                      feature_model: str = "flight_features") -> date | None:
+    return con.execute(f"select min(flight_date) from {FEATURES_SCHEMA}.{feature_model}"
+                       ).fetchone()[0]
+
+
 def read_labeled(con: duckdb.DuckDBPyConnection, first: date, last: date, label: str,
                  feature_model: str = "flight_features", hindsight: bool = False) -> pd.DataFrame:
     """The flights of days first..last whose ``label`` has arrived, with their inputs and label
@@ -62,11 +68,14 @@ def labeled_days(con: duckdb.DuckDBPyConnection, label: str) -> tuple[date | Non
 
 def read_served_labeled(con: duckdb.DuckDBPyConnection, model_name: str, label: str,
                         last: date, first: date | None = None,
-                        version: str | None = None) -> pd.DataFrame:
+                        version: str | None = None, labeled_only: bool = True) -> pd.DataFrame:
     """What ``model_name`` served for days first..last (every version, or one) and the labels
-    that landed for it: flight_date, model_version, prediction, in_sample, label."""
-    where = ["p.flight_date <= ?", f"l.{label} is not null"]
+    that landed for it: flight_date, model_version, prediction, in_sample, label (with
+    ``labeled_only=False``, unlabeled rows too, their label null)."""
+    where = ["p.flight_date <= ?"]
     params: list = [last]
+    if labeled_only:
+        where.append(f"l.{label} is not null")
     if first is not None:
         where.append("p.flight_date >= ?")
         params.append(first)
@@ -76,5 +85,6 @@ def read_served_labeled(con: duckdb.DuckDBPyConnection, model_name: str, label: 
     return con.execute(
         f"select p.flight_date, p.model_version, p.prediction, p.in_sample, l.{label} as label"
         f" from {predictions_table(model_name)} p"
-        f" join {LABELS_TABLE} l using (flight_id, flight_date) where {' and '.join(where)}",
+        f" left join {LABELS_TABLE} l using (flight_id, flight_date)"
+        f" where {' and '.join(where)}",
         params).df()

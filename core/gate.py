@@ -1,58 +1,118 @@
-"""The promotion gate, free of Dagster: promote the newest model of a spec only when it passed
-its blocking checks and beats the champion on days that neither trained on, by the spec's
-margin in the spec's metric (higher AUC, lower MAE, ...)."""
+"""The promotion gate, free of Dagster: a challenger replaces the champion only with evidence.
+
+Both models are scored on the same labeled days that neither trained on: the challenger's
+holdout, then every shadow day whose labels have matured (at most the spec's ``max_days``).
+The evidence is a paired day-block bootstrap interval of the improvement (core/uncertainty.py),
+in the gate metric's units. The decision:
+
+- promote: the whole interval lies above the spec's margin, on at least ``min_rows`` rows and
+  ``min_days`` days (approve instead, to wait for an operator, when promotion is manual or
+  paused);
+- reject: the whole interval lies below the margin, or ``max_days`` passed without evidence
+  either way; a challenger that failed a blocking check is rejected at once;
+- wait: not enough rows or days yet, or the interval straddles the margin: the challenger
+  keeps shadowing and the gate looks again as more labels land.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
+import pandas as pd
+
 from core.model_spec import Gate, metric_label
+from core.uncertainty import Interval, improvement_interval
 
 REQUIRED_CHECKS = ("onnx_matches_sklearn", "quality_floor")
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """The two models on the same days: their metric, and the improvement with its interval."""
+
+    first_day: date
+    last_day: date
+    challenger_value: float
+    champion_value: float
+    improvement: Interval
+
+    def as_dict(self) -> dict:
+        return {"days": [str(self.first_day), str(self.last_day)],
+                "challenger_value": self.challenger_value,
+                "champion_value": self.champion_value,
+                "improvement": self.improvement.as_dict()}
+
+
+@dataclass(frozen=True)
 class Decision:
-    action: str  # promote | keep
+    action: str  # promote | approve | wait | reject | keep
     reason: str
-    comparison_window: tuple[date, date] | None = None
-    challenger_value: float | None = None
-    champion_value: float | None = None
+    evidence: Evidence | None = None
 
 
 def failed_checks(model) -> list[str]:
     return [name for name in REQUIRED_CHECKS if not model.checks.get(name, {}).get("passed")]
 
 
-def comparison_window(challenger, champion) -> tuple[date, date] | None:
-    """Labeled days neither model trained on: the challenger's holdout, after both cutoffs."""
-    start = max(challenger.holdout_start, champion.holdout_start)
-    return (start, challenger.holdout_end) if start <= challenger.holdout_end else None
+def first_comparison_day(challenger, champion) -> date:
+    """The first day neither model trained on: both models' holdouts start at their cutoffs."""
+    return max(challenger.holdout_start, champion.holdout_start)
 
 
-def decide(challenger, champion, score, gate: Gate) -> Decision:
-    """``score(model, window) -> the gate's metric``; returns what to do and why."""
+def measure(gate: Gate, task: str, days, labels, challenger_predictions, champion_predictions,
+            flag_above: float) -> Evidence:
+    """Both models' metric on the same labeled rows, and the paired interval of the gain."""
+    from core.evaluation import task_metrics
+
+    values = [task_metrics(task, labels, predictions, flag_above)[gate.metric]
+              for predictions in (challenger_predictions, champion_predictions)]
+    improvement = improvement_interval(gate.metric, days, labels, challenger_predictions,
+                                       champion_predictions, gate.confidence)
+    days = pd.to_datetime(pd.Series(days)).dt.date
+    return Evidence(days.min(), days.max(), *values, improvement)
+
+
+def decide(challenger, champion, evidence: Evidence | None, gate: Gate,
+           paused: bool = False) -> Decision:
+    """What to do with ``challenger``, given the evidence gathered on the days neither model
+    trained on (None: no such day has labels yet)."""
     if challenger is None:
-        return Decision("keep", "no model has been trained yet")
+        return Decision("keep", "no challenger is waiting: the champion stays")
     failed = failed_checks(challenger)
     if failed:
-        return Decision("keep", f"challenger {challenger.version} did not pass {failed}")
+        return Decision("reject", f"challenger {challenger.version} did not pass {failed}")
+    hold = _why_held(gate, paused)
     if champion is None:
-        return Decision("promote", f"no champion yet; {challenger.version} passed its checks")
-    if champion.version == challenger.version:
-        return Decision("keep", f"{challenger.version} is already the champion")
-    window = comparison_window(challenger, champion)
-    if window is None:
-        return Decision("keep", "no labeled days that neither model trained on")
-    challenger_value, champion_value = score(challenger, window), score(champion, window)
-    promote = gate.beats(challenger_value, champion_value)
-    verdict = "beats" if promote else "does not beat"
-    sign = "+" if gate.higher_is_better else "-"
-    metric = metric_label(gate.metric)
-    return Decision(
-        "promote" if promote else "keep",
-        f"challenger {metric} {challenger_value:.4f} {verdict} champion {metric}"
-        f" {champion_value:.4f} {sign} margin {gate.margin} on {window[0]}..{window[1]}",
-        window, challenger_value, champion_value,
-    )
+        reason = f"no champion yet; {challenger.version} passed its blocking checks"
+        return Decision("approve", f"{reason}; {hold}") if hold else Decision("promote", reason)
+    if evidence is None:
+        return Decision("wait", "no labeled day that neither model trained on yet")
+
+    metric, interval = metric_label(gate.metric), evidence.improvement
+    measured = (f"{metric} {evidence.challenger_value:.4f} vs champion"
+                f" {evidence.champion_value:.4f} on {evidence.first_day}..{evidence.last_day};"
+                f" improvement {interval.describe()}, margin {gate.margin}")
+    if interval.rows < gate.min_rows or interval.days < gate.min_days:
+        return Decision("wait", f"too little evidence yet: {measured}; the gate needs at least"
+                                f" {gate.min_rows:,} rows and {gate.min_days} days", evidence)
+    if interval.low > gate.margin:
+        reason = f"better beyond the margin: {measured}"
+        return (Decision("approve", f"{reason}; {hold}", evidence) if hold
+                else Decision("promote", reason, evidence))
+    if interval.high < gate.margin:
+        return Decision("reject", f"not better by the margin: {measured}", evidence)
+    if interval.days >= gate.max_days:
+        return Decision("reject", f"no evidence either way after {interval.days} days:"
+                                  f" {measured}", evidence)
+    return Decision("wait", f"the interval includes the margin: {measured}; shadowing until"
+                            f" {gate.max_days} days", evidence)
+
+
+def _why_held(gate: Gate, paused: bool) -> str | None:
+    """Why a challenger that passes would wait for an operator instead of being promoted."""
+    if paused:
+        return "automatic promotion is paused: waiting for an operator"
+    if gate.promotion == "manual":
+        return "promotion is manual: waiting for an operator's approval"
+    return None

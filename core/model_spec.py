@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 import yaml
@@ -56,11 +56,22 @@ class SpecError(ValueError):
     """A model spec the platform cannot build; the message names the file and the field."""
 
 
+PROMOTION_MODES = ("auto", "manual")
+FEATURE_DRIFT_ACTIONS = ("warn", "retrain")
+
+
 @dataclass(frozen=True)
 class Gate:
+    """How a challenger earns promotion (core/gate.py applies it)."""
+
     metric: str
     worst_acceptable: float  # blocking check: a model worse than this is never promoted
-    margin: float  # a challenger must beat the champion by this much, in the metric's units
+    margin: float  # the improvement's whole interval must lie above this, in the metric's units
+    confidence: float = 0.95  # of the improvement's interval
+    min_rows: int = 5000  # labeled rows both models are scored on, at least
+    min_days: int = 7  # ... over at least this many days
+    max_days: int = 28  # days of evidence after which an undecided challenger is rejected
+    promotion: str = "auto"  # manual: a challenger that passes waits for an operator
 
     @property
     def higher_is_better(self) -> bool:
@@ -72,10 +83,16 @@ class Gate:
         return value >= self.worst_acceptable if self.higher_is_better \
             else value <= self.worst_acceptable
 
-    def beats(self, challenger: float, champion: float) -> bool:
-        if self.higher_is_better:
-            return challenger >= champion + self.margin
-        return challenger <= champion - self.margin
+
+@dataclass(frozen=True)
+class Monitoring:
+    """When the serving model has decayed and when its inputs have drifted (core/drift.py)."""
+
+    window_days: int = 7  # the recent window judged
+    min_rows: int = 2000  # labeled rows of the serving version, at least, to judge decay
+    decay: float = 0.05  # realized metric this much worse than its holdout value is decay
+    psi_threshold: float = 0.25  # an input drifted past this ...
+    feature_drift: str = "warn"  # ... warns, or with "retrain" also requests a retrain
 
 
 @dataclass(frozen=True)
@@ -95,10 +112,8 @@ class ModelSpec:
     gate: Gate
     flag_above: float  # a served prediction at or above this is flagged for people to act on
     parity_tolerance: float  # max |ONNX - scikit-learn| on the holdout (a blocking check)
-    drift_window_days: int
-    psi_threshold: float
-    decay: float  # realized metric this much worse than the holdout's is decay
-    retrain_cron: str
+    monitoring: Monitoring
+    min_new_label_days: int  # labels matured since the last training that justify a retrain
 
     @property
     def is_classifier(self) -> bool:
@@ -190,8 +205,10 @@ def parse_spec(path: Path, manifest: dict, manifest_path: Path, override: dict) 
     if metric not in TASK_METRICS[task]:
         raise fail("gate.metric", f"{metric!r} is not a {task} metric"
                                   f" ({', '.join(TASK_METRICS[task])})")
-    training, serving, monitoring = (raw.get(part) or {} for part in
-                                     ("training", "serving", "monitoring"))
+    training, serving, monitoring, retrain = (raw.get(part) or {} for part in
+                                              ("training", "serving", "monitoring", "retrain"))
+    _one_of(gate, "promotion", PROMOTION_MODES, "gate.", fail)
+    _one_of(monitoring, "feature_drift", FEATURE_DRIFT_ACTIONS, "monitoring.", fail)
     return ModelSpec(
         name=name, path=path, description=str(raw.get("description", "")).strip(),
         feature_model=feature_model, label=label,
@@ -199,14 +216,31 @@ def parse_spec(path: Path, manifest: dict, manifest_path: Path, override: dict) 
         task=task, estimator=kind, params=params, inputs=inputs,
         train_days=training.get("train_days"), holdout_days=training.get("holdout_days", 14),
         gate=Gate(metric, float(need(gate, "worst_acceptable", "gate.")),
-                  float(gate.get("margin", 0.0))),
+                  float(gate.get("margin", 0.0)), **_typed(gate, Gate, "gate.", fail)),
         flag_above=float(need(serving, "flag_above", "serving.")),
         parity_tolerance=float(serving.get("parity_tolerance", 1e-5)),
-        drift_window_days=int(monitoring.get("window_days", 7)),
-        psi_threshold=float(monitoring.get("psi_threshold", 0.25)),
-        decay=float(monitoring.get("decay", 0.05)),
-        retrain_cron=str(raw.get("retrain_cron", "0 3 * * 1")),
+        monitoring=Monitoring(**_typed(monitoring, Monitoring, "monitoring.", fail)),
+        min_new_label_days=int(retrain.get("min_new_label_days", 7)),
     )
+
+
+def _one_of(mapping: dict, field: str, allowed: tuple[str, ...], where: str, fail) -> None:
+    if field in mapping and mapping[field] not in allowed:
+        raise fail(where + field, f"{mapping[field]!r} is not one of {', '.join(allowed)}")
+
+
+def _typed(mapping: dict, cls, where: str, fail) -> dict:
+    """The optional fields of ``cls`` that ``mapping`` sets, as the types of their defaults."""
+    values = {}
+    for field in fields(cls):
+        if field.default is MISSING or field.name not in mapping:
+            continue
+        try:
+            values[field.name] = type(field.default)(mapping[field.name])
+        except (TypeError, ValueError) as error:
+            raise fail(where + field.name, f"{mapping[field.name]!r} is not a"
+                                           f" {type(field.default).__name__}") from error
+    return values
 
 
 def _select_inputs(selected, declared: ModelInputs, feature_model: str, fail) -> ModelInputs:

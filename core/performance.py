@@ -15,8 +15,10 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from core.estimation import estimate
 from core.evaluation import IN_LABEL_UNITS, task_metrics
 from core.feature_table import read_served_labeled
+from core.uncertainty import Interval, metric_interval
 
 # per (day, version): what is stored in monitoring.<model>_realized_performance
 METRIC_COLUMNS = {
@@ -54,6 +56,15 @@ def gate_metric(spec, served: pd.DataFrame) -> float | None:
                         spec.flag_above)[spec.gate.metric]
 
 
+def realized_interval(spec, served: pd.DataFrame, confidence: float = 0.95) -> Interval | None:
+    """The gate metric of served rows with its day-block bootstrap interval (None where
+    gate_metric has none)."""
+    if gate_metric(spec, served) is None:
+        return None
+    return metric_interval(spec.gate.metric, served["flight_date"], served["label"],
+                           served["prediction"], confidence)
+
+
 def daily_performance(scored: pd.DataFrame, task: str, flag_above: float) -> pd.DataFrame:
     """One row per day and serving version."""
     rows = []
@@ -62,6 +73,32 @@ def daily_performance(scored: pd.DataFrame, task: str, flag_above: float) -> pd.
         rows.append({"flight_date": pd.Timestamp(day).date(), "model_version": version,
                      **_metrics(group, task, flag_above)})
     return pd.DataFrame(rows, columns=daily_columns(task))
+
+
+# Before the labels land, a classifier's day is estimated from its served probabilities
+# (core/estimation.py); once they land, the estimate's error is kept beside the realized AUC.
+ESTIMATE_COLUMNS = ["served_rows", "estimated_auc", "estimated_positive_rate", "estimate_error"]
+
+
+def daily_estimates(served: pd.DataFrame, calibrations: dict[str, dict | None]) -> pd.DataFrame:
+    """Per day and serving version: rows served and the estimated AUC and positive rate, with
+    each version's calibration map (labels are not needed)."""
+    rows = []
+    for (day, version), group in _out_of_sample(served).groupby(["flight_date", "model_version"],
+                                                                sort=True):
+        calibration = calibrations.get(version)
+        rows.append({"flight_date": pd.Timestamp(day).date(), "model_version": version,
+                     "served_rows": len(group),
+                     **(estimate(group["prediction"], calibration) if calibration else {})})
+    return pd.DataFrame(rows, columns=["flight_date", "model_version", *ESTIMATE_COLUMNS[:-1]])
+
+
+def with_estimates(daily: pd.DataFrame, estimates: pd.DataFrame) -> pd.DataFrame:
+    """Realized and estimated figures side by side; the estimate's error where both exist."""
+    merged = estimates.merge(daily, on=["flight_date", "model_version"], how="outer")
+    merged["estimate_error"] = (merged["auc"].astype(float)
+                                - merged["estimated_auc"].astype(float))
+    return merged.sort_values(["flight_date", "model_version"], ignore_index=True)
 
 
 def rolling_performance(scored: pd.DataFrame, day: date, days: int, task: str,
@@ -99,10 +136,11 @@ def rolling_metric_series(scored: pd.DataFrame, days: int, task: str, metric: st
 def round_for_people(frame: pd.DataFrame) -> pd.DataFrame:
     """Figures rounded to what matters: metrics to 4 digits, rates to 3, minutes to 0.1."""
     rounded = frame.copy()
-    for column in ("auc", "log_loss", "brier", "calibration_error"):
+    for column in ("auc", "log_loss", "brier", "calibration_error", "estimated_auc",
+                   "estimate_error"):
         if column in rounded:
             rounded[column] = rounded[column].astype(float).round(4)
-    for column in ("positive_rate", "mean_probability"):
+    for column in ("positive_rate", "mean_probability", "estimated_positive_rate"):
         if column in rounded:
             rounded[column] = rounded[column].astype(float).round(3)
     for column in IN_LABEL_UNITS:

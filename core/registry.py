@@ -1,10 +1,17 @@
 """The model registry: tables ml.model_registry and ml.champion_decisions in the warehouse,
 shared by every model spec (each row names its model).
 
-A version is registered as a `candidate` when trained; its blocking checks and its evaluation
-fill in `checks` and `metrics`; ml/champion (or a rollback) makes exactly one version the
-`champion` and archives the one before. Every decision, kept or changed, is a row in
-ml.champion_decisions with its reason.
+A version's stage says what it may still become:
+
+- `candidate`: trained; its blocking checks and evaluation fill in `checks` and `metrics`. The
+  newest candidate is the challenger: it shadows the champion and the gate judges it;
+- `approved`: passed the gate while promotion is manual or paused: waits for an operator;
+- `champion`: serves (exactly one per model); `archived` when a newer one replaces it;
+- `rejected`: failed a blocking check, the gate, or an operator's review;
+- `rolled_back`: a champion an operator rolled back from: never promoted automatically again.
+
+Every decision, kept or changed, is a row in ml.champion_decisions with its reason, its actor
+and its evidence; so are an operator's pause and resume of automatic promotion.
 
 Functions take an open DuckDB connection so that callers decide the transaction.
 """
@@ -15,6 +22,7 @@ from datetime import date, datetime, timezone
 
 import duckdb
 
+STAGES = ("candidate", "approved", "champion", "archived", "rejected", "rolled_back")
 _DDL = [
     "create schema if not exists ml",
     """
@@ -23,7 +31,7 @@ _DDL = [
         model_name varchar not null,
         cutoff date not null,
         created_at timestamp not null,
-        stage varchar not null check (stage in ('candidate', 'champion', 'archived')),
+        stage varchar not null check (stage in ({stages})),
         artifact_dir varchar not null,
         train_start date, train_end date, holdout_start date, holdout_end date,
         training_set_hash varchar not null,
@@ -35,7 +43,8 @@ _DDL = [
     """
     create table if not exists ml.champion_decisions (
         decided_at timestamp not null,
-        action varchar not null,  -- promote | keep | rollback
+        model_name varchar,
+        action varchar not null,  -- promote | approve | wait | reject | keep | rollback | pause | resume
         challenger varchar,
         champion_before varchar,
         champion_after varchar,
@@ -64,7 +73,24 @@ class RegisteredModel:
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for statement in _DDL:
-        con.execute(statement)
+        con.execute(statement.replace("{stages}", ", ".join(f"'{s}'" for s in STAGES)))
+    _migrate(con)
+
+
+def _migrate(con) -> None:
+    """Warehouses written before the stages approved, rejected and rolled_back (and before a
+    decision named its model) are brought up to date in place, keeping every row."""
+    con.execute("alter table ml.champion_decisions add column if not exists model_name varchar")
+    (check,) = con.execute(
+        "select coalesce(max(constraint_text), '') from duckdb_constraints()"
+        " where schema_name = 'ml' and table_name = 'model_registry'"
+        " and constraint_type = 'CHECK'").fetchone()
+    if "rolled_back" in check:
+        return
+    con.execute("alter table ml.model_registry rename to model_registry_before_stages")
+    con.execute(_DDL[1].replace("{stages}", ", ".join(f"'{s}'" for s in STAGES)))
+    con.execute("insert into ml.model_registry select * from ml.model_registry_before_stages")
+    con.execute("drop table ml.model_registry_before_stages")
 
 
 def _registry_exists(con) -> bool:
@@ -147,9 +173,29 @@ def current_champion(con, model_name: str) -> RegisteredModel | None:
 
 
 def newest_model(con, model_name: str) -> RegisteredModel | None:
-    """The challenger: the model with the latest cutoff (the newest trained, on a tie)."""
+    """The model with the latest cutoff (the newest trained, on a tie), whatever its stage."""
     return _first_model(con, "where model_name = ? order by cutoff desc, created_at desc",
                         [model_name])
+
+
+def _newest_since_champion(con, model_name: str, stages: tuple[str, ...]):
+    """The newest version in ``stages`` trained at or after the champion's cutoff."""
+    champion = current_champion(con, model_name)
+    return _first_model(
+        con, "where model_name = ? and list_contains(?, stage) and cutoff >= ?"
+             " order by cutoff desc, created_at desc",
+        [model_name, list(stages), champion.cutoff if champion else date.min])
+
+
+def challenger(con, model_name: str) -> RegisteredModel | None:
+    """What the gate judges: the newest candidate."""
+    return _newest_since_champion(con, model_name, ("candidate",))
+
+
+def shadowing_model(con, model_name: str) -> RegisteredModel | None:
+    """The model that scores each new day beside the champion, never served: the newest
+    candidate or approved version (the one waiting for the gate or for an operator)."""
+    return _newest_since_champion(con, model_name, ("candidate", "approved"))
 
 
 def models_in_creation_order(con, model_name: str | None = None) -> list[RegisteredModel]:
@@ -173,34 +219,40 @@ def evaluated_models(con, model_name: str) -> list[RegisteredModel]:
     return [_row_to_model(row) for row in rows]
 
 
-def record_decision(con, *, action, challenger, champion_before, champion_after, reason, actor,
-                    details=None) -> None:
+def record_decision(con, *, model_name, action, challenger, champion_before, champion_after,
+                    reason, actor, details=None) -> None:
     ensure_tables(con)
     con.execute(
-        "insert into ml.champion_decisions values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [_now(), action, challenger, champion_before, champion_after, reason, actor,
-         json.dumps(details or {})],
+        "insert into ml.champion_decisions (decided_at, model_name, action, challenger,"
+        " champion_before, champion_after, reason, actor, details)"
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [_now(), model_name, action, challenger, champion_before, champion_after, reason, actor,
+         json.dumps(details or {}, default=str)],
     )
 
 
-def make_champion(con, version: str) -> None:
-    """Archive the current champion of the version's model (if any) and crown ``version``."""
+def promotion_paused(con, model_name: str) -> bool:
+    """Whether an operator paused automatic promotion (the latest pause or resume decides)."""
+    if not _registry_exists(con):
+        return False
+    row = con.execute(
+        "select action from ml.champion_decisions where model_name = ?"
+        " and action in ('pause', 'resume') order by decided_at desc limit 1",
+        [model_name]).fetchone()
+    return bool(row) and row[0] == "pause"
+
+
+def set_stage(con, version: str, stage: str) -> None:
+    if stage not in STAGES:
+        raise ValueError(f"{stage!r} is not a stage ({', '.join(STAGES)})")
+    con.execute("update ml.model_registry set stage = ? where version = ?", [stage, version])
+
+
+def make_champion(con, version: str, previous_stage: str = "archived") -> None:
+    """Crown ``version``; the champion before it (if any) goes to ``previous_stage``."""
     model = get_model(con, version)
     if model is None:
         raise KeyError(f"model version {version} is not registered")
-    con.execute("update ml.model_registry set stage = 'archived'"
-                " where stage = 'champion' and model_name = ?", [model.model_name])
-    con.execute("update ml.model_registry set stage = 'champion' where version = ?", [version])
-
-
-def rollback(con, version: str, actor: str, reason: str) -> RegisteredModel:
-    """Make an earlier version the champion of its model again, recording who and why."""
-    target = get_model(con, version)
-    if target is None:
-        raise KeyError(f"model version {version} is not registered")
-    before = current_champion(con, target.model_name)
-    make_champion(con, version)
-    record_decision(con, action="rollback", challenger=None,
-                    champion_before=before.version if before else None, champion_after=version,
-                    reason=reason, actor=actor)
-    return get_model(con, version)
+    con.execute("update ml.model_registry set stage = ?"
+                " where stage = 'champion' and model_name = ?", [previous_stage, model.model_name])
+    set_stage(con, version, "champion")

@@ -7,6 +7,7 @@
                predictions, realized performance (make run)
   backtest     train and evaluate every weekly cutoff: a walk-forward backtest (make backtest)
   replay       drip days into the landing zone while the daemon runs (make replay)
+  review       an operator's decision: promote, reject, rollback, pause, resume (who and why)
   rollback     make an earlier model version the champion again, recording who and why
 
 Runs go through platform/runner.py into the instance at DAGSTER_HOME (so the UI shows them).
@@ -194,12 +195,28 @@ def cmd_replay(args) -> int:
     return 0
 
 
-def cmd_rollback(args) -> int:
+def cmd_review(args) -> int:
     settings = Settings.from_env()
-    with DuckDBWarehouse(path=str(settings.warehouse_path)).transaction() as con:
-        model = registry.rollback(con, args.version, actor=args.who, reason=args.why)
-    print(f"champion is now {model.version} (cutoff {model.cutoff}); recorded: {args.who}: "
-          f"{args.why}")
+    model = args.model
+    if model is None and args.version:
+        with DuckDBWarehouse(path=str(settings.warehouse_path)).connect(read_only=True) as con:
+            found = registry.get_model(con, args.version)
+        if found is None:
+            print(f"{args.version} is not a registered model version (see ml.model_registry)")
+            return 2
+        model = found.model_name
+    if model is None:
+        print(f"{args.action} needs --model")
+        return 2
+    defs = load_platform_module("definitions").defs
+    result = runner.review(defs, open_instance(), model, args.action, args.version, args.who,
+                           args.why)
+    if not result.success:
+        return 1
+    with DuckDBWarehouse(path=str(settings.warehouse_path)).connect(read_only=True) as con:
+        champion = registry.current_champion(con, model)
+    print(f"{model}: {args.action} recorded ({args.who}: {args.why}); champion"
+          f" {champion.version if champion else 'none'}")
     return 0
 
 
@@ -243,11 +260,20 @@ def main(argv=None) -> int:
     replay.add_argument("--seconds-per-day", type=float, default=60.0)
     replay.set_defaults(handler=cmd_replay)
 
-    rollback = commands.add_parser("rollback", help="make an earlier version the champion")
+    review = commands.add_parser("review", help="an operator's decision, recorded")
+    review.add_argument("action", choices=("promote", "reject", "rollback", "pause", "resume"))
+    review.add_argument("version", nargs="?", help="the version acted on (not for pause/resume)")
+    review.add_argument("--model", help="the model (default: the version's)")
+    review.add_argument("--who", default=os.environ.get("USER", "unknown"))
+    review.add_argument("--why", required=True)
+    review.set_defaults(handler=cmd_review)
+
+    rollback = commands.add_parser("rollback", help="review rollback VERSION: make an earlier"
+                                                    " version the champion")
     rollback.add_argument("version")
     rollback.add_argument("--who", default=os.environ.get("USER", "unknown"))
     rollback.add_argument("--why", required=True)
-    rollback.set_defaults(handler=cmd_rollback)
+    rollback.set_defaults(handler=cmd_review, action="rollback", model=None)
 
     args = parser.parse_args(argv)
     return args.handler(args)

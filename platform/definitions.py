@@ -67,7 +67,6 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
                 *(asset for chain in chains for asset in chain.assets)],
         asset_checks=[check for chain in chains for check in chain.checks],
         jobs=[daily_data_job, *(job for chain in chains for job in chain.jobs)],
-        schedules=[schedule for chain in chains for schedule in chain.schedules],
         sensors=[
             new_data_sensor,
             automation_sensor,

@@ -94,6 +94,22 @@ def execute(defs: Definitions, instance: DagsterInstance, keys: list[AssetKey], 
     return result
 
 
+def review(defs: Definitions, instance: DagsterInstance, model: str, action: str,
+           version: str | None, who: str, why: str, log=print):
+    """An operator's decision (core/review.py) as a run of the review_<model> job, as the UI's
+    Launchpad would launch it: recorded in the instance and the decision log."""
+    model_keys = keys.ModelKeys(model)
+    config = {"action": action, "version": version or "", "who": who, "why": why}
+    result = defs.get_job_def(model_keys.review_job).execute_in_process(
+        instance=instance,
+        run_config={**QUIET_CONSOLE, "ops": {model_keys.review_op: {"config": config}}},
+        tags={RUN_PID_TAG: str(os.getpid())}, raise_on_error=False)
+    if not result.success:
+        failure = next(event for event in result.all_events if event.is_step_failure)
+        log(f"refused: {failure.step_failure_data.error.message.strip()}")
+    return result
+
+
 def _keys_in_range(partitions_def, first: date, last: date) -> list[str]:
     # Time partition keys start with their first day (YYYY-MM-DD).
     return [key for key in partitions_def.get_partition_keys()

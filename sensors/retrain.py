@@ -1,44 +1,58 @@
-"""What a retrain is: a model's `retrain_<model>` job (training set -> model -> checks ->
-evaluation -> promotion) for the newest cutoff that leaves a week of labeled days to hold out.
-Used by the model's drift sensor and weekly schedule, which differ only in why they ask."""
+"""sensors/retrain: request a model's `retrain_<model>` job (training set -> model -> checks ->
+evaluation -> gate) only on new evidence (core/retrain_policy.py): a week of new labels, a new
+recipe, decay of the serving version, or feature drift where the spec asks for it.
 
-from datetime import date
+Every tick states why it retrains or why not, with the figures. The run key is the cutoff and
+the recipe: the same request, asked again on later ticks, launches nothing.
+"""
 
-from dagster import DagsterInstance, DefaultScheduleStatus, RunRequest, SkipReason, schedule
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
-from assets.keys import ModelKeys, raw_key
-from assets.partitions import latest_cutoff
+from assets.keys import ModelKeys
+from assets.ml.history import retrain_decision
+from core.drift import Trigger
 from core.model_spec import ModelSpec
 
-
-def last_labeled_day(instance: DagsterInstance) -> date | None:
-    """The last day whose outcomes (the labels' source) have landed. From the instance, not the
-    warehouse: sensors and schedules must not wait on DuckDB's lock."""
-    days = instance.get_materialized_partitions(raw_key("outcomes"))
-    return max(date.fromisoformat(day) for day in days) if days else None
+# What a drift report measured, as it stores it (assets/monitoring/drift_report.py).
+MEASURED_TRIGGERS = "measured_triggers"
 
 
-def retrain_request(instance: DagsterInstance, run_key: str, tags: dict[str, str]):
-    last = last_labeled_day(instance)
-    cutoff = latest_cutoff(last) if last else None
-    if cutoff is None:
-        return SkipReason(f"no cutoff with a week of labeled days yet (last labeled day: {last})")
-    return RunRequest(run_key=f"{run_key}:{cutoff}", partition_key=cutoff,
-                      tags={**tags, "retrain/cutoff": cutoff, "retrain/last_labeled_day": str(last)})
+def measured_triggers(instance, keys: ModelKeys) -> tuple[Trigger, ...]:
+    """The decay and feature-drift triggers of the latest drift report (none before one)."""
+    records = instance.fetch_materializations(keys.drift_report, limit=1).records
+    if not records:
+        return ()
+    stored = records[0].asset_materialization.metadata.get(MEASURED_TRIGGERS)
+    return tuple(Trigger(t["trigger"], t["fired"], t["acts"], t["reason"])
+                 for t in (stored.value if stored else []))
 
 
-def build_retrain_schedule(spec: ModelSpec):
-    @schedule(
-        name=f"weekly_retrain_{spec.name}",
-        cron_schedule=spec.retrain_cron,
-        job_name=ModelKeys(spec.name).retrain_job,
-        default_status=DefaultScheduleStatus.RUNNING,
-        description=f"Fallback: retrain {spec.name} on the spec's schedule ({spec.retrain_cron},"
-                    " UTC) even without drift.",
+def build_retrain_sensor(spec: ModelSpec):
+    keys = ModelKeys(spec.name)
+
+    @sensor(
+        name=f"retrain_on_evidence_{spec.name}",
+        job_name=keys.retrain_job,
+        minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Retrains {spec.name} on new evidence only: {spec.min_new_label_days} new"
+                    " labeled days, a changed recipe, decay of the serving version, or"
+                    f" feature drift (spec: {spec.monitoring.feature_drift}).",
     )
-    def weekly_retrain(context):
-        scheduled = context.scheduled_execution_time.strftime("%Y-%m-%d")
-        return retrain_request(context.instance, f"weekly-{spec.name}-{scheduled}",
-                               {"retrain/reason": "weekly schedule"})
+    def retrain_on_evidence(context: SensorEvaluationContext):
+        decision, recipe = retrain_decision(context.instance, spec,
+                                            measured_triggers(context.instance, keys))
+        if not decision.retrain:
+            return SkipReason(decision.reason)
+        context.log.info(f"retrain at cutoff {decision.cutoff}: {decision.reason}")
+        return RunRequest(
+            run_key=decision.run_key(recipe),
+            partition_key=str(decision.cutoff),
+            tags={"retrain/reason": decision.reason[:255],
+                  "retrain/cutoff": str(decision.cutoff),
+                  "retrain/recipe": recipe,
+                  **{f"retrain/{t.name.replace(' ', '_')}": "fired" if t.fired else "no"
+                     for t in decision.triggers}},
+        )
 
-    return weekly_retrain
+    return retrain_on_evidence

@@ -1,5 +1,6 @@
 """The model lifecycle's rules, called directly: windows, cutoffs, versions, hashes, inputs and
-the promotion decision. No Dagster, no warehouse (tests/test_ml.py proves the wiring)."""
+the quality floor. No Dagster, no warehouse (tests/test_ml.py proves the wiring; the gate's
+rules are in tests/test_gate.py)."""
 
 from datetime import date
 from types import SimpleNamespace
@@ -9,7 +10,6 @@ import pandas as pd
 import pytest
 
 from assets.partitions import latest_cutoff
-from core.gate import comparison_window, decide
 from core.model_inputs import ModelInputs
 from core.model_spec import Gate
 from core.modeling import INPUT_GRID, MISSING_CATEGORY, model_inputs
@@ -91,84 +91,12 @@ def test_latest_cutoff_leaves_a_week_of_labels_to_hold_out(last_labeled, expecte
     assert latest_cutoff(D(last_labeled)) == expected
 
 
-# --- the comparison window and the promotion decision -----------------------------------------
-
-class Model:
-    def __init__(self, version, holdout_start, holdout_end, checks_pass=True):
-        self.version = version
-        self.holdout_start, self.holdout_end = D(holdout_start), D(holdout_end)
-        self.checks = {name: {"passed": checks_pass}
-                       for name in ("onnx_matches_sklearn", "quality_floor")}
-
-
-def test_comparison_window_is_the_challengers_holdout_after_both_cutoffs():
-    champion = Model("old", "2013-02-03", "2013-02-16")
-    challenger = Model("new", "2013-02-10", "2013-02-23")
-    assert comparison_window(challenger, champion) == (D("2013-02-10"), D("2013-02-23"))
-    # A champion with a later cutoff than the challenger trained on the challenger's early
-    # holdout days: those are left out.
-    late_champion = Model("late", "2013-02-17", "2013-03-02")
-    assert comparison_window(challenger, late_champion) == (D("2013-02-17"), D("2013-02-23"))
-    # ... and when it trained on all of them, there is nothing to compare on.
-    later_champion = Model("later", "2013-02-24", "2013-03-09")
-    assert comparison_window(challenger, later_champion) is None
-
-
-@pytest.mark.parametrize(
-    "challenger_auc, action, verdict",
-    [(0.70, "promote", "beats"), (0.681, "keep", "does not beat"), (0.60, "keep", "does not beat")],
-)
-def test_promotion_needs_the_margin(challenger_auc, action, verdict):
-    challenger = Model("new", "2013-02-10", "2013-02-23")
-    champion = Model("old", "2013-02-03", "2013-02-16")
-    windows = []
-
-    def score(model, window):
-        windows.append(window)
-        return challenger_auc if model is challenger else 0.68
-
-    decision = decide(challenger, champion, score, AUC_GATE)
-    assert decision.action == action
-    assert verdict in decision.reason and "2013-02-10..2013-02-23" in decision.reason
-    assert (decision.challenger_value, decision.champion_value) == (challenger_auc, 0.68)
-    # Both scored on the same days: the challenger's holdout, which neither trained on.
-    assert windows == [(D("2013-02-10"), D("2013-02-23"))] * 2
-
-
-@pytest.mark.parametrize(
-    "challenger_mae, action",
-    [(11.8, "promote"), (11.9, "promote"), (11.95, "keep"), (12.5, "keep")],
-)
-def test_an_error_metric_promotes_when_lower_by_the_margin(challenger_mae, action):
-    challenger = Model("new", "2013-02-10", "2013-02-23")
-    champion = Model("old", "2013-02-03", "2013-02-16")
-    decision = decide(challenger, champion,
-                      lambda model, _: challenger_mae if model is challenger else 12.0, MAE_GATE)
-    assert decision.action == action
-    assert f"challenger MAE {challenger_mae:.4f}" in decision.reason and "- margin 0.1" in decision.reason
-
+# --- the quality floor -------------------------------------------------------------------
 
 def test_the_quality_floor_is_a_floor_for_auc_and_a_ceiling_for_mae():
     assert AUC_GATE.acceptable(0.61) and not AUC_GATE.acceptable(0.59)
     assert MAE_GATE.acceptable(39.0) and not MAE_GATE.acceptable(41.0)
     assert not AUC_GATE.acceptable(None)  # no AUC (a single class): not acceptable
-
-
-def test_challenger_that_failed_a_check_is_never_promoted():
-    challenger = Model("new", "2013-02-10", "2013-02-23", checks_pass=False)
-    decision = decide(challenger, None, score=lambda *_: 1.0, gate=AUC_GATE)
-    assert decision.action == "keep"
-    assert "did not pass" in decision.reason and "quality_floor" in decision.reason
-
-
-def test_first_model_that_passes_its_checks_becomes_champion():
-    decision = decide(Model("new", "2013-02-10", "2013-02-23"), None, lambda *_: 0.5, AUC_GATE)
-    assert decision.action == "promote" and "no champion yet" in decision.reason
-
-
-def test_the_champion_is_not_compared_with_itself():
-    model = Model("same", "2013-02-10", "2013-02-23")
-    assert decide(model, model, lambda *_: 1.0, AUC_GATE).action == "keep"
 
 
 # --- versions, hashes and model inputs ------------------------------------------------------

@@ -1,8 +1,9 @@
 """One model spec -> its asset chain, keyed by the model's name:
 
 ml/<model>/training_set -> ml/<model>/model (+ blocking checks) -> ml/<model>/evaluation
--> ml/<model>/champion -> ml/<model>/predictions -> monitoring/<model>/realized_performance
-and monitoring/<model>/drift_report; with its retrain job, weekly schedule and drift sensor.
+-> ml/<model>/champion (the gate) -> ml/<model>/predictions (served) and shadow_predictions
+(the challenger's, never served) -> monitoring/<model>/realized_performance and drift_report;
+with its retrain job and sensor, its review job for operators and its serving sensor.
 """
 
 from dataclasses import dataclass
@@ -13,12 +14,14 @@ from assets.ml.champion import build_champion
 from assets.ml.evaluation import build_evaluation
 from assets.ml.model import build_model, build_model_checks
 from assets.ml.predictions import build_predictions
+from assets.ml.review import build_review_job
+from assets.ml.shadow_predictions import build_shadow_predictions
 from assets.ml.training_set import build_training_set
 from assets.monitoring.drift_report import build_drift_report
 from assets.monitoring.realized_performance import build_realized_performance
 from core.model_spec import ModelSpec
-from sensors.drift import build_drift_sensor
-from sensors.retrain import build_retrain_schedule
+from sensors.retrain import build_retrain_sensor
+from sensors.serving import build_serving_sensor
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,6 @@ class ModelChain:
     assets: list
     checks: list
     jobs: list
-    schedules: list
     sensors: list
 
 
@@ -38,14 +40,13 @@ def build_model_chain(spec: ModelSpec, prediction_lead_days: int) -> ModelChain:
     retrain_job = define_asset_job(
         f"retrain_{spec.name}",
         selection=AssetSelection.assets(training_set, model, evaluation, champion),
-        description=f"Retrain {spec.name} at a cutoff and promote it only if it beats the"
-                    " champion.",
+        description=f"Retrain {spec.name} at a cutoff; the gate promotes it only with evidence.",
     )
     return ModelChain(
         assets=[training_set, model, evaluation, champion, build_predictions(spec),
-                build_realized_performance(spec), build_drift_report(spec)],
+                build_shadow_predictions(spec), build_realized_performance(spec),
+                build_drift_report(spec)],
         checks=build_model_checks(spec),
-        jobs=[retrain_job],
-        schedules=[build_retrain_schedule(spec)],
-        sensors=[build_drift_sensor(spec)],
+        jobs=[retrain_job, build_review_job(spec)],
+        sensors=[build_retrain_sensor(spec), build_serving_sensor(spec)],
     )

@@ -1,82 +1,127 @@
-"""ml/<model>/champion: promote the newest model of the spec only when it beats the champion
-on unseen days (core/gate.py decides; this asset scores, records and explains).
+"""ml/<model>/champion: the gate. The newest candidate (the challenger) replaces the champion
+only with statistical evidence (core/gate.py decides; this asset scores, records, explains).
 
-The decision and its reason are a row in ml.champion_decisions and in this asset's metadata.
+Both models are scored on the labeled days neither trained on: the challenger's holdout, then
+the shadow days whose labels have matured. The asset runs again as labels land (automation), so
+a challenger in shadow is judged on more days each time until the gate decides. The decision,
+its interval, rows and days are a row in ml.champion_decisions and in this asset's metadata.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
-from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
-from assets.automation import WEEKLY_FRESHNESS
+from assets.automation import WEEKLY_FRESHNESS, when_evidence_grows
 from assets.failures import permanent_failure
-from assets.keys import ML_GROUP, ModelKeys
+from assets.keys import LABELS, ML_GROUP, ModelKeys
+from assets.plots import lines_plot
 from core import registry
 from core.evaluation import for_people, task_metrics
-from core.feature_table import read_labeled
-from core.gate import decide
+from core.feature_table import labeled_days, read_labeled
+from core.gate import decide, failed_checks, first_comparison_day, measure
 from core.model_spec import ModelSpec
 from core.modeling import onnx_predict
 from resources.model_store import ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
+# What each decision does to the challenger's stage (promote crowns it; wait and keep leave it).
+STAGE_AFTER = {"approve": "approved", "reject": "rejected"}
+
 
 def build_champion(spec: ModelSpec):
     keys = ModelKeys(spec.name)
-    metric = spec.gate.metric
+    gate, metric = spec.gate, spec.gate.metric
+
+    def score(model_store: ModelStore, model, frame):
+        directory = Path(model.artifact_dir)
+        return onnx_predict(model_store.onnx_session(directory), frame,
+                            model_store.inputs_of(directory), spec.task)
+
+    def daily_series(frame, predictions) -> tuple[list, list]:
+        days = frame["flight_date"].dt.date
+        points = [(day, task_metrics(spec.task, frame[spec.label][days == day],
+                                     predictions[(days == day).to_numpy()],
+                                     spec.flag_above)[metric]) for day in sorted(days.unique())]
+        return [d for d, v in points if v is not None], [v for _, v in points if v is not None]
 
     @asset(
         key=keys.champion,
         group_name=ML_GROUP,
-        deps=[AssetDep(keys.evaluation, partition_mapping=AllPartitionMapping())],
+        deps=[AssetDep(keys.evaluation, partition_mapping=AllPartitionMapping()),
+              AssetDep(LABELS, partition_mapping=AllPartitionMapping())],
+        automation_condition=when_evidence_grows(),  # labels matured: judge the shadow again
         pool=WAREHOUSE_POOL,
         retry_policy=WAREHOUSE_RETRY,
         kinds={"onnx"},
         freshness_policy=WEEKLY_FRESHNESS,
-        description=f"{spec.name}'s production model: promoted from the newest model only when"
-                    f" its {metric} is better by the spec's margin.",
+        description=f"{spec.name}'s production model: a challenger is promoted only when the"
+                    f" interval of its {metric} gain on days neither trained on lies above the"
+                    f" margin ({gate.margin}; promotion: {gate.promotion}).",
     )
     def champion(context: AssetExecutionContext, model_store: ModelStore,
                  warehouse: DuckDBWarehouse) -> MaterializeResult:
+        plot = {}
         with warehouse.transaction() as con:
-            challenger = registry.newest_model(con, spec.name)
+            challenger = registry.challenger(con, spec.name)
             incumbent = registry.current_champion(con, spec.name)
-
-            def score(model, window) -> float:
-                frame = read_labeled(con, *window, spec.label, spec.feature_model)
-                directory = Path(model.artifact_dir)
-                predictions = onnx_predict(model_store.onnx_session(directory), frame,
-                                           model_store.inputs_of(directory), spec.task)
-                return task_metrics(spec.task, frame[spec.label], predictions,
-                                    spec.flag_above)[metric]
-
-            decision = decide(challenger, incumbent, score, spec.gate)
+            evidence = None
+            if challenger and incumbent and not failed_checks(challenger):
+                first = first_comparison_day(challenger, incumbent)
+                last = min(labeled_days(con, spec.label)[1],
+                           first + timedelta(days=gate.max_days - 1))
+                frame = read_labeled(con, first, last, spec.label, spec.feature_model)
+                if not frame.empty:
+                    new, old = (score(model_store, m, frame) for m in (challenger, incumbent))
+                    evidence = measure(gate, spec.task, frame["flight_date"], frame[spec.label],
+                                       new, old, spec.flag_above)
+                    plot = {f"{metric}_by_day": lines_plot(
+                        {f"challenger {challenger.version}": daily_series(frame, new),
+                         f"champion {incumbent.version}": daily_series(frame, old)},
+                        f"{metric} per day neither trained on", metric)}
+            decision = decide(challenger, incumbent, evidence, gate,
+                              registry.promotion_paused(con, spec.name))
             if decision.action == "promote":
                 registry.make_champion(con, challenger.version)
+            elif decision.action in STAGE_AFTER:
+                registry.set_stage(con, challenger.version, STAGE_AFTER[decision.action])
             after = registry.current_champion(con, spec.name)
-            registry.record_decision(
-                con, action=decision.action,
-                challenger=challenger.version if challenger else None,
-                champion_before=incumbent.version if incumbent else None,
-                champion_after=after.version if after else None,
-                reason=decision.reason, actor=keys.champion.to_user_string(),
-                details={"metric": metric, "challenger_value": decision.challenger_value,
-                         "champion_value": decision.champion_value,
-                         "comparison_window": [str(d) for d in
-                                               decision.comparison_window or ()]},
-            )
+            if challenger is not None:
+                registry.record_decision(
+                    con, model_name=spec.name, action=decision.action,
+                    challenger=challenger.version,
+                    champion_before=incumbent.version if incumbent else None,
+                    champion_after=after.version if after else None,
+                    reason=decision.reason, actor=keys.champion.to_user_string(),
+                    details={"metric": metric, "promotion": gate.promotion,
+                             **(evidence.as_dict() if evidence else {})})
         context.log.info(f"{decision.action}: {decision.reason}")
         if after is None:
             raise permanent_failure(f"there is no champion model: {decision.reason}")
 
+        interval = evidence.improvement if evidence else None
         return MaterializeResult(metadata={
             "champion_version": after.version,
             "decision": decision.action,
             "reason": decision.reason,
             "challenger_version": challenger.version if challenger else "",
             "previous_champion": incumbent.version if incumbent else "",
-            f"challenger_{metric}": for_people(metric, decision.challenger_value),
-            f"champion_{metric}": for_people(metric, decision.champion_value),
+            f"challenger_{metric}": for_people(metric, evidence.challenger_value if evidence else None),
+            f"champion_{metric}": for_people(metric, evidence.champion_value if evidence else None),
+            "gain_interval": MetadataValue.json(
+                [for_people(metric, interval.low), for_people(metric, interval.high)]
+                if interval else []),
+            "evidence_rows": interval.rows if interval else 0,
+            "evidence_days": interval.days if interval else 0,
+            "margin": gate.margin,
+            **plot,
         })
 
     return champion

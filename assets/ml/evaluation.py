@@ -18,6 +18,7 @@ from assets.ml.model import ModelArtifact
 from assets.partitions import weekly_partitions
 from assets.plots import calibration_plot, line_plot, roc_plot, scatter_plot
 from core import registry
+from core.estimation import calibration_map
 from core.evaluation import (
     REPORTED,
     for_people,
@@ -80,6 +81,8 @@ def build_evaluation(spec: ModelSpec):
         metrics = task_metrics(spec.task, labels, predictions, spec.flag_above)
         windows = training_set.windows
         metrics["holdout_window"] = f"{windows.holdout_start}..{windows.holdout_end}"
+        if spec.is_classifier:  # what realized performance estimates unlabeled days with
+            metrics["calibration_map"] = calibration_map(labels, predictions)
         segments = pd.concat(
             [segment_metric(holdout, spec.label, predictions, column, spec.task, metric)
              for column in ("carrier", "origin")], ignore_index=True)

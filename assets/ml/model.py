@@ -33,7 +33,7 @@ from core.model_inputs import ModelInputs
 from core.model_spec import ModelSpec
 from core.modeling import export_onnx, onnx_predict, sklearn_predict, train_pipeline
 from core.training_sets import TrainingSetRef, frame_hash, read_training_set
-from core.versions import made_of, version_id
+from core.versions import made_of, recipe, version_id
 from resources.model_store import ModelStore
 from resources.settings import REPO_ROOT
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
@@ -109,13 +109,14 @@ def build_model(spec: ModelSpec):
         pipeline = train_pipeline(train, spec.label, spec.estimator, params, inputs, spec.task)
         onnx_bytes = export_onnx(pipeline, inputs, spec.name, spec.task)
 
+        made_with = (inputs.to_dict(), spec.label, spec.task, spec.estimator, params)
         identity = made_of(spec.name, frame_hash({"train": train[[*inputs.columns, spec.label]]}),
-                           inputs.to_dict(), spec.label, spec.task, spec.estimator, params)
-        version = version_id(identity)
+                           *made_with)
+        version, recipe_id = version_id(identity), version_id(recipe(spec.name, *made_with))
         # The rest is lineage, not identity: an unrelated commit or a longer holdout must not
         # turn the same model into a new one.
         metadata = {
-            **identity, **training_set.lineage, "version": version,
+            **identity, **training_set.lineage, "version": version, "recipe": recipe_id,
             "description": spec.description,
             "cutoff": str(training_set.cutoff),
             "train_window": [str(windows.train_start), str(windows.train_end)],
@@ -138,6 +139,9 @@ def build_model(spec: ModelSpec):
                           cutoff=str(training_set.cutoff), inputs=inputs),
             metadata={
                 "version": version,
+                # what sensors/retrain reads: how it was made, and the labels it could see
+                "recipe": recipe_id,
+                "labeled_through": training_set.lineage["labeled_days"][1],
                 "path": MetadataValue.path(str(directory / "model.onnx")),
                 "training_rows": training_set.train_rows,
                 "inputs": MetadataValue.json(inputs.to_dict()),

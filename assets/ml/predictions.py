@@ -45,6 +45,21 @@ def _labeled_days(con, label: str, first, last) -> set:
         f" where flight_date between ? and ? and {label} is not null", [first, last]).fetchall()}
 
 
+def score_days(con, model_store: ModelStore, model, spec: ModelSpec, first, last):
+    """Every scheduled flight of days first..last scored by ``model`` (a registered version):
+    flight_id, flight_date, model_version, prediction, flagged, in_sample."""
+    directory = Path(model.artifact_dir)
+    features = read_features(con, first, last, spec.feature_model)
+    scored = features[["flight_id", "flight_date"]].assign(
+        model_version=model.version,
+        prediction=onnx_predict(model_store.onnx_session(directory), features,
+                                model_store.inputs_of(directory), spec.task),
+    )
+    scored["flagged"] = scored["prediction"] >= spec.flag_above
+    scored["in_sample"] = scored["flight_date"].dt.date <= model.train_end
+    return scored
+
+
 def build_predictions(spec: ModelSpec):
     keys = ModelKeys(spec.name)
     table = predictions_table(spec.name)
@@ -76,15 +91,7 @@ def build_predictions(spec: ModelSpec):
             if champion is None:
                 raise permanent_failure(
                     f"no champion model: materialize {keys.champion.to_user_string()} first")
-            directory = Path(champion.artifact_dir)
-            features = read_features(con, first, last, spec.feature_model)
-            scored = features[["flight_id", "flight_date"]].assign(
-                model_version=champion.version,
-                prediction=onnx_predict(model_store.onnx_session(directory), features,
-                                        model_store.inputs_of(directory), spec.task),
-            )
-            scored["flagged"] = scored["prediction"] >= spec.flag_above
-            scored["in_sample"] = scored["flight_date"].dt.date <= champion.train_end
+            scored = score_days(con, model_store, champion, spec, first, last)
             scored["served_at"] = served_at
             con.execute(predictions_ddl(table))
             labeled = _labeled_days(con, spec.label, first, last)

@@ -1,10 +1,11 @@
-"""monitoring/<model>/drift_report: has the data moved away from what the champion learned from?
+"""monitoring/<model>/drift_report: has the serving model decayed, have its inputs drifted, and
+would the platform retrain?
 
-For a day D: the features of the last N days up to D against the champion's training set (PSI
-per input: numeric binned on training quantiles, categorical by level), and, where labels have
-arrived, the realized gate metric of what the champion served on those days against its holdout
-value. sensors/drift.py reads the verdict and requests a retrain; this asset only measures and
-explains.
+For a day D and the spec's window ending with D: the serving version's realized gate metric
+from matured labels, with its interval, against its holdout value (decay, core/drift.py); each
+input's PSI and p-value against a reference of the same length and season, with both sample
+sizes (feature drift); and the retrain decision with every trigger, fired or not, and why
+(core/retrain_policy.py). sensors/retrain.py acts on the same decision; this asset explains it.
 """
 
 from datetime import timedelta
@@ -16,22 +17,24 @@ from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, Me
 from assets.automation import DAILY_FRESHNESS, when_parents_change
 from assets.failures import permanent_failure
 from assets.keys import FEATURES, MONITORING_GROUP, ModelKeys
+from assets.ml.history import retrain_decision
 from assets.partitions import daily_partitions, window_days
 from assets.plots import bar_plot
 from core import registry
-from core.drift import drift_verdict, psi_table
+from core.drift import decay_trigger, drift_table, feature_drift_trigger, reference_window
 from core.evaluation import for_people
-from core.feature_table import read_features
+from core.feature_table import first_feature_day, read_features
 from core.model_card import markdown_table
 from core.model_spec import ModelSpec
-from core.performance import gate_metric, served_out_of_sample
+from core.performance import realized_interval, served_out_of_sample
 from resources.model_store import ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
+from sensors.retrain import MEASURED_TRIGGERS
 
 
 def build_drift_report(spec: ModelSpec):
     keys = ModelKeys(spec.name)
-    metric = spec.gate.metric
+    metric, monitoring = spec.gate.metric, spec.monitoring
 
     @asset(
         key=keys.drift_report,
@@ -44,49 +47,66 @@ def build_drift_report(spec: ModelSpec):
         pool=WAREHOUSE_POOL,
         retry_policy=WAREHOUSE_RETRY,
         kinds={"duckdb"},
-        description=f"{spec.name}: PSI per input vs the champion's training set, and the"
-                    f" champion's recent {metric}.",
+        description=f"{spec.name}: decay of the serving version's {metric}, input drift against"
+                    " the same season, and whether (and why) the platform retrains.",
     )
     def drift_report(context: AssetExecutionContext, model_store: ModelStore,
                      warehouse: DuckDBWarehouse) -> MaterializeResult:
         _, day = window_days(context.partition_time_window)  # a range reports on its last day
-        first = day - timedelta(days=spec.drift_window_days - 1)
+        first = day - timedelta(days=monitoring.window_days - 1)
         with warehouse.connect(read_only=True) as con:
             champion = registry.current_champion(con, spec.name)
-            newest = registry.newest_model(con, spec.name)
             if champion is None:
                 raise permanent_failure(
-                    f"no champion to compare with: materialize {keys.champion.to_user_string()}")
+                    f"no champion to judge: materialize {keys.champion.to_user_string()}")
             recent = read_features(con, first, day, spec.feature_model)
+            reference_first, reference_last, reference = reference_window(
+                first, day, first_feature_day(con, spec.feature_model), champion.train_end)
+            reference_rows = read_features(con, reference_first, reference_last,
+                                           spec.feature_model)
             served = served_out_of_sample(con, spec, champion.version, first, day)
-        realized, scored_rows = gate_metric(spec, served), len(served)
-        if recent.empty:
-            raise permanent_failure(f"no features for {first}..{day}: nothing to measure")
-        directory = Path(champion.artifact_dir)
-        inputs = model_store.inputs_of(directory)
-        reference = pd.read_parquet(
-            Path(model_store.read_metadata(directory)["training_set_dir"]) / "train.parquet")
-        table = psi_table(reference, recent, list(inputs.numeric), list(inputs.categorical))
-        table["psi"] = table["psi"].round(4)
-        holdout = champion.metrics.get(metric)
-        drift, reason = drift_verdict(table, realized, holdout, spec)
-        context.log.info(f"drift as of {day}: {'DRIFT' if drift else 'stable'} ({reason})")
+        if recent.empty or reference_rows.empty:
+            raise permanent_failure(f"no features for {first}..{day} or for the reference"
+                                    f" {reference_first}..{reference_last}: nothing to compare")
+        realized = realized_interval(spec, served)
+        expected = champion.metrics.get(metric)
+        decay = decay_trigger(realized, expected, metric=metric,
+                              higher_is_better=spec.gate.higher_is_better,
+                              decay=monitoring.decay, min_rows=monitoring.min_rows)
+        inputs = model_store.inputs_of(Path(champion.artifact_dir))
+        table = drift_table(reference_rows, recent, list(inputs.numeric),
+                            list(inputs.categorical))
+        drift = feature_drift_trigger(table, monitoring.psi_threshold, monitoring.feature_drift,
+                                      f"{reference} ({reference_first}..{reference_last})")
+        decision, _ = retrain_decision(context.instance, spec, (decay, drift))
+        context.log.info(f"{day}: {'RETRAIN' if decision.retrain else 'no retrain'}:"
+                         f" {decision.reason}")
 
+        shown = table.assign(psi=table["psi"].round(3),
+                             p_value=table["p_value"].map(lambda p: None if pd.isna(p)
+                                                          else float(f"{p:.2g}")))
         return MaterializeResult(metadata={
             "day": str(day),
             "window": f"{first}..{day}",
-            "drift": drift,
-            "reason": reason,
-            "max_psi": float(table["psi"].max()),
-            f"realized_{metric}": for_people(metric, realized),
-            "labeled_rows": scored_rows,
-            f"champion_holdout_{metric}": for_people(metric, holdout),
+            "reference_window": f"{reference_first}..{reference_last} ({reference})",
+            "decay": decay.fired,
+            "feature_drift": drift.fired,
+            "retrain": decision.retrain,
+            "reason": decision.reason,
+            "triggers": MetadataValue.md(markdown_table(pd.DataFrame(
+                [t.as_dict() for t in decision.triggers]))),
+            MEASURED_TRIGGERS: MetadataValue.json([decay.as_dict(), drift.as_dict()]),
+            f"realized_{metric}": for_people(metric, realized.value) if realized else None,
+            f"realized_{metric}_interval": MetadataValue.json(
+                realized.as_dict() if realized else {}),
+            "labeled_rows": len(served),
+            f"champion_holdout_{metric}": for_people(metric, expected),
             "champion_version": champion.version,
-            "newest_model_version": newest.version,
-            "psi_by_feature": MetadataValue.md(markdown_table(table)),
+            "max_psi": round(float(table["psi"].max()), 3),
+            "psi_by_feature": MetadataValue.md(markdown_table(shown)),
             "psi_plot": bar_plot(table["feature"], table["psi"],
-                                 f"PSI {first}..{day} vs training", "PSI",
-                                 threshold=spec.psi_threshold),
+                                 f"PSI {first}..{day} vs {reference}", "PSI",
+                                 threshold=monitoring.psi_threshold),
         })
 
     return drift_report

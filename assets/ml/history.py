@@ -1,0 +1,51 @@
+"""What the Dagster instance knows about a model's training, for the retrain decision
+(core/retrain_policy.py): the last training (its cutoff, recipe and the labels it could see) and
+the last labeled day. Read from the instance, not the warehouse: sensors must not wait on
+DuckDB's lock.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dagster import DagsterInstance
+
+from assets.keys import ModelKeys, raw_key
+from assets.partitions import latest_cutoff
+from core.drift import Trigger
+from core.model_spec import ModelSpec
+from core.retrain_policy import LastTraining, RetrainDecision, decide_retrain
+from core.versions import spec_recipe_id
+
+
+def last_labeled_day(instance: DagsterInstance) -> date | None:
+    """The last day whose outcomes (the labels' source) have landed."""
+    days = instance.get_materialized_partitions(raw_key("outcomes"))
+    return max(date.fromisoformat(day) for day in days) if days else None
+
+
+def last_training(instance: DagsterInstance, keys: ModelKeys) -> LastTraining | None:
+    """The model's latest materialization: whatever cutoff it trained, it is what was last
+    learned."""
+    records = instance.fetch_materializations(keys.model, limit=1).records
+    if not records:
+        return None
+    record = records[0]
+    metadata = record.asset_materialization.metadata
+    cutoff = date.fromisoformat(record.partition_key)
+    recipe = metadata.get("recipe")
+    labeled_through = metadata.get("labeled_through")
+    return LastTraining(cutoff, recipe.value if recipe else None,
+                        date.fromisoformat(labeled_through.value) if labeled_through else cutoff)
+
+
+def retrain_decision(instance: DagsterInstance, spec: ModelSpec,
+                     measured: tuple[Trigger, ...] = ()) -> tuple[RetrainDecision, str]:
+    """Whether ``spec``'s model should retrain now, and the recipe it would train with."""
+    last_labeled = last_labeled_day(instance)
+    newest = latest_cutoff(last_labeled) if last_labeled else None
+    recipe = spec_recipe_id(spec)
+    decision = decide_retrain(last_training(instance, ModelKeys(spec.name)), last_labeled,
+                              date.fromisoformat(newest) if newest else None, recipe,
+                              spec.min_new_label_days, measured)
+    return decision, recipe

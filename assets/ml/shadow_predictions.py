@@ -1,0 +1,64 @@
+"""ml/<model>/shadow_predictions: the challenger scores every new day beside the champion,
+never served (ml.<model>_shadow_predictions, one row per flight and shadowing version).
+
+Once a challenger is trained it waits in shadow: day by day the same features the champion
+is served from are scored by it too, so that when the day's labels land, ml/<model>/champion
+judges both on it. Without a challenger (every model is the champion, archived, rejected or
+rolled back) the asset records that nothing shadows.
+"""
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+
+from assets.automation import DAILY_FRESHNESS, when_parents_change
+from assets.keys import FEATURES, ML_GROUP, ModelKeys, table_of
+from assets.ml.predictions import score_days
+from assets.partitions import daily_partitions, window_days
+from core import registry
+from core.model_spec import ModelSpec
+from resources.model_store import ModelStore
+from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
+
+
+def build_shadow_predictions(spec: ModelSpec):
+    keys = ModelKeys(spec.name)
+    table = table_of(keys.shadow_predictions)
+
+    @asset(
+        key=keys.shadow_predictions,
+        group_name=ML_GROUP,
+        partitions_def=daily_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        deps=[FEATURES, keys.champion],
+        automation_condition=when_parents_change(ignore=(keys.champion,)),
+        freshness_policy=DAILY_FRESHNESS,
+        pool=WAREHOUSE_POOL,
+        retry_policy=WAREHOUSE_RETRY,
+        kinds={"onnx", "duckdb"},
+        description=f"{spec.name}: the challenger's predictions of each new day, beside the"
+                    f" champion's, never served ({table}).",
+    )
+    def shadow_predictions(context: AssetExecutionContext, model_store: ModelStore,
+                           warehouse: DuckDBWarehouse) -> MaterializeResult:
+        first, last = window_days(context.partition_time_window)
+        with warehouse.transaction() as con:
+            challenger = registry.shadowing_model(con, spec.name)
+            if challenger is None:
+                context.log.info(f"{first}..{last}: no challenger is waiting; nothing shadows")
+                return MaterializeResult(metadata={"shadow_version": "", "dagster/row_count": 0})
+            scored = score_days(con, model_store, challenger, spec, first, last)
+            con.register("scored", scored)
+            con.execute(f"create table if not exists {table} as select * from scored limit 0")
+            con.execute(f"delete from {table} where flight_date between ? and ?"
+                        " and model_version = ?", [first, last, challenger.version])
+            con.execute(f"insert into {table} by name select * from scored")
+            con.unregister("scored")
+        context.log.info(f"{first}..{last}: {len(scored):,} flights shadowed by"
+                         f" {challenger.version} ({challenger.stage})")
+        return MaterializeResult(metadata={
+            "shadow_version": challenger.version,
+            "stage": challenger.stage,
+            "dagster/row_count": len(scored),
+            "flagged_rate": round(float(scored["flagged"].mean()), 3) if len(scored) else None,
+        })
+
+    return shadow_predictions

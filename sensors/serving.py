@@ -1,0 +1,64 @@
+"""sensors/serving: a new champion serves the days that have not flown yet.
+
+Days are served the evening before (ml/<model>/predictions). When the champion changes
+afterwards (the gate promoted a challenger, an operator promoted one or rolled back), the
+days already served but whose outcomes have not landed are served again by the new champion;
+days that have flown keep what was served (core/serving.py). Read from the instance only: each
+open day's latest predictions name the version that served them.
+"""
+
+from datetime import date
+
+from dagster import (
+    AssetRecordsFilter,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+
+from assets.keys import ModelKeys
+from assets.ml.history import last_labeled_day
+from core.model_spec import ModelSpec
+
+
+def _latest_metadata(instance, key, partition: str | None = None) -> dict:
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
+        limit=1).records
+    if not records:
+        return {}
+    return {name: value.value for name, value in
+            records[0].asset_materialization.metadata.items()}
+
+
+def build_serving_sensor(spec: ModelSpec):
+    keys = ModelKeys(spec.name)
+
+    @sensor(
+        name=f"serve_new_champion_{spec.name}",
+        asset_selection=[keys.predictions],
+        minimum_interval_seconds=15,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"When {spec.name}'s champion changes, serves again the days not flown yet.",
+    )
+    def serve_new_champion(context: SensorEvaluationContext):
+        champion = _latest_metadata(context.instance, keys.champion).get("champion_version")
+        if not champion:
+            return SkipReason("no champion yet")
+        flown = last_labeled_day(context.instance) or date.min
+        open_days = sorted(day for day in
+                           context.instance.get_materialized_partitions(keys.predictions)
+                           if date.fromisoformat(day) > flown)
+        stale = [day for day in open_days if _latest_metadata(
+            context.instance, keys.predictions, day).get("model_version") != champion]
+        if not stale:
+            return SkipReason(f"every day not flown yet ({', '.join(open_days) or 'none'}) is"
+                              f" served by the champion {champion}")
+        context.log.info(f"champion {champion}: serving {', '.join(stale)} again")
+        return [RunRequest(run_key=f"{champion}:{day}", partition_key=day,
+                           asset_selection=[keys.predictions],
+                           tags={"serving/champion": champion}) for day in stale]
+
+    return serve_new_champion
