@@ -178,11 +178,15 @@ def newest_model(con, model_name: str) -> RegisteredModel | None:
                         [model_name])
 
 
-def _newest_since_champion(con, model_name: str, stages: tuple[str, ...]):
-    """The newest version in ``stages`` trained at or after the champion's cutoff."""
+def _newest_since_champion(con, model_name: str, stages: tuple[str, ...],
+                           passed: tuple[str, ...] = ()):
+    """The newest version in ``stages`` trained at or after the champion's cutoff (and that
+    passed the checks ``passed``)."""
     champion = current_champion(con, model_name)
+    checks = "".join(f" and coalesce(json_extract(checks, '$.{name}.passed')::boolean, false)"
+                     for name in passed)
     return _first_model(
-        con, "where model_name = ? and list_contains(?, stage) and cutoff >= ?"
+        con, f"where model_name = ? and list_contains(?, stage) and cutoff >= ?{checks}"
              " order by cutoff desc, created_at desc",
         [model_name, list(stages), champion.cutoff if champion else date.min])
 
@@ -194,8 +198,10 @@ def challenger(con, model_name: str) -> RegisteredModel | None:
 
 def shadowing_model(con, model_name: str) -> RegisteredModel | None:
     """The model that scores each new day beside the champion, never served: the newest
-    candidate or approved version (the one waiting for the gate or for an operator)."""
-    return _newest_since_champion(con, model_name, ("candidate", "approved"))
+    candidate or approved version (the one waiting for the gate or for an operator) that
+    passed its blocking checks."""
+    return _newest_since_champion(con, model_name, ("candidate", "approved"),
+                                  ("onnx_matches_sklearn", "quality_floor"))
 
 
 def models_in_creation_order(con, model_name: str | None = None) -> list[RegisteredModel]:

@@ -20,7 +20,7 @@ figures do not depend on what `make run` left behind.
                        in-process (platform/latency.py, platform/runner.py):
                        the work, per day for 3 days; the daemon's clocks (sensor intervals) and
                        the cost of launching each run in a new process are reported apart.
-                       Also the drift sensor's evaluation time per tick.
+                       Also the retrain sensor's evaluation time per tick.
 """
 
 import json
@@ -259,8 +259,8 @@ def main() -> int:
     print(f"  apart: sensor intervals {latency['sensor_intervals_s']} s; under the daemon each"
           f" of the {worst['runs']} runs also starts a process that imports the definitions"
           f" ({latency['run_launch_import_s']}s)")
-    print(f"drift sensor evaluation: {latency['drift_tick_s']}s per tick (median; it reads the"
-          " newest monitoring/drift_report, computed in the automation run above)")
+    print(f"retrain sensor evaluation: {latency['retrain_tick_s']}s per tick (median; it reads"
+          " the instance: the last training, the last labeled day, the newest drift report)")
     print(f"written to {out}")
     return 0
 

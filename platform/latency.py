@@ -37,15 +37,18 @@ def _predictions_recorded_at(instance, day: date) -> float | None:
     return records[0].timestamp if records else None
 
 
+RETRAIN_SENSOR = "retrain_on_evidence_not_on_time"
+
+
 def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
     """Runs in a subprocess of its own (bench_landing_latency), so its logs stay out of the
     figures and its memory is measured apart."""
     sandbox = load_platform_module("sandbox")
-    runner = load_platform_module("runner")
-    run_automation_tick, tick_new_data = runner.run_automation_tick, runner.tick_new_data
+    runner, ticks = load_platform_module("runner"), load_platform_module("ticks")
+    run_automation_tick, tick_new_data = ticks.run_automation_tick, ticks.tick_new_data
 
-    def tick_drift(instance, cursor):
-        return runner.tick_sensor(platform.defs, "drift_not_on_time", instance, cursor)
+    def tick_retrain(instance, cursor):
+        return ticks.tick_sensor(platform.defs, RETRAIN_SENSOR, instance, cursor)
 
     definitions = load_platform_module("definitions")
     platform = sandbox.Platform(work / "latency", definitions, runner, sandbox.SMALL_WINDOW)
@@ -62,7 +65,7 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
     automation_cursor, ran = None, True
     while ran:
         automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
-    _, drift_cursor = tick_drift(instance, None)
+    _, retrain_cursor = tick_retrain(instance, None)
 
     samples = []
     for offset in range(1, days + 1):
@@ -79,11 +82,11 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
                                     partition_key=request.partition_key).success:
                 raise RuntimeError(f"latency bench: ingesting {day} failed")
         ingested = time.perf_counter()
-        first_tick_run, ticks = len(log), 0
+        first_tick_run, tick_count = len(log), 0
         while (recorded_at := _predictions_recorded_at(instance, served_day)) is None:
             automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
-            ticks += 1
-            if not ran or ticks > 5:
+            tick_count += 1
+            if not ran or tick_count > 5:
                 raise RuntimeError(f"latency bench: {served_day} was never served: {log}")
         ticked = time.perf_counter()
         # The run goes on after the predictions (the drift report): the latency ends when the
@@ -92,17 +95,17 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
         tick_runs = log[first_tick_run:]
         while ran:  # the rest of the chain, if any, outside the latency
             automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
-        drift_started = time.perf_counter()
-        _, drift_cursor = tick_drift(instance, drift_cursor)
+        retrain_started = time.perf_counter()
+        _, retrain_cursor = tick_retrain(instance, retrain_cursor)
         samples.append({
             "day": served_day.isoformat(), "latency_s": round(predicted - started, 2),
             "new_data_tick_s": round(sensed - started, 2),
             "ingest_run_s": round(ingested - sensed, 2),
-            "automation_ticks": ticks, "automation_s": round(ticked - ingested, 2),
+            "automation_ticks": tick_count, "automation_s": round(ticked - ingested, 2),
             "automation_runs_s": round(sum(run.seconds for run in tick_runs), 2),
             "runs": len(requests) + len(tick_runs),
             "automation_assets": sorted({key for run in tick_runs for key in run.keys}),
-            "drift_tick_s": round(time.perf_counter() - drift_started, 3),
+            "retrain_tick_s": round(time.perf_counter() - retrain_started, 3),
         })
     if not all(run.success for run in log):
         raise RuntimeError(f"latency bench: a run failed: {log}")
@@ -111,10 +114,10 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
                             capture_output=True, text=True, check=True)
     launch_s = float(launch.stdout.strip().splitlines()[-1])
     sensors = {name: definitions.defs.resolve_sensor_def(name).minimum_interval_seconds
-               for name in ("new_data", "automation", "drift_not_on_time")}
+               for name in ("new_data", "automation", RETRAIN_SENSOR)}
     return {"samples": samples, "goal_s": 15,
             "median_latency_s": statistics.median_low(s["latency_s"] for s in samples),
-            "drift_tick_s": statistics.median_low(s["drift_tick_s"] for s in samples),
+            "retrain_tick_s": statistics.median_low(s["retrain_tick_s"] for s in samples),
             "run_launch_import_s": round(launch_s, 2), "sensor_intervals_s": sensors}
 
 

@@ -16,7 +16,8 @@ MODELS = ("arrival_delay", "not_on_time")  # model_specs/*.yaml
 DAILY = {"raw/schedule", "raw/outcomes", "raw/weather", "staging/stg_schedule",
          "staging/stg_outcomes", "staging/stg_weather", "labels/flight_labels",
          "labels/weather_at_departure", "features/flight_features",
-         *(f"ml/{model}/predictions" for model in MODELS),
+         *(f"ml/{model}/{asset}" for model in MODELS
+           for asset in ("predictions", "shadow_predictions")),
          *(f"monitoring/{model}/{asset}" for model in MODELS
            for asset in ("realized_performance", "drift_report"))}
 WEEKLY = {f"ml/{model}/{asset}" for model in MODELS
@@ -52,11 +53,16 @@ def test_each_model_spec_becomes_its_chain_with_its_checks_jobs_and_sensors(defi
         ml = f"ml/{model}"
         assert parents(f"{ml}/model") == {f"{ml}/training_set"}
         assert parents(f"{ml}/evaluation") == {f"{ml}/model", f"{ml}/training_set"}
-        assert parents(f"{ml}/champion") == {f"{ml}/evaluation"}
+        # The gate judges again as labels mature.
+        assert parents(f"{ml}/champion") == {f"{ml}/evaluation", "labels/flight_labels"}
+        assert parents(f"{ml}/shadow_predictions") == {"features/flight_features",
+                                                       f"{ml}/champion"}
         assert {f"{ml}/model:onnx_matches_sklearn", f"{ml}/model:quality_floor"} <= checks
-        assert defs.get_job_def(f"retrain_{model}") is not None
-        assert defs.get_sensor_def(f"drift_{model}").job_name == f"retrain_{model}"
-        assert defs.get_schedule_def(f"weekly_retrain_{model}").job_name == f"retrain_{model}"
+        assert defs.resolve_job_def(f"retrain_{model}") is not None
+        assert defs.resolve_job_def(f"review_{model}") is not None
+        assert defs.resolve_sensor_def(f"retrain_on_evidence_{model}").job_name == f"retrain_{model}"
+        assert defs.resolve_sensor_def(f"serve_new_champion_{model}") is not None
+    assert not list(defs.schedules or [])  # retraining follows evidence, not the calendar
 
 
 def test_lineage_follows_what_is_known_when(definitions_module):
@@ -110,6 +116,10 @@ def test_every_warehouse_writer_is_in_the_duckdb_pool(definitions_module):
     for assets_def in repo.assets_defs_by_key.values():
         if assets_def.is_executable:
             assert assets_def.op.pool == WAREHOUSE_POOL, assets_def.keys
+    for model in MODELS:  # the operator's decisions write the registry too
+        review = repo.get_job(f"review_{model}")
+        assert {node.definition.pool for node in review.graph.node_dict.values()} == {
+            WAREHOUSE_POOL}
 
 
 def test_partition_window_to_days_and_dbt_vars():

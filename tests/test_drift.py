@@ -1,15 +1,25 @@
-"""Drift statistics and the drift verdict, called directly (no Dagster, no warehouse)."""
+"""Drift and decay statistics, their triggers, and the retrain policy, called directly (no
+Dagster, no warehouse)."""
 
-from types import SimpleNamespace
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from core.drift import drift_verdict, psi_categorical, psi_numeric
-from core.model_spec import Gate
+from core.drift import (
+    Trigger,
+    decay_trigger,
+    drift_table,
+    feature_drift_trigger,
+    psi_categorical,
+    psi_numeric,
+    reference_window,
+)
+from core.retrain_policy import LastTraining, decide_retrain
+from core.uncertainty import Interval
 
-POLICY = SimpleNamespace(psi_threshold=0.25, decay=0.05, gate=Gate("auc", 0.6, 0.002))
-MAE_POLICY = SimpleNamespace(psi_threshold=0.25, decay=3.0, gate=Gate("mae", 40.0, 0.1))
+D = date.fromisoformat
 
 
 def test_psi_is_small_for_the_same_distribution_and_large_for_a_shift():
@@ -29,30 +39,103 @@ def test_psi_counts_missing_values_as_a_bin_of_their_own():
     assert psi_numeric(reference, half_missing) > 1.0
 
 
-def _table(**psi):
-    return pd.DataFrame({"feature": list(psi), "psi": list(psi.values())})
+def test_the_reference_is_the_same_season_not_the_whole_training_set():
+    # A year of features: the same weeks a year earlier (52 weeks: the same weekdays).
+    assert reference_window(D("2014-03-01"), D("2014-03-07"), D("2013-01-01"), D("2014-02-01")) \
+        == (D("2013-03-02"), D("2013-03-08"), "the same weeks a year earlier")
+    # Less than a year: as many days as the window, ending with the champion's training.
+    assert reference_window(D("2013-04-01"), D("2013-04-07"), D("2013-01-01"), D("2013-03-23")) \
+        == (D("2013-03-17"), D("2013-03-23"), "the last days the champion trained on")
 
 
-def test_verdict_names_the_features_past_the_threshold():
-    drift, reason = drift_verdict(_table(temp=0.4, visib=0.26, precip=0.1), 0.70, 0.70, POLICY)
-    assert drift and reason == "PSI > 0.25 on temp, visib"
+def test_the_drift_table_gives_psi_p_value_and_sample_sizes():
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"temp": rng.normal(40, 8, 5000), "origin": rng.choice(["EWR", "JFK"], 5000)})
+    recent = pd.DataFrame({"temp": rng.normal(60, 8, 4000), "origin": rng.choice(["EWR", "JFK"], 4000)})
+    table = drift_table(reference, recent, ["temp"], ["origin"])
+    temp, origin = (table.set_index("feature").loc[name] for name in ("temp", "origin"))
+    assert temp["psi"] > 1 and temp["p_value"] < 1e-6
+    assert origin["psi"] < 0.01 and origin["p_value"] > 0.01
+    assert (temp["reference_rows"], temp["recent_rows"]) == (5000, 4000)
+
+    trigger = feature_drift_trigger(table, 0.25, "warn", "the same weeks a year earlier")
+    assert trigger.fired and trigger.acts == "warn"
+    assert "temp (PSI" in trigger.reason and "4,000 recent rows against 5,000" in trigger.reason
+    assert "origin" not in trigger.reason
+    quiet = feature_drift_trigger(table[table["feature"] == "origin"], 0.25, "warn", "x")
+    assert not quiet.fired and "no input's PSI above 0.25" in quiet.reason
 
 
-def test_verdict_flags_decay_of_the_recent_auc():
-    drift, reason = drift_verdict(_table(temp=0.1), 0.62, 0.70, POLICY)
-    assert drift and "realized auc 0.620 is more than 0.05 worse" in reason and "0.700" in reason
-    # Within the allowed decay: no drift.
-    assert drift_verdict(_table(temp=0.1), 0.66, 0.70, POLICY) == (
-        False, "no drift beyond the thresholds")
+def realized(value, low, high, rows=6000):
+    return Interval(value, low, high, rows, 7, 0.95)
 
 
-def test_verdict_flags_an_error_metric_that_grew():
-    drift, reason = drift_verdict(_table(temp=0.1), 16.5, 12.0, MAE_POLICY)
-    assert drift and "realized mae 16.500 is more than 3.0 worse" in reason
-    assert drift_verdict(_table(temp=0.1), 14.0, 12.0, MAE_POLICY)[0] is False
-    assert drift_verdict(_table(temp=0.1), 8.0, 12.0, MAE_POLICY)[0] is False  # better
+@pytest.mark.parametrize("interval, fired", [
+    (realized(0.60, 0.58, 0.62), True),   # surely below 0.70 - 0.05
+    (realized(0.64, 0.61, 0.66), False),  # possibly above the floor: not surely decayed
+    (realized(0.69, 0.67, 0.71), False),
+])
+def test_decay_needs_the_whole_interval_below_the_floor(interval, fired):
+    trigger = decay_trigger(interval, 0.70, metric="auc", higher_is_better=True, decay=0.05,
+                            min_rows=2000)
+    assert trigger.fired is fired and "6,000 rows, 7 days" in trigger.reason
 
 
-def test_verdict_without_labels_judges_on_psi_alone():
-    assert drift_verdict(_table(temp=0.1), None, 0.70, POLICY)[0] is False
-    assert drift_verdict(_table(temp=0.3), None, 0.70, POLICY)[0] is True
+def test_decay_of_an_error_metric_and_too_few_rows():
+    grown = decay_trigger(realized(17.0, 16.0, 18.0), 12.0, metric="mae",
+                          higher_is_better=False, decay=3.0, min_rows=2000)
+    assert grown.fired and "12.000 + 3.0" in grown.reason
+    few = decay_trigger(realized(0.5, 0.4, 0.6, rows=900), 0.7, metric="auc",
+                        higher_is_better=True, decay=0.05, min_rows=2000)
+    assert not few.fired and "too few to judge" in few.reason
+    assert not decay_trigger(None, 0.7, metric="auc", higher_is_better=True, decay=0.05,
+                             min_rows=2000).fired
+
+
+# --- the retrain policy ---------------------------------------------------------------------
+
+LAST = LastTraining(cutoff=D("2013-03-17"), recipe="r1", labeled_through=D("2013-03-31"))
+
+
+def retrain(last_labeled, recipe="r1", last=LAST, measured=()):
+    newest = D("2013-03-17") + timedelta(weeks=(D(last_labeled) - D("2013-03-23")).days // 7)
+    return decide_retrain(last, D(last_labeled), newest, recipe, 7, measured)
+
+
+def test_a_retrain_needs_a_week_of_new_labels():
+    for day in range(1, 7):  # Apr 1 .. Apr 6: not yet
+        decision = retrain(f"2013-04-0{day}")
+        assert not decision.retrain
+        assert f"{day} labeled day(s) matured since the last training" in decision.reason
+    week = retrain("2013-04-07")
+    assert week.retrain and week.cutoff == D("2013-03-31")
+    assert "new labels: 7 labeled day(s)" in week.reason
+    # Asked again, the same request: its run key names the cutoff and the recipe.
+    assert retrain("2013-04-07").run_key("r1") == week.run_key("r1") == "2013-03-31:r1"
+
+
+def test_a_new_recipe_retrains_and_the_same_one_does_not():
+    changed = retrain("2013-04-02", recipe="r2")
+    assert changed.retrain and "recipe r1 -> r2" in changed.reason
+    assert not retrain("2013-04-02", recipe="r1").retrain
+
+
+def test_feature_drift_alone_only_warns_and_decay_retrains():
+    drift = Trigger("feature drift", True, "warn", "PSI above 0.25 on temp_last")
+    warned = retrain("2013-04-03", measured=(drift,))
+    assert not warned.retrain and warned.reason.startswith("warning only (PSI above 0.25")
+    asked = Trigger("feature drift", True, "retrain", "PSI above 0.25 on temp_last")
+    assert retrain("2013-04-03", measured=(asked,)).retrain
+    decay = Trigger("decay", True, "retrain", "realized auc surely worse")
+    decayed = retrain("2013-04-03", measured=(decay,))
+    assert decayed.retrain and decayed.cutoff == D("2013-03-24")
+
+
+def test_a_trigger_that_would_train_the_same_model_launches_nothing():
+    decay = Trigger("decay", True, "retrain", "x")
+    same = decide_retrain(LAST, D("2013-03-31"), D("2013-03-17"), "r1", 7, (decay,))
+    assert not same.retrain and "would give the same model" in same.reason
+    first = decide_retrain(None, D("2013-02-09"), D("2013-02-03"), "r1", 7)
+    assert first.retrain and first.cutoff == D("2013-02-03")
+    too_early = decide_retrain(None, D("2013-02-05"), None, "r1", 7)
+    assert not too_early.retrain and "no cutoff leaves a week" in too_early.reason

@@ -21,14 +21,15 @@ from core.simulator import land_days
 from sensors.alerts import build_alert_sensor
 from tests.conftest import CLASSIFIER, SMALL_WINDOW, load_platform_module
 
-runner = load_platform_module("runner")
-tick_new_data = runner.tick_new_data
+ticks = load_platform_module("ticks")
+tick_new_data = ticks.tick_new_data
 MODEL = ModelKeys(CLASSIFIER)
 DRIFT_REPORT, PREDICTIONS = MODEL.drift_report, MODEL.predictions
 
 
-def tick_drift(platform, cursor):
-    return runner.tick_sensor(platform.defs, f"drift_{CLASSIFIER}", platform.instance, cursor)
+def tick_retrain(platform):
+    return ticks.tick_sensor(platform.defs, f"retrain_on_evidence_{CLASSIFIER}",
+                              platform.instance, None)
 
 SCHEDULE, OUTCOMES, WEATHER = (raw_key(name) for name in ("schedule", "outcomes", "weather"))
 VALID_DAYS = {"2013-03-01", "2013-03-02", "2013-03-03"}
@@ -108,42 +109,48 @@ def _drift_metadata(platform):
     return {key: value.value for key, value in event.asset_materialization.metadata.items()}
 
 
-def test_drift_sensor_fires_on_a_shift_once_and_stays_quiet_without_one(built_platform, tmp_path):
-    # The champion learned from Jan 1 .. Feb 2, and the drift window is those same days: the
-    # unshifted case. (A shorter window inside January would differ on route_flights_28d, which
-    # grows from zero while the data set's first 28 days fill the route history.)
-    policy = {**SMALL_WINDOW, CLASSIFIER: {**SMALL_WINDOW[CLASSIFIER],
-                                           "monitoring": {"window_days": 33}}}
-    platform = built_platform.clone(tmp_path, policy)
-    assert platform.train("2013-02-03", models=[MODEL]).success
+def test_retrain_sensor_needs_new_evidence_and_feature_drift_alone_only_warns(built_platform,
+                                                                              tmp_path):
+    platform = built_platform.clone(tmp_path, SMALL_WINDOW)
+    assert platform.train("2013-02-03", models=[MODEL]).success  # labels through Feb 12
     assert platform.promote([MODEL]).success
-    window = ("2013-01-01", "2013-02-02")
+    window = ("2013-02-06", "2013-02-12")  # the report of Feb 12: its window's seven days
     assert platform.execute([PREDICTIONS, DRIFT_REPORT], partition_range=window).success
-
     report = _drift_metadata(platform)
-    assert report["drift"] is False and report["max_psi"] < 0.25, report
-    result, cursor = tick_drift(platform, None)
-    assert isinstance(result, SkipReason) and "no drift" in result.skip_message
+    # The reference is the same length, ending where the champion's training ended.
+    assert report["reference_window"] == ("2013-01-27..2013-02-02 (the last days the champion"
+                                          " trained on)")
+    assert "| p_value |" in report["psi_by_feature"] and "| recent_rows |" in report["psi_by_feature"]
+    assert report["retrain"] is False and "| new labels |" in report["triggers"]
+    result, _ = tick_retrain(platform)
+    assert isinstance(result, SkipReason)
+    assert "0 labeled day(s) matured since the last training" in result.skip_message
 
-    # Same days, warmer by 30°F: the weather has moved away from what the model learned.
+    # The same days, warmer by 30°F: the weather has moved away from what the model learned.
     with platform.warehouse.transaction() as con:
         con.execute("update features.flight_features set temp_last = temp_last + 30"
                     " where flight_date between ? and ?", list(window))
     assert platform.execute([DRIFT_REPORT], partition_range=window).success
     report = _drift_metadata(platform)
-    assert report["drift"] is True and "temp_last" in report["reason"]
+    assert report["feature_drift"] is True and report["retrain"] is False
+    assert "temp_last (PSI" in report["reason"]
     assert "data:image/png;base64," in report["psi_plot"]
+    result, _ = tick_retrain(platform)
+    assert isinstance(result, SkipReason) and result.skip_message.startswith(
+        "warning only (PSI above 0.25 on")
 
-    request, cursor = tick_drift(platform, cursor)
-    assert isinstance(request, RunRequest)
-    assert request.partition_key == "2013-02-03"  # newest cutoff with a week of labels by Feb 12
-    assert request.tags["retrain/reason"].startswith("drift: PSI > 0.25 on temp_last")
-    assert float(request.tags["drift/max_psi"]) > 0.25
 
-    # The same drift again, before a new model exists: no second request.
-    assert platform.execute([DRIFT_REPORT], partition_range=window).success
-    again, cursor = tick_drift(platform, cursor)
-    assert isinstance(again, SkipReason) and "already requested" in again.skip_message
+def test_retrain_sensor_retrains_a_changed_recipe_once(built_platform, tmp_path):
+    platform = built_platform.clone(tmp_path, SMALL_WINDOW)
+    assert platform.train("2013-02-03", models=[MODEL]).success
+    edited = {CLASSIFIER: {**SMALL_WINDOW[CLASSIFIER],
+                           "estimator": {"params": {"max_iter": 120}}}}  # a data scientist's edit
+    platform = type(platform)(platform.root, platform._definitions_module, platform.runner, edited)
+    request, _ = tick_retrain(platform)
+    assert isinstance(request, RunRequest) and request.partition_key == "2013-02-03"
+    assert "recipe" in request.tags["retrain/reason"] and request.tags["retrain/trigger/recipe"] == "fired"
+    again, _ = tick_retrain(platform)
+    assert again.run_key == request.run_key  # the daemon launches a run key once
 
 
 def test_a_failed_run_writes_an_alert(new_platform, tmp_path):
