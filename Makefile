@@ -22,7 +22,7 @@ export PYTHONPATH := $(CURDIR)
 # The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test lint ui land backtest replay rollback review bench gate-bench input-gain chaos clean manifest
+.PHONY: run test lint ui land backtest replay rollback review bench gate-bench daemon-loop input-gain chaos clean manifest
 
 run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
@@ -58,6 +58,10 @@ review: $(STAMP) $(MANIFEST)  ## make review ACTION=promote|reject|rollback|paus
 
 bench: $(STAMP) $(MANIFEST)  ## timings, written to .bench/results.json
 	$(BIN)/python platform/bench.py
+
+daemon-loop: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## after make run END=2013-03-31: make daemon-loop START=2013-04-01 END=2013-04-06
+	mkdir -p .bench
+	$(BIN)/python platform/daemon_loop.py $(if $(START),--start $(START)) $(if $(END),--end $(END))
 
 gate-bench: $(STAMP) $(MANIFEST)  ## the gate's false-promotion rate and power -> .bench/gate.json
 	$(BIN)/python platform/gate_bench.py

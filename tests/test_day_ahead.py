@@ -143,3 +143,24 @@ def test_realized_performance_uses_only_the_version_that_served_each_row(served_
             [day, version])
         assert rows == len(frame) > 0
         assert auc == pytest.approx(roc_auc_score(frame["is_late"], frame["prediction"]), abs=1e-12)
+
+
+def test_each_served_day_is_estimated_before_its_labels_and_the_error_kept_after(
+        served_by_two_versions):
+    """Confidence-based estimation: the AUC expected from the served probabilities (calibrated
+    on the version's holdout) beside the realized AUC, and the difference between them."""
+    platform = served_by_two_versions.platform
+    stored = platform.query_frame(
+        "select flight_date, model_version, served_rows, rows, auc, estimated_auc,"
+        " estimated_positive_rate, positive_rate, estimate_error"
+        " from monitoring.not_on_time_realized_performance order by 1")
+    assert len(stored) == 8 and (stored["served_rows"] >= stored["rows"]).all()
+    assert stored["estimated_auc"].between(0.5, 1).all()
+    assert (stored["estimate_error"] - (stored["auc"] - stored["estimated_auc"])).abs().max() < 1e-12
+    # On days like its holdout the estimate is near what happened (not on a blizzard day).
+    assert stored["estimate_error"].abs().median() < 0.08
+    assert (stored["estimated_positive_rate"] - stored["positive_rate"]).abs().median() < 0.15
+    metadata = platform.instance.get_latest_materialization_event(
+        MODEL.realized_performance).asset_materialization.metadata
+    assert metadata["estimate_checked_days"].value == 8
+    assert "data:image/png;base64," in metadata["estimated_vs_realized_auc_plot"].value

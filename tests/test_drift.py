@@ -48,22 +48,42 @@ def test_the_reference_is_the_same_season_not_the_whole_training_set():
         == (D("2013-03-17"), D("2013-03-23"), "the last days the champion trained on")
 
 
-def test_the_drift_table_gives_psi_p_value_and_sample_sizes():
+def week(first_day: str, rows: int, temp, rng) -> pd.DataFrame:
+    """Flights over seven days; ``temp(day)`` is that day's temperature, shared by its flights."""
+    days = pd.Timestamp(first_day) + pd.to_timedelta(rng.integers(0, 7, rows), unit="D")
+    by_day = {day: temp(day) for day in sorted(days.unique())}
+    return pd.DataFrame({"flight_date": days, "temp": [by_day[d] for d in days],
+                         "origin": rng.choice(["EWR", "JFK", "LGA"], rows)})
+
+
+def test_a_shift_beyond_the_day_to_day_noise_is_drift():
     rng = np.random.default_rng(3)
-    reference = pd.DataFrame({"temp": rng.normal(40, 8, 5000), "origin": rng.choice(["EWR", "JFK"], 5000)})
-    recent = pd.DataFrame({"temp": rng.normal(60, 8, 4000), "origin": rng.choice(["EWR", "JFK"], 4000)})
-    table = drift_table(reference, recent, ["temp"], ["origin"])
+    reference = week("2013-03-03", 6000, lambda _: rng.normal(40, 8), rng)
+    warmer = week("2013-03-24", 5000, lambda _: rng.normal(75, 8), rng)
+    table = drift_table(reference, warmer, ["temp"], ["origin"])
     temp, origin = (table.set_index("feature").loc[name] for name in ("temp", "origin"))
-    assert temp["psi"] > 1 and temp["p_value"] < 1e-6
-    assert origin["psi"] < 0.01 and origin["p_value"] > 0.01
-    assert (temp["reference_rows"], temp["recent_rows"]) == (5000, 4000)
+    assert temp["psi"] > 1 and temp["p_value"] < 0.005
+    assert origin["psi"] < 0.01 and origin["p_value"] > 0.05
+    assert (temp["reference_rows"], temp["recent_rows"]) == (6000, 5000)
+    assert (temp["reference_days"], temp["recent_days"]) == (7, 7)
 
     trigger = feature_drift_trigger(table, 0.25, "warn", "the same weeks a year earlier")
     assert trigger.fired and trigger.acts == "warn"
-    assert "temp (PSI" in trigger.reason and "4,000 recent rows against 5,000" in trigger.reason
-    assert "origin" not in trigger.reason
-    quiet = feature_drift_trigger(table[table["feature"] == "origin"], 0.25, "warn", "x")
-    assert not quiet.fired and "no input's PSI above 0.25" in quiet.reason
+    assert "temp (PSI" in trigger.reason and "origin" not in trigger.reason
+    assert "5,000 rows of 7 days against 6,000 of 7 days" in trigger.reason
+
+
+def test_two_ordinary_weeks_differ_by_a_large_psi_that_is_only_noise():
+    """A day's flights share its weather: a week has seven temperatures, so two weeks of the
+    same climate differ by a PSI far past 0.25. Reshuffling days shows it is noise."""
+    rng = np.random.default_rng(11)
+    reference, recent = (week(first, 6000, lambda _: rng.normal(40, 8), rng)
+                         for first in ("2013-03-03", "2013-03-10"))
+    table = drift_table(reference, recent, ["temp"], [])
+    assert table["psi"].iloc[0] > 1  # what a row-level reading would call a real shift
+    assert table["p_value"].iloc[0] > 0.05
+    trigger = feature_drift_trigger(table, 0.25, "warn", "x")
+    assert not trigger.fired and "1 past it within the noise" in trigger.reason
 
 
 def realized(value, low, high, rows=6000):
@@ -139,3 +159,13 @@ def test_a_trigger_that_would_train_the_same_model_launches_nothing():
     assert first.retrain and first.cutoff == D("2013-02-03")
     too_early = decide_retrain(None, D("2013-02-05"), None, "r1", 7)
     assert not too_early.retrain and "no cutoff leaves a week" in too_early.reason
+
+
+def test_significance_controls_the_false_discovery_rate():
+    from core.drift import significant
+
+    p_values = pd.Series([0.0005, 0.002, 0.004, 0.03, 0.5, None])
+    # Benjamini-Hochberg over six inputs at 5 %: the k-th smallest p-value against k * 0.05 / 6.
+    assert significant(p_values).tolist() == [True, True, True, True, False, False]
+    # One small p-value among noise: 0.02 > 0.05 / 6, the bar for the smallest.
+    assert not significant(pd.Series([0.02, 0.9, 0.9, 0.9, 0.9, 0.9])).any()

@@ -31,9 +31,11 @@ def test_sixty_days_retrain_only_on_a_week_of_new_labels_and_the_gate_explains_e
     landing = platform.settings.landing_dir
     retrain_job = platform.defs.resolve_job_def(f"retrain_{CLASSIFIER}")
 
+    # First ticks, as a running daemon has had them: its cursors start from what is there.
     _, new_data_cursor = ticks.tick_new_data(platform.instance, landing, None,
                                               platform.settings.warehouse_path)
     automation_cursor, log, retrains, skips = None, [], [], []
+    automation_cursor, _ = ticks.run_automation_tick(platform, automation_cursor, log)
     for offset in range(0, DAYS, BATCH):
         first = START + timedelta(days=offset)
         last = first + timedelta(days=BATCH - 1)

@@ -133,11 +133,11 @@ def test_retrain_sensor_needs_new_evidence_and_feature_drift_alone_only_warns(bu
     assert platform.execute([DRIFT_REPORT], partition_range=window).success
     report = _drift_metadata(platform)
     assert report["feature_drift"] is True and report["retrain"] is False
-    assert "temp_last (PSI" in report["reason"]
+    assert "temp_last (PSI" in report["reason"], report["reason"]
     assert "data:image/png;base64," in report["psi_plot"]
     result, _ = tick_retrain(platform)
     assert isinstance(result, SkipReason) and result.skip_message.startswith(
-        "warning only (PSI above 0.25 on")
+        "warning only (PSI beyond 0.25 on")
 
 
 def test_retrain_sensor_retrains_a_changed_recipe_once(built_platform, tmp_path):

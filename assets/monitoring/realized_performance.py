@@ -4,7 +4,9 @@ version.
 When a day's labels land, its served predictions are joined to them: the task's metrics per
 serving version (monitoring.<model>_realized_performance, one row per day and version), and
 over the trailing 7 and 28 days, with a plot of the gate's metric per version. This, not a mix
-of versions, is what judges a served model.
+of versions, is what judges a served model. For a classifier, a day is also estimated as soon
+as it is served, before its labels (core/estimation.py), and the estimate's error is kept once
+they land.
 """
 
 from datetime import timedelta
