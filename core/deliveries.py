@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from core.contract import FLIGHT_KEY, LandingFileError
-from core.feature_table import PREDICTIONS_SUFFIX
+from core.feature_table import PREDICTIONS_SUFFIX, SHADOW_PREDICTIONS_SUFFIX
 
 INGEST_EVENTS_DDL = """
 create table if not exists raw.ingest_events (
@@ -81,10 +81,12 @@ def check_outcomes_against_schedule(con: duckdb.DuckDBPyConnection, incoming: pa
 
 def served_days(con: duckdb.DuckDBPyConnection, days: list[date]) -> dict[date, str]:
     """{day: what was served} for the days among ``days`` that any model served predictions
-    for (every ml.<model>_predictions table)."""
+    for (every ml.<model>_predictions table; a challenger's shadow predictions were never
+    served)."""
     tables = [f"ml.{name}" for (name,) in con.execute(
         "select table_name from information_schema.tables where table_schema = 'ml'"
-        " and table_name like ?", [f"%{PREDICTIONS_SUFFIX}"]).fetchall()]
+        " and table_name like ? and table_name not like ?",
+        [f"%{PREDICTIONS_SUFFIX}", f"%{SHADOW_PREDICTIONS_SUFFIX}"]).fetchall()]
     if not days or not tables:
         return {}
     union = " union all ".join(

@@ -215,10 +215,11 @@ def feature_drift_trigger(table: pd.DataFrame, psi_threshold: float, acts: str,
     return Trigger("feature drift", True, acts, f"PSI beyond {psi_threshold} on {named} ({sizes})")
 
 
-def decay_trigger(realized: Interval | None, expected: float | None, *, metric: str,
+def decay_trigger(realized: Interval | None, expected: Interval | None, *, metric: str,
                   higher_is_better: bool, decay: float, min_rows: int) -> Trigger:
     """Decay of the serving version: its realized metric's whole interval worse than its
-    holdout value by more than ``decay``, on at least ``min_rows`` labeled rows."""
+    holdout interval by more than ``decay``, on at least ``min_rows`` labeled rows. Both
+    figures have their noise; only a gap beyond both is decay."""
     if realized is None or expected is None:
         return Trigger("decay", False, "retrain",
                        "no labeled predictions of the serving version in the window yet")
@@ -226,9 +227,12 @@ def decay_trigger(realized: Interval | None, expected: float | None, *, metric: 
         return Trigger("decay", False, "retrain",
                        f"realized {metric} {realized.describe(3)}: fewer than {min_rows:,}"
                        " labeled rows, too few to judge")
-    floor = expected - decay if higher_is_better else expected + decay
-    surely_worse = realized.high < floor if higher_is_better else realized.low > floor
+    if higher_is_better:
+        bound, surely_worse = expected.low - decay, realized.high < expected.low - decay
+    else:
+        bound, surely_worse = expected.high + decay, realized.low > expected.high + decay
     verdict = "worse than" if surely_worse else "not surely worse than"
     return Trigger("decay", surely_worse, "retrain",
                    f"realized {metric} {realized.describe(3)} is {verdict} the holdout's"
-                   f" {expected:.3f} {'-' if higher_is_better else '+'} {decay}")
+                   f" {expected.describe(3)} {'-' if higher_is_better else '+'} {decay}"
+                   f" ({bound:.3f})")

@@ -18,6 +18,7 @@ HINDSIGHT_WEATHER_TABLE = "labels.weather_at_departure"
 HINDSIGHT_WEATHER_COLUMNS = ["temp_at_departure", "wind_speed_at_departure",
                              "precip_at_departure", "visib_at_departure"]
 PREDICTIONS_SUFFIX = "_predictions"
+SHADOW_PREDICTIONS_SUFFIX = "_shadow_predictions"  # what a challenger would have served
 
 
 def table_name(path: list[str]) -> str:

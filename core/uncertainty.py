@@ -44,6 +44,11 @@ class Interval:
         return {"value": self.value, "low": self.low, "high": self.high, "rows": self.rows,
                 "days": self.days, "confidence": self.confidence}
 
+    @classmethod
+    def from_dict(cls, stored: dict) -> "Interval":
+        return cls(**{name: stored[name] for name in
+                      ("value", "low", "high", "rows", "days", "confidence")})
+
 
 def _row_losses(metric: str, labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     if metric == "log_loss":

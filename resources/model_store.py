@@ -74,6 +74,13 @@ class ModelStore(ConfigurableResource):
         """The inputs a stored version was trained on: what scoring must feed it."""
         return ModelInputs.from_dict(self.read_metadata(directory)["inputs"])
 
+    def serve(self, directory: Path, frame, task: str):
+        """What the stored version serves for ``frame``'s rows: its ONNX model on the inputs it
+        was trained on (core/modeling.onnx_predict)."""
+        from core.modeling import onnx_predict
+
+        return onnx_predict(self.onnx_session(directory), frame, self.inputs_of(directory), task)
+
     def onnx_session(self, directory: Path) -> ort.InferenceSession:
         path = Path(directory) / "model.onnx"
         return _onnx_session(str(path), path.stat().st_mtime_ns, self.ort_threads)

@@ -90,26 +90,33 @@ def realized(value, low, high, rows=6000):
     return Interval(value, low, high, rows, 7, 0.95)
 
 
+HOLDOUT_AUC = Interval(0.70, 0.68, 0.72, 9000, 14, 0.95)
+
+
 @pytest.mark.parametrize("interval, fired", [
-    (realized(0.60, 0.58, 0.62), True),   # surely below 0.70 - 0.05
-    (realized(0.64, 0.61, 0.66), False),  # possibly above the floor: not surely decayed
+    (realized(0.60, 0.58, 0.62), True),   # surely below the holdout's low end 0.68 - 0.05
+    (realized(0.64, 0.61, 0.66), False),  # possibly above it: not surely decayed
     (realized(0.69, 0.67, 0.71), False),
 ])
-def test_decay_needs_the_whole_interval_below_the_floor(interval, fired):
-    trigger = decay_trigger(interval, 0.70, metric="auc", higher_is_better=True, decay=0.05,
-                            min_rows=2000)
+def test_decay_needs_the_whole_interval_below_the_holdouts_interval(interval, fired):
+    trigger = decay_trigger(interval, HOLDOUT_AUC, metric="auc", higher_is_better=True,
+                            decay=0.05, min_rows=2000)
     assert trigger.fired is fired and "6,000 rows, 7 days" in trigger.reason
+    assert "9,000 rows, 14 days" in trigger.reason and "(0.630)" in trigger.reason
 
 
 def test_decay_of_an_error_metric_and_too_few_rows():
-    grown = decay_trigger(realized(17.0, 16.0, 18.0), 12.0, metric="mae",
+    holdout_mae = Interval(12.0, 11.5, 12.5, 9000, 14, 0.95)
+    grown = decay_trigger(realized(17.0, 16.0, 18.0), holdout_mae, metric="mae",
                           higher_is_better=False, decay=3.0, min_rows=2000)
-    assert grown.fired and "12.000 + 3.0" in grown.reason
-    few = decay_trigger(realized(0.5, 0.4, 0.6, rows=900), 0.7, metric="auc",
+    assert grown.fired and "+ 3.0 (15.500)" in grown.reason
+    assert not decay_trigger(realized(15.0, 14.0, 16.0), holdout_mae, metric="mae",
+                             higher_is_better=False, decay=3.0, min_rows=2000).fired
+    few = decay_trigger(realized(0.5, 0.4, 0.6, rows=900), HOLDOUT_AUC, metric="auc",
                         higher_is_better=True, decay=0.05, min_rows=2000)
     assert not few.fired and "too few to judge" in few.reason
-    assert not decay_trigger(None, 0.7, metric="auc", higher_is_better=True, decay=0.05,
-                             min_rows=2000).fired
+    assert not decay_trigger(None, HOLDOUT_AUC, metric="auc", higher_is_better=True,
+                             decay=0.05, min_rows=2000).fired
 
 
 # --- the retrain policy ---------------------------------------------------------------------

@@ -28,7 +28,6 @@ from core.evaluation import for_people, task_metrics
 from core.feature_table import labeled_days, read_labeled
 from core.gate import decide, failed_checks, first_comparison_day, measure
 from core.model_spec import ModelSpec
-from core.modeling import onnx_predict
 from resources.model_store import ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
@@ -39,11 +38,6 @@ STAGE_AFTER = {"approve": "approved", "reject": "rejected"}
 def build_champion(spec: ModelSpec):
     keys = ModelKeys(spec.name)
     gate, metric = spec.gate, spec.gate.metric
-
-    def score(model_store: ModelStore, model, frame):
-        directory = Path(model.artifact_dir)
-        return onnx_predict(model_store.onnx_session(directory), frame,
-                            model_store.inputs_of(directory), spec.task)
 
     def daily_series(frame, predictions) -> tuple[list, list]:
         days = frame["flight_date"].dt.date
@@ -68,24 +62,20 @@ def build_champion(spec: ModelSpec):
     )
     def champion(context: AssetExecutionContext, model_store: ModelStore,
                  warehouse: DuckDBWarehouse) -> MaterializeResult:
-        plot = {}
         with warehouse.transaction() as con:
             challenger = registry.challenger(con, spec.name)
             incumbent = registry.current_champion(con, spec.name)
-            evidence = None
+            evidence = new = old = None
             if challenger and incumbent and not failed_checks(challenger):
                 first = first_comparison_day(challenger, incumbent)
                 last = min(labeled_days(con, spec.label)[1],
                            first + timedelta(days=gate.max_days - 1))
                 frame = read_labeled(con, first, last, spec.label, spec.feature_model)
                 if not frame.empty:
-                    new, old = (score(model_store, m, frame) for m in (challenger, incumbent))
+                    new, old = (model_store.serve(Path(m.artifact_dir), frame, spec.task)
+                                for m in (challenger, incumbent))
                     evidence = measure(gate, spec.task, frame["flight_date"], frame[spec.label],
                                        new, old, spec.flag_above)
-                    plot = {f"{metric}_by_day": lines_plot(
-                        {f"challenger {challenger.version}": daily_series(frame, new),
-                         f"champion {incumbent.version}": daily_series(frame, old)},
-                        f"{metric} per day neither trained on", metric)}
             decision = decide(challenger, incumbent, evidence, gate,
                               registry.promotion_paused(con, spec.name))
             if decision.action == "promote":
@@ -106,6 +96,11 @@ def build_champion(spec: ModelSpec):
         if after is None:
             raise permanent_failure(f"there is no champion model: {decision.reason}")
 
+        # Drawn once the warehouse is free again.
+        plot = {} if new is None else {f"{metric}_by_day": lines_plot(
+            {f"challenger {challenger.version}": daily_series(frame, new),
+             f"champion {incumbent.version}": daily_series(frame, old)},
+            f"{metric} per day neither trained on", metric)}
         interval = evidence.improvement if evidence else None
         return MaterializeResult(metadata={
             "champion_version": after.version,

@@ -31,6 +31,7 @@ from core.model_card import markdown_table, render_model_card
 from core.model_spec import ModelSpec
 from core.modeling import onnx_predict
 from core.training_sets import TrainingSetRef, read_training_set
+from core.uncertainty import metric_interval
 from resources.model_store import ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
@@ -83,6 +84,9 @@ def build_evaluation(spec: ModelSpec):
         metrics["holdout_window"] = f"{windows.holdout_start}..{windows.holdout_end}"
         if spec.is_classifier:  # what realized performance estimates unlabeled days with
             metrics["calibration_map"] = calibration_map(labels, predictions)
+        # How sure the holdout figure is: decay is judged against it (core/drift.py).
+        metrics["gate_metric_interval"] = metric_interval(
+            metric, holdout["flight_date"], labels, predictions).as_dict()
         segments = pd.concat(
             [segment_metric(holdout, spec.label, predictions, column, spec.task, metric)
              for column in ("carrier", "origin")], ignore_index=True)

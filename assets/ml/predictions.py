@@ -18,7 +18,6 @@ from assets.partitions import daily_partitions, window_days
 from core import registry
 from core.feature_table import LABELS_TABLE, predictions_table, read_features
 from core.model_spec import ModelSpec
-from core.modeling import onnx_predict
 from core.serving import serving_decision
 from core.simulator import days_between
 from resources.model_store import ModelStore
@@ -48,12 +47,10 @@ def _labeled_days(con, label: str, first, last) -> set:
 def score_days(con, model_store: ModelStore, model, spec: ModelSpec, first, last):
     """Every scheduled flight of days first..last scored by ``model`` (a registered version):
     flight_id, flight_date, model_version, prediction, flagged, in_sample."""
-    directory = Path(model.artifact_dir)
     features = read_features(con, first, last, spec.feature_model)
     scored = features[["flight_id", "flight_date"]].assign(
         model_version=model.version,
-        prediction=onnx_predict(model_store.onnx_session(directory), features,
-                                model_store.inputs_of(directory), spec.task),
+        prediction=model_store.serve(Path(model.artifact_dir), features, spec.task),
     )
     scored["flagged"] = scored["prediction"] >= spec.flag_above
     scored["in_sample"] = scored["flight_date"].dt.date <= model.train_end

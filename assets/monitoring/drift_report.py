@@ -27,6 +27,7 @@ from core.feature_table import first_feature_day, read_features
 from core.model_card import markdown_table
 from core.model_spec import ModelSpec
 from core.performance import realized_interval, served_out_of_sample
+from core.uncertainty import Interval
 from resources.model_store import ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 from sensors.retrain import MEASURED_TRIGGERS
@@ -69,7 +70,8 @@ def build_drift_report(spec: ModelSpec):
             raise permanent_failure(f"no features for {first}..{day} or for the reference"
                                     f" {reference_first}..{reference_last}: nothing to compare")
         realized = realized_interval(spec, served)
-        expected = champion.metrics.get(metric)
+        stored = champion.metrics.get("gate_metric_interval")
+        expected = Interval.from_dict(stored) if stored else None
         decay = decay_trigger(realized, expected, metric=metric,
                               higher_is_better=spec.gate.higher_is_better,
                               decay=monitoring.decay, min_rows=monitoring.min_rows)
@@ -100,7 +102,7 @@ def build_drift_report(spec: ModelSpec):
             f"realized_{metric}_interval": MetadataValue.json(
                 realized.as_dict() if realized else {}),
             "labeled_rows": len(served),
-            f"champion_holdout_{metric}": for_people(metric, expected),
+            f"champion_holdout_{metric}": for_people(metric, champion.metrics.get(metric)),
             "champion_version": champion.version,
             "max_psi": round(float(table["psi"].max()), 3),
             "psi_by_feature": MetadataValue.md(markdown_table(shown)),
