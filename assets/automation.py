@@ -5,7 +5,10 @@ Kept in one place so that every asset of a kind gets the same rules.
 
 from datetime import timedelta
 
-from dagster import AssetKey, AssetSelection, AutomationCondition, FreshnessPolicy
+from dagster import AssetKey, AssetSelection, AutomationCondition, BackfillPolicy, FreshnessPolicy
+
+from assets.partitions import daily_partitions
+from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY
 
 
 def when_parents_change(ignore: tuple[AssetKey, ...] = ()) -> AutomationCondition:
@@ -51,3 +54,11 @@ DAILY_FRESHNESS = FreshnessPolicy.time_window(
 WEEKLY_FRESHNESS = FreshnessPolicy.time_window(
     fail_window=timedelta(days=8), warn_window=timedelta(days=7)
 )
+
+
+def daily_warehouse_asset() -> dict:
+    """What every daily asset that writes the warehouse shares (@asset arguments): daily
+    partitions, a range backfilled in one run, expected daily, the one-writer pool, retries."""
+    return {"partitions_def": daily_partitions, "backfill_policy": BackfillPolicy.single_run(),
+            "freshness_policy": DAILY_FRESHNESS, "pool": WAREHOUSE_POOL,
+            "retry_policy": WAREHOUSE_RETRY}

@@ -51,7 +51,7 @@ def build_retrain_sensor(spec: ModelSpec):
             tags={"retrain/reason": decision.reason[:255],
                   "retrain/cutoff": str(decision.cutoff),
                   "retrain/recipe": recipe,
-                  **{f"retrain/trigger/{t.name.replace(' ', '_')}": "fired" if t.fired else "no"
+                  **{f"trigger/{t.name.replace(' ', '_')}": "fired" if t.fired else "no"
                      for t in decision.triggers}},
         )
 

@@ -148,7 +148,7 @@ def test_retrain_sensor_retrains_a_changed_recipe_once(built_platform, tmp_path)
     platform = type(platform)(platform.root, platform._definitions_module, platform.runner, edited)
     request, _ = tick_retrain(platform)
     assert isinstance(request, RunRequest) and request.partition_key == "2013-02-03"
-    assert "recipe" in request.tags["retrain/reason"] and request.tags["retrain/trigger/recipe"] == "fired"
+    assert "recipe" in request.tags["retrain/reason"] and request.tags["trigger/recipe"] == "fired"
     again, _ = tick_retrain(platform)
     assert again.run_key == request.run_key  # the daemon launches a run key once
 

@@ -9,19 +9,19 @@ was served. Served predictions are never rewritten once their day has flown (cor
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets.automation import DAILY_FRESHNESS, when_parents_change
+from assets.automation import daily_warehouse_asset, when_parents_change
 from assets.failures import permanent_failure
 from assets.keys import FEATURES, ML_GROUP, ModelKeys
-from assets.partitions import daily_partitions, window_days
+from assets.partitions import window_days
 from core import registry
 from core.feature_table import LABELS_TABLE, predictions_table, read_features
 from core.model_spec import ModelSpec
 from core.serving import serving_decision
 from core.simulator import days_between
 from resources.model_store import ModelStore
-from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
+from resources.warehouse import DuckDBWarehouse
 
 
 def predictions_ddl(table: str) -> str:
@@ -65,15 +65,11 @@ def build_predictions(spec: ModelSpec):
     @asset(
         key=keys.predictions,
         group_name=ML_GROUP,
-        partitions_def=daily_partitions,
-        backfill_policy=BackfillPolicy.single_run(),
+        **daily_warehouse_asset(),
         deps=[FEATURES, keys.champion],
         # New days are scored as their features arrive. A new champion does not rescore
-        # history: it scores the days that come after it.
+        # history: sensors/serving.py has it serve the days not flown yet.
         automation_condition=when_parents_change(ignore=(keys.champion,)),
-        freshness_policy=DAILY_FRESHNESS,
-        pool=WAREHOUSE_POOL,
-        retry_policy=WAREHOUSE_RETRY,
         kinds={"onnx", "duckdb"},
         description=f"{spec.name}: {what} for every scheduled flight, served the day before it"
                     f" flies ({table}).",

@@ -7,16 +7,16 @@ judges both on it. Without a challenger (every model is the champion, archived, 
 rolled back) the asset records that nothing shadows.
 """
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from assets.automation import DAILY_FRESHNESS, when_parents_change
+from assets.automation import daily_warehouse_asset, when_parents_change
 from assets.keys import FEATURES, ML_GROUP, ModelKeys, table_of
 from assets.ml.predictions import score_days
-from assets.partitions import daily_partitions, window_days
+from assets.partitions import window_days
 from core import registry
 from core.model_spec import ModelSpec
 from resources.model_store import ModelStore
-from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
+from resources.warehouse import DuckDBWarehouse
 
 
 def build_shadow_predictions(spec: ModelSpec):
@@ -26,13 +26,9 @@ def build_shadow_predictions(spec: ModelSpec):
     @asset(
         key=keys.shadow_predictions,
         group_name=ML_GROUP,
-        partitions_def=daily_partitions,
-        backfill_policy=BackfillPolicy.single_run(),
+        **daily_warehouse_asset(),
         deps=[FEATURES, keys.champion],
         automation_condition=when_parents_change(ignore=(keys.champion,)),
-        freshness_policy=DAILY_FRESHNESS,
-        pool=WAREHOUSE_POOL,
-        retry_policy=WAREHOUSE_RETRY,
         kinds={"onnx", "duckdb"},
         description=f"{spec.name}: the challenger's predictions of each new day, beside the"
                     f" champion's, never served ({table}).",

@@ -12,13 +12,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets.automation import DAILY_FRESHNESS, when_parents_change
+from assets.automation import daily_warehouse_asset, when_parents_change
 from assets.failures import permanent_failure
 from assets.keys import FEATURES, MONITORING_GROUP, ModelKeys
 from assets.ml.history import retrain_decision
-from assets.partitions import daily_partitions, window_days
+from assets.partitions import window_days
 from assets.plots import bar_plot
 from core import registry
 from core.drift import decay_trigger, drift_table, feature_drift_trigger, reference_window
@@ -29,7 +29,7 @@ from core.model_spec import ModelSpec
 from core.performance import realized_interval, served_out_of_sample
 from core.uncertainty import Interval
 from resources.model_store import ModelStore
-from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
+from resources.warehouse import DuckDBWarehouse
 from sensors.retrain import MEASURED_TRIGGERS
 
 
@@ -40,13 +40,9 @@ def build_drift_report(spec: ModelSpec):
     @asset(
         key=keys.drift_report,
         group_name=MONITORING_GROUP,
-        partitions_def=daily_partitions,
-        backfill_policy=BackfillPolicy.single_run(),
+        **daily_warehouse_asset(),
         deps=[FEATURES, keys.predictions],
         automation_condition=when_parents_change(),
-        freshness_policy=DAILY_FRESHNESS,
-        pool=WAREHOUSE_POOL,
-        retry_policy=WAREHOUSE_RETRY,
         kinds={"duckdb"},
         description=f"{spec.name}: decay of the serving version's {metric}, input drift against"
                     " the same season, and whether (and why) the platform retrains.",

@@ -12,11 +12,11 @@ they land.
 from datetime import timedelta
 
 import pandas as pd
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets.automation import DAILY_FRESHNESS, when_parents_change
+from assets.automation import daily_warehouse_asset, when_parents_change
 from assets.keys import LABELS, MONITORING_GROUP, ModelKeys, table_of
-from assets.partitions import daily_partitions, window_days
+from assets.partitions import window_days
 from assets.plots import lines_plot
 from core import registry
 from core.feature_table import read_served_labeled
@@ -30,7 +30,7 @@ from core.performance import (
     round_for_people,
     with_estimates,
 )
-from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
+from resources.warehouse import DuckDBWarehouse
 
 
 def build_realized_performance(spec: ModelSpec):
@@ -41,13 +41,9 @@ def build_realized_performance(spec: ModelSpec):
     @asset(
         key=keys.realized_performance,
         group_name=MONITORING_GROUP,
-        partitions_def=daily_partitions,
-        backfill_policy=BackfillPolicy.single_run(),
+        **daily_warehouse_asset(),
         deps=[keys.predictions, LABELS],
         automation_condition=when_parents_change(),
-        freshness_policy=DAILY_FRESHNESS,
-        pool=WAREHOUSE_POOL,
-        retry_policy=WAREHOUSE_RETRY,
         kinds={"duckdb"},
         description=f"{spec.name}: the served predictions of each day against its labels, per"
                     f" model version ({table}).",
