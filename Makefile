@@ -64,7 +64,7 @@ daemon-loop: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## after make ru
 	$(BIN)/python platform/daemon_loop.py $(if $(START),--start $(START)) $(if $(END),--end $(END))
 
 gate-bench: $(STAMP) $(MANIFEST)  ## the gate's false-promotion rate and power -> .bench/gate.json
-	$(BIN)/python platform/gate_bench.py
+	$(BIN)/python platform/gate_bench.py $(if $(KEEP),--keep $(KEEP))
 
 input-gain: $(STAMP)  ## after make run: the champion refit on groups of its inputs, AUC of each
 	$(BIN)/python platform/input_gain.py

@@ -7,7 +7,9 @@ in the gate metric's units. The decision:
 
 - promote: the whole interval lies above the spec's margin, on at least ``min_rows`` rows and
   ``min_days`` days (approve instead, to wait for an operator, when promotion is manual or
-  paused);
+  paused). The gate looks every ``look_every_days`` days of evidence, not at every new day:
+  each look is one more chance for noise to pass, and `make gate-bench` measures the whole
+  sequence of looks;
 - reject: the whole interval lies below the margin, or ``max_days`` passed without evidence
   either way; a challenger that failed a blocking check is rejected at once;
 - wait: not enough rows or days yet, or the interval straddles the margin: the challenger
@@ -73,6 +75,11 @@ def measure(gate: Gate, task: str, days, labels, challenger_predictions, champio
     return Evidence(days.min(), days.max(), *values, improvement)
 
 
+def is_look(gate: Gate, days: int) -> bool:
+    """Whether the gate decides on this many days of evidence (it waits in between)."""
+    return days >= gate.max_days or days % gate.look_every_days == 0
+
+
 def decide(challenger, champion, evidence: Evidence | None, gate: Gate,
            paused: bool = False) -> Decision:
     """What to do with ``challenger``, given the evidence gathered on the days neither model
@@ -96,6 +103,11 @@ def decide(challenger, champion, evidence: Evidence | None, gate: Gate,
     if interval.rows < gate.min_rows or interval.days < gate.min_days:
         return Decision("wait", f"too little evidence yet: {measured}; the gate needs at least"
                                 f" {gate.min_rows:,} rows and {gate.min_days} days", evidence)
+    if not is_look(gate, interval.days):
+        # Looking at every new day would give chance many more tries at a promotion.
+        upcoming = (interval.days // gate.look_every_days + 1) * gate.look_every_days
+        return Decision("wait", f"{measured}; the gate looks at every {gate.look_every_days}"
+                                f" days: next at {min(upcoming, gate.max_days)}", evidence)
     if interval.low > gate.margin:
         reason = f"better beyond the margin: {measured}"
         return (Decision("approve", f"{reason}; {hold}", evidence) if hold

@@ -67,9 +67,10 @@ class Gate:
     metric: str
     worst_acceptable: float  # blocking check: a model worse than this is never promoted
     margin: float  # the improvement's whole interval must lie above this, in the metric's units
-    confidence: float = 0.95  # of the improvement's interval
+    confidence: float = 0.90  # of the improvement's interval (its low end: a one-sided 5 %)
     min_rows: int = 5000  # labeled rows both models are scored on, at least
     min_days: int = 7  # ... over at least this many days
+    look_every_days: int = 7  # the gate decides at 7, 14, 21 ... days, not at every new day
     max_days: int = 28  # days of evidence after which an undecided challenger is rejected
     promotion: str = "auto"  # manual: a challenger that passes waits for an operator
 

@@ -8,6 +8,9 @@ A retrain is called for by
 - decay of the serving version (core/drift.decay_trigger);
 - feature drift, only where the spec says ``feature_drift: retrain`` (otherwise it warns).
 
+New labels alone wait while the last challenger is still being judged (in shadow, the gate's
+decision pending): each challenger gets its full evidence before a newer one replaces it.
+
 It trains at the newest weekly cutoff that leaves a week of labels to hold out. The same cutoff
 and recipe give the same training data and so the same model version: a request is named by
 them, and asked again it launches nothing.
@@ -42,9 +45,11 @@ class RetrainDecision:
 
 def decide_retrain(last: LastTraining | None, last_labeled: date | None,
                    newest_cutoff: date | None, recipe: str, min_new_label_days: int,
-                   measured: tuple[Trigger, ...] = ()) -> RetrainDecision:
+                   measured: tuple[Trigger, ...] = (),
+                   judging: str | None = None) -> RetrainDecision:
     """``newest_cutoff``: the newest cutoff that leaves a week of labels to hold out;
-    ``measured``: the drift report's decay and feature-drift triggers."""
+    ``measured``: the drift report's decay and feature-drift triggers; ``judging``: what the
+    gate said of the last trained challenger while its decision is pending (None: decided)."""
     if last is None:
         triggers = (Trigger("first model", True, "retrain", "no model has been trained yet"),
                     *measured)
@@ -69,6 +74,10 @@ def decide_retrain(last: LastTraining | None, last_labeled: date | None,
             reason = f"warning only ({warnings[0].reason}); {reason}"
         return RetrainDecision(False, reason, None, triggers)
     because = "; ".join(f"{t.name}: {t.reason}" for t in fired)
+    if judging and all(t.name == "new labels" for t in fired):
+        return RetrainDecision(False, f"{because}; but the last challenger is still being"
+                                      f" judged ({judging}): a newer one waits for its"
+                                      " decision", None, triggers)
     if newest_cutoff is None:
         return RetrainDecision(False, f"{because}; but no cutoff leaves a week of labels to"
                                       " hold out yet", None, triggers)

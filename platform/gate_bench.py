@@ -10,13 +10,17 @@ trained on the 90 days before the cutoff's prediction time, several times:
            random validation split)
   A draws  a bootstrap resample of the same training rows, twice
   W        the spec's model without the history inputs (outcome rates of the route, carrier,
-           origin: 28 days and the day before): truly worse
+           origin: 28 days and the day before)
+  S        the spec's model on the schedule and the aircraft only (no history, no weather)
 
 and the gate judges pairs as it does in the loop: on the days from the cutoff on, looking again
-each day as labels mature (7 to 28 days, the spec's min_days..max_days), stopping at its first
-promote or reject (core/gate.decide on core/gate.measure). False promotion: champion and
-challenger both from {A, A seeds, A draws}, every ordered pair. Power: champion W, challenger
-any of them. Goals: false promotion <= 5 %, power >= 80 %. Results: .bench/gate.json.
+as labels mature (7 to 28 days, the spec's min_days..max_days), stopping at its first
+promote or reject (core/gate.decide on core/gate.measure; it looks every
+``look_every_days``). False promotion: champion and
+challenger both from {A, A seeds, A draws}, every ordered pair. Power: champion W (or S),
+challenger any of those. Each comparison's true AUC gain on all its 28 days is printed beside
+it. Goals: false promotion <= 5 %, power >= 80 %. Results: .bench/gate.json; --keep DIR keeps
+the scores, to judge again without training.
 """
 
 import json
@@ -32,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from core.feature_table import read_labeled  # noqa: E402
-from core.gate import decide, measure  # noqa: E402
+from core.gate import decide, is_look, measure  # noqa: E402
 from core.model_inputs import ModelInputs  # noqa: E402
 from core.model_spec import load_specs  # noqa: E402
 from core.modeling import sklearn_predict, train_pipeline  # noqa: E402
@@ -41,6 +45,10 @@ from resources.settings import load_platform_module  # noqa: E402
 CUTOFFS = [date(2013, 3, 3), date(2013, 4, 7), date(2013, 5, 5), date(2013, 6, 2),
            date(2013, 7, 7), date(2013, 8, 4), date(2013, 9, 1), date(2013, 10, 6)]
 TRAIN_DAYS = 90
+# The weaker champions power is measured against, and what they lack.
+WEAKER = {"W": "the model without the history inputs",
+          "S": "the model on the schedule and aircraft only"}
+WEATHER_PREFIXES = ("temp", "visib", "humid", "dewp", "wind", "precip", "gust", "pressure")
 HISTORY_INPUTS = ("route_flights_28d", "route_late_rate_28d", "carrier_late_rate_28d",
                   "origin_hour_late_rate_28d", "origin_late_rate_1d", "carrier_late_rate_1d",
                   "origin_evening_late_rate_1d")
@@ -72,11 +80,14 @@ def fit_variants(spec, train):
     """name -> fitted pipeline and its inputs, for one cutoff's training rows."""
     weak = ModelInputs(tuple(c for c in spec.inputs.numeric if c not in HISTORY_INPUTS),
                        spec.inputs.categorical)
+    schedule_only = ModelInputs(tuple(c for c in weak.numeric
+                                      if not c.startswith(WEATHER_PREFIXES)),
+                                spec.inputs.categorical)
     rng = np.random.default_rng(0)
     plans = {"A": (train, spec.params, spec.inputs),
              "A seed 1": (train, {**spec.params, "random_state": 1}, spec.inputs),
              "A seed 2": (train, {**spec.params, "random_state": 2}, spec.inputs),
-             "W": (train, spec.params, weak)}
+             "W": (train, spec.params, weak), "S": (train, spec.params, schedule_only)}
     for draw in (1, 2):
         rows = rng.integers(0, len(train), len(train))
         plans[f"A draw {draw}"] = (train.iloc[rows], spec.params, spec.inputs)
@@ -88,7 +99,8 @@ def sequential_gate(spec, frame, challenger, champion) -> tuple[str, int]:
     """The gate's first decision other than wait as the days mature, and on how many days."""
     days = frame["flight_date"].dt.date
     first = days.min()
-    for look in range(spec.gate.min_days, spec.gate.max_days + 1):
+    looks = [d for d in range(spec.gate.min_days, spec.gate.max_days + 1) if is_look(spec.gate, d)]
+    for look in looks:
         seen = (days < first + timedelta(days=look)).to_numpy()
         evidence = measure(spec.gate, spec.task, frame["flight_date"][seen],
                            frame[spec.label][seen], challenger[seen], champion[seen],
@@ -106,58 +118,106 @@ def rate(hits: int, trials: int) -> dict:
     z, p = 1.96, hits / trials
     center = (p + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials ** 2)) / (1 + z * z / trials)
-    return {"share": round(p, 3), "low": round(center - half, 3), "high": round(center + half, 3),
+    return {"share": round(p, 3), "low": round(max(center - half, 0.0), 3),
+            "high": round(min(center + half, 1.0), 3),
             "hits": hits, "trials": trials}
 
 
-def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="gate-bench-") as work:
-        platform = build_year(Path(work))
-        spec = next(s for s in load_specs(platform.settings.model_specs_dir,
-                                          platform.settings.dbt_manifest_path) if s.name == MODEL)
-        lead = platform.settings.prediction_lead_days
-        null, better, looks = [], [], []
-        for number, cutoff in enumerate(CUTOFFS, 1):
-            started = time.perf_counter()
-            train_end = cutoff - timedelta(days=lead)
-            with platform.warehouse.connect(read_only=True) as con:
-                train = read_labeled(con, train_end - timedelta(days=TRAIN_DAYS - 1), train_end,
-                                     spec.label, spec.feature_model)
-                judged = read_labeled(con, cutoff, cutoff + timedelta(days=spec.gate.max_days - 1),
-                                      spec.label, spec.feature_model)
-            scores = {name: sklearn_predict(pipeline, judged, inputs, spec.task)
-                      for name, (pipeline, inputs) in fit_variants(spec, train).items()}
-            same = [name for name in scores if name != "W"]
-            for champion in same:
-                for challenger in same:
-                    if challenger != champion:
-                        action, days = sequential_gate(spec, judged, scores[challenger],
-                                                       scores[champion])
-                        null.append(action == "promote")
-                        looks.append(days)
-            for challenger in same:
-                action, days = sequential_gate(spec, judged, scores[challenger], scores["W"])
-                better.append(action == "promote")
-            print(f"[{number}/{len(CUTOFFS)}] cutoff {cutoff}: {len(train):,} training rows,"
-                  f" {len(judged):,} judged; promoted {sum(null[-20:])}/20 equal challengers,"
-                  f" {sum(better[-5:])}/5 better ({time.perf_counter() - started:.0f}s)",
-                  flush=True)
-    results = {"false_promotion": rate(sum(null), len(null)),
-               "power": rate(sum(better), len(better)),
-               "median_days_to_decide_equal": float(np.median(looks)),
-               "gate": {"margin": spec.gate.margin, "confidence": spec.gate.confidence,
-                        "min_rows": spec.gate.min_rows, "min_days": spec.gate.min_days,
-                        "max_days": spec.gate.max_days},
-               "cutoffs": [str(c) for c in CUTOFFS], "train_days": TRAIN_DAYS}
+def score_cutoffs(work: Path, spec_filter=MODEL) -> tuple[object, dict]:
+    """The spec and, per cutoff, the judged days' labels and every variant's scores. Kept in
+    ``work`` (scores-<cutoff>.parquet), so that judging again with another gate is quick."""
+    import pandas as pd
+
+    cached = sorted(work.glob("scores-*.parquet"))
+    platform = None
+    if len(cached) < len(CUTOFFS):
+        platform = build_year(work / "year")
+    settings = platform.settings if platform else load_platform_module("sandbox").make_settings(
+        work / "year")
+    spec = next(s for s in load_specs(settings.model_specs_dir, settings.dbt_manifest_path)
+                if s.name == spec_filter)
+    scored = {}
+    for number, cutoff in enumerate(CUTOFFS, 1):
+        path = work / f"scores-{cutoff}.parquet"
+        if path.exists():
+            scored[cutoff] = pd.read_parquet(path)
+            continue
+        started = time.perf_counter()
+        train_end = cutoff - timedelta(days=settings.prediction_lead_days)
+        with platform.warehouse.connect(read_only=True) as con:
+            train = read_labeled(con, train_end - timedelta(days=TRAIN_DAYS - 1), train_end,
+                                 spec.label, spec.feature_model)
+            judged = read_labeled(con, cutoff, cutoff + timedelta(days=spec.gate.max_days - 1),
+                                  spec.label, spec.feature_model)
+        frame = judged[["flight_date", spec.label]].rename(columns={spec.label: "label"})
+        for name, (pipeline, inputs) in fit_variants(spec, train).items():
+            frame[name] = sklearn_predict(pipeline, judged, inputs, spec.task)
+        frame.to_parquet(path)
+        scored[cutoff] = frame
+        print(f"[{number}/{len(CUTOFFS)}] cutoff {cutoff}: {len(train):,} training rows,"
+              f" {len(judged):,} judged ({time.perf_counter() - started:.0f}s)", flush=True)
+    return spec, scored
+
+
+def judge(spec, scored: dict) -> dict:
+    """Every ordered pair of equal models (false promotions) and each of them against each
+    weaker one (power), through the sequential gate; with the true gains on all 28 days."""
+    from sklearn.metrics import roc_auc_score
+
+    equal = ["A", "A seed 1", "A seed 2", "A draw 1", "A draw 2"]
+    outcomes = {"equal": [], **{weak: [] for weak in WEAKER}}
+    gains = {"equal": [], **{weak: [] for weak in WEAKER}}
+    for frame in scored.values():
+        auc = {name: roc_auc_score(frame["label"], frame[name]) for name in (*equal, *WEAKER)}
+        for champion in (*equal, *WEAKER):
+            for challenger in equal:
+                if challenger == champion:
+                    continue
+                kind = "equal" if champion in equal else champion
+                action, _ = sequential_gate(spec, frame.rename(columns={"label": spec.label}),
+                                            frame[challenger].to_numpy(),
+                                            frame[champion].to_numpy())
+                outcomes[kind].append(action == "promote")
+                gains[kind].append(auc[challenger] - auc[champion])
+    return {"false_promotion": rate(sum(outcomes["equal"]), len(outcomes["equal"])),
+            "power": {weak: rate(sum(outcomes[weak]), len(outcomes[weak])) for weak in WEAKER},
+            "true_auc_gain": {kind: {"mean": round(float(np.mean(v)), 4),
+                                     "min": round(float(np.min(v)), 4),
+                                     "max": round(float(np.max(v)), 4)}
+                              for kind, v in gains.items()},
+            "gate": {name: getattr(spec.gate, name) for name in
+                     ("metric", "margin", "confidence", "min_rows", "min_days",
+                      "look_every_days", "max_days")},
+            "cutoffs": [str(c) for c in CUTOFFS], "train_days": TRAIN_DAYS}
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keep", type=Path, help="keep the year and the scores in this folder"
+                                                  " (judge again without training)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="gate-bench-") as temp:
+        work = args.keep or Path(temp)
+        work.mkdir(parents=True, exist_ok=True)
+        spec, scored = score_cutoffs(work)
+        results = judge(spec, scored)
     out = REPO_ROOT / ".bench" / "gate.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    false, power = results["false_promotion"], results["power"]
-    print(f"\nfalse-promotion rate {false['share']:.1%} ({false['hits']}/{false['trials']},"
-          f" 95% {false['low']:.1%}..{false['high']:.1%}; goal <= 5%)")
-    print(f"power                {power['share']:.1%} ({power['hits']}/{power['trials']},"
-          f" 95% {power['low']:.1%}..{power['high']:.1%}; goal >= 80%)")
-    print(f"written to {out}")
+
+    def line(what, figure, goal, gain):
+        print(f"{what:<44}{figure['share']:>6.1%} ({figure['hits']}/{figure['trials']}, 95%"
+              f" {figure['low']:.1%}..{figure['high']:.1%}; goal {goal}); true AUC gain"
+              f" {gain['mean']:+.4f} ({gain['min']:+.4f}..{gain['max']:+.4f})")
+
+    gains = results["true_auc_gain"]
+    line("false promotion (same data, seed or resample)", results["false_promotion"], "<= 5%",
+         gains["equal"])
+    for weak, figure in results["power"].items():
+        line(f"power against {WEAKER[weak]}", figure, ">= 80%", gains[weak])
+    print(f"gate: {results['gate']}; written to {out}")
     return 0
 
 

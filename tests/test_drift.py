@@ -176,3 +176,13 @@ def test_significance_controls_the_false_discovery_rate():
     assert significant(p_values).tolist() == [True, True, True, True, False, False]
     # One small p-value among noise: 0.02 > 0.05 / 6, the bar for the smallest.
     assert not significant(pd.Series([0.02, 0.9, 0.9, 0.9, 0.9, 0.9])).any()
+
+
+def test_new_labels_wait_while_the_last_challenger_is_judged_but_decay_does_not():
+    waiting = "b6f26773a7ac: the interval includes the margin"
+    held = decide_retrain(LAST, D("2013-04-07"), D("2013-03-31"), "r1", 7, (), waiting)
+    assert not held.retrain and "still being judged (b6f26773a7ac" in held.reason
+    decay = Trigger("decay", True, "retrain", "realized auc surely worse")
+    assert decide_retrain(LAST, D("2013-04-07"), D("2013-03-31"), "r1", 7, (decay,),
+                          waiting).retrain
+    assert decide_retrain(LAST, D("2013-04-07"), D("2013-03-31"), "r2", 7, (), waiting).retrain

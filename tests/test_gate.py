@@ -14,8 +14,8 @@ from core.model_spec import Gate
 from core.uncertainty import Interval, improvement_interval, metric_interval
 
 AUC_GATE = Gate("auc", worst_acceptable=0.6, margin=0.002, min_rows=5000, min_days=7,
-                max_days=28)
-MANUAL = Gate("auc", 0.6, 0.002, promotion="manual")
+                max_days=28, look_every_days=1)
+MANUAL = Gate("auc", 0.6, 0.002, promotion="manual", look_every_days=1)
 
 
 def flights(seed=1, rows=20_000, days=28):
@@ -86,6 +86,16 @@ def test_the_interval_against_the_margin_decides(interval, action, says):
     assert decision.action == action and says in decision.reason
     # The evidence is in the reason: the figures, the interval, rows and days.
     assert "9,000 rows, 10 days" in decision.reason and "2013-03-03..2013-03-12" in decision.reason
+
+
+def test_the_gate_looks_every_week_of_evidence_not_every_day():
+    weekly = Gate("auc", 0.6, 0.002, min_days=7, look_every_days=7, max_days=28)
+    assert decide(Model("new"), Model("old"), evidence(0.004, 0.02, days=14), weekly).action \
+        == "promote"
+    between = decide(Model("new"), Model("old"), evidence(0.004, 0.02, days=10), weekly)
+    assert between.action == "wait" and "next at 14" in between.reason
+    assert decide(Model("new"), Model("old"), evidence(-0.03, -0.01, days=11),
+                  weekly).action == "wait"  # a reject waits for the look too
 
 
 def test_too_little_evidence_waits_and_a_long_undecided_shadow_is_rejected():

@@ -1,6 +1,6 @@
 """What the Dagster instance knows about a model's training, for the retrain decision
-(core/retrain_policy.py): the last training (its cutoff, recipe and the labels it could see) and
-the last labeled day. Read from the instance, not the warehouse: sensors must not wait on
+(core/retrain_policy.py): the last training (its cutoff, recipe and the labels it could see),
+whether the gate is still judging it, and the last labeled day. Read from the instance, not the warehouse: sensors must not wait on
 DuckDB's lock.
 """
 
@@ -39,13 +39,31 @@ def last_training(instance: DagsterInstance, keys: ModelKeys) -> LastTraining | 
                         date.fromisoformat(labeled_through.value) if labeled_through else cutoff)
 
 
+def judging(instance: DagsterInstance, keys: ModelKeys) -> str | None:
+    """The gate's words on the last trained model while its decision is pending: the model's
+    newest materialization came after the gate's, or the gate said wait (None: decided)."""
+    trained = instance.fetch_materializations(keys.model, limit=1).records
+    if not trained:
+        return None
+    version = trained[0].asset_materialization.metadata["version"].value
+    gated = instance.fetch_materializations(keys.champion, limit=1).records
+    if not gated or gated[0].storage_id < trained[0].storage_id:
+        return f"{version}: not judged yet"
+    metadata = gated[0].asset_materialization.metadata
+    challenger, decision = metadata.get("challenger_version"), metadata.get("decision")
+    if challenger and challenger.value == version and decision and decision.value == "wait":
+        return f"{version}: {metadata['reason'].value}"
+    return None
+
+
 def retrain_decision(instance: DagsterInstance, spec: ModelSpec,
                      measured: tuple[Trigger, ...] = ()) -> tuple[RetrainDecision, str]:
     """Whether ``spec``'s model should retrain now, and the recipe it would train with."""
+    keys = ModelKeys(spec.name)
     last_labeled = last_labeled_day(instance)
     newest = latest_cutoff(last_labeled) if last_labeled else None
     recipe = spec_recipe_id(spec)
-    decision = decide_retrain(last_training(instance, ModelKeys(spec.name)), last_labeled,
+    decision = decide_retrain(last_training(instance, keys), last_labeled,
                               date.fromisoformat(newest) if newest else None, recipe,
-                              spec.min_new_label_days, measured)
+                              spec.min_new_label_days, measured, judging(instance, keys))
     return decision, recipe
