@@ -9,12 +9,15 @@ day; this module decides, free of Dagster, so that the rules are tested directly
 - a day whose schedule changed also re-ingests its outcomes, if any: they are checked against
   the schedule they belong to (and a day whose schedule was rejected gets its outcomes again
   when the corrected schedule lands);
-- the run key names the day and the content of its files: the same files never run twice.
+- the run key names the day and the content of its files: the same files never run twice;
+- a day ahead (its schedule alone) is one run from its landing file to its predictions
+  (landing_runs), so that a landed day is served without waiting for sensor ticks in between.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,44 @@ def plan_ingestion(seen: dict[str, str], found: dict[str, str], valid_days: set[
     for name in ignored:
         recorded[name.split(".csv")[0]] = found[name.split(".csv")[0]]
     return IngestPlan(days, recorded, waiting, ignored)
+
+
+@dataclass(frozen=True)
+class LandingRun:
+    """One run of a landing: the raw feeds of ``first``..``last`` to ingest, and whether the run
+    carries the days' chain on to their features and predictions (``serves``)."""
+
+    first: str
+    last: str
+    datasets: tuple[str, ...]
+    serves: bool
+    run_key: str
+
+
+def landing_runs(days: list[DayToIngest], lead_days: int) -> list[LandingRun]:
+    """The runs of the planned ``days``, in the order they must run (a queue runs them one at a
+    time, in this order).
+
+    A day whose new schedule came alone is a day ahead, to be served: its run ingests the
+    schedule, builds the features and scores them, all in one run. Its features read the labels
+    of the days before (up to ``lead_days`` earlier); when those days' outcomes came in this
+    same landing, the run covers them too (their schedules, unchanged, are read again), so that
+    their labels are built before the features that read them. Every other day is a run of its
+    raw feeds, before the runs that read it; its labels and features follow by automation.
+    """
+    by_day = {day.day: day for day in days}
+    runs = []
+    for day in days:
+        if day.datasets != ("schedule",):
+            runs.append(LandingRun(day.day, day.day, day.datasets, False, day.run_key))
+            continue
+        first = day.day
+        while (earlier := _days_before(first, 1)) in by_day and \
+                _days_before(day.day, lead_days) <= earlier:
+            first = earlier
+        runs.append(LandingRun(first, day.day, ("schedule",), True, f"serve:{day.run_key}"))
+    return runs
+
+
+def _days_before(day: str, count: int) -> str:
+    return (date.fromisoformat(day) - timedelta(days=count)).isoformat()

@@ -24,6 +24,7 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from assets.features.dbt import build_dbt_assets  # noqa: E402
 from assets.ingest.raw import raw_daily, raw_reference_assets  # noqa: E402
+from assets.keys import ModelKeys  # noqa: E402
 from assets.ml.chain import build_model_chain  # noqa: E402
 from core.model_spec import load_specs  # noqa: E402
 from resources.dbt_project import build_dbt_project, build_dbt_resource  # noqa: E402
@@ -32,7 +33,7 @@ from resources.model_store import ModelStore  # noqa: E402
 from resources.settings import Settings  # noqa: E402
 from resources.warehouse import DuckDBWarehouse  # noqa: E402
 from sensors.alerts import build_alert_sensor  # noqa: E402
-from sensors.new_data import new_data_sensor  # noqa: E402
+from sensors.new_data import build_new_data_sensor  # noqa: E402
 
 DAILY_DATA_JOB = "daily_data"
 
@@ -68,7 +69,9 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
         asset_checks=[check for chain in chains for check in chain.checks],
         jobs=[daily_data_job, *(job for chain in chains for job in chain.jobs)],
         sensors=[
-            new_data_sensor,
+            build_new_data_sensor(list(dbt_daily.keys),
+                                  [ModelKeys(spec.name) for spec in specs],
+                                  settings.prediction_lead_days),
             automation_sensor,
             *(sensor for chain in chains for sensor in chain.sensors),
             build_alert_sensor(settings.data_dir / "alerts.jsonl"),

@@ -61,7 +61,7 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
     # A first tick of each, so that the measured ticks start from a cursor as a running
     # daemon's do (the days already there are not re-requested).
     instance, landing, log = platform.instance, platform.settings.landing_dir, []
-    _, new_data_cursor = tick_new_data(instance, landing, None, platform.settings.warehouse_path)
+    _, new_data_cursor = tick_new_data(platform.defs, instance, landing, None, platform.settings.warehouse_path)
     automation_cursor, ran = None, True
     while ran:
         automation_cursor, ran = run_automation_tick(platform, automation_cursor, log)
@@ -75,7 +75,7 @@ def landing_latency(work: Path, env: dict, days: int = 3) -> dict:
         deliver_days(landing, day, day)
         served_day = day + timedelta(days=1)
         started, landed_at = time.perf_counter(), time.time()
-        requests, new_data_cursor = tick_new_data(instance, landing, new_data_cursor)
+        requests, new_data_cursor = tick_new_data(platform.defs, instance, landing, new_data_cursor)
         sensed = time.perf_counter()
         for request in requests:
             if not platform.execute(list(request.asset_selection),

@@ -12,32 +12,36 @@ from dagster import Definitions, build_sensor_context, evaluate_automation_condi
 
 from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse
-from sensors.new_data import new_data_sensor
 
 
-def tick_new_data(instance, landing_dir, cursor, warehouse_path=None):
+def tick_new_data(defs: Definitions, instance, landing_dir, cursor, warehouse_path=None):
     """One evaluation of the new-data sensor: (run requests, new cursor)."""
     warehouse = DuckDBWarehouse(path=str(warehouse_path or landing_dir.parent / "none.duckdb"))
     landing = LandingZone(path=str(landing_dir), quarantine_path=str(landing_dir.parent / "quarantine"))
     context = build_sensor_context(instance=instance, cursor=cursor,
                                    resources={"landing": landing, "warehouse": warehouse})
-    result = new_data_sensor(context)
+    result = defs.resolve_sensor_def("new_data")(context)
     return (result if isinstance(result, list) else []), context.cursor
 
 
 def execute_requests(platform, requests) -> bool:
-    """Run what a sensor requested. Requests for consecutive days with the same assets run as
-    one run over the range, as a single-run backfill of those days would: the same partitions
-    are written and recorded, without paying Dagster's per-run cost (~1 s in-process) per day.
-    Runs go in day order. Returns whether every run succeeded."""
-    days_by_keys: dict[tuple, set[str]] = {}
+    """Run what a sensor requested, in its order (the landing queue runs them one at a time).
+    Requests for consecutive days with the same assets, one after another, run as one run over
+    the range, as a single-run backfill of those days would: the same partitions are written
+    and recorded, without paying Dagster's per-run cost (~1 s in-process) per day. Returns
+    whether every run succeeded."""
+    runs: list[tuple[list, list[str]]] = []  # (selection, [first, last])
     for request in requests:
-        selection = tuple(sorted(request.asset_selection, key=str))
-        days_by_keys.setdefault(selection, set()).add(request.partition_key)
-    runs = sorted(((partition_range, list(selection)) for selection, days in days_by_keys.items()
-                   for partition_range in _ranges(days)), key=lambda run: run[0])
-    return all(platform.execute(selection, **_partition_options(partition_range)).success
-               for partition_range, selection in runs)
+        selection = sorted(request.asset_selection, key=str)
+        span = request.partition_key_range
+        first, last = (span.start, span.end) if span else (request.partition_key,) * 2
+        if (runs and not span and runs[-1][0] == selection and first == last
+                and _next_day(runs[-1][1][1]) == first):
+            runs[-1][1][1] = last
+        else:
+            runs.append((selection, [first, last]))
+    return all(platform.execute(selection, **_partition_options(tuple(span))).success
+               for selection, span in runs)
 
 
 def _next_day(day: str) -> str:

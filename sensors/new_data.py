@@ -4,28 +4,40 @@ The cursor maps every file handled to its content hash, so a file delivered agai
 bytes requests nothing, and a corrected file re-ingests its day. The first tick starts from what
 the warehouse already holds (raw.ingest_log), so `make run` followed by `make ui` re-ingests
 nothing. What to request is planned in core/ingest_plan.py (one run per day; outcomes wait for
-their schedule). Everything downstream follows by declarative automation.
+their schedule; a day ahead is one run from its schedule to its predictions). The runs of the
+landing queue one after another in day order (run tag LANDING_QUEUE_TAG, limited to one at a
+time in dagster.yaml): a day's labels are in before the next day's features read them.
+Everything else downstream follows by declarative automation.
 """
 
 import json
 
 import duckdb
 from dagster import (
+    AssetKey,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
     SkipReason,
     sensor,
 )
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from assets.ingest.raw import ingested_hashes, raw_key
+from assets.keys import ModelKeys
+from assets.ml.history import champion_version
 from assets.partitions import daily_partitions
 from core.contract import DAILY_DATASETS
-from core.ingest_plan import plan_ingestion
+from core.ingest_plan import LandingRun, landing_runs, plan_ingestion
 from resources.landing import LandingZone, file_sha256
 from resources.warehouse import DuckDBWarehouse, WarehouseBusy
 
 HASH_CHARS = 16
+# Runs with this tag run one at a time, in the order the sensor requested them (dagster.yaml).
+LANDING_QUEUE_TAG = "landing/queue"
 
 
 def scan_landing_zone(landing: LandingZone) -> dict[str, str]:
@@ -37,38 +49,60 @@ def scan_landing_zone(landing: LandingZone) -> dict[str, str]:
     return found
 
 
-@sensor(
-    name="new_data",
-    asset_selection=[raw_key(name) for name in DAILY_DATASETS],
-    minimum_interval_seconds=15,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Requests raw/* for each day whose landing file is new or changed.",
-)
-def new_data_sensor(context: SensorEvaluationContext, landing: LandingZone,
-                    warehouse: DuckDBWarehouse):
-    if context.cursor:
-        seen = json.loads(context.cursor)
-    else:
-        try:
-            ingested = ingested_hashes(warehouse, wait_seconds=5)
-        except (WarehouseBusy, duckdb.IOException):  # a run holds the file; the next tick retries
-            return SkipReason("first tick: the warehouse is busy, retrying")
-        seen = {name: digest[:HASH_CHARS] for name, digest in ingested.items()}
-    found = scan_landing_zone(landing)
-    scheduled = context.instance.get_materialized_partitions(raw_key("schedule"))
-    plan = plan_ingestion(seen, found, set(daily_partitions.get_partition_keys()), scheduled)
-    for name in plan.ignored:
-        context.log.warning(f"ignoring landing file {name}")
-    for name in plan.waiting:
-        context.log.info(f"not yet: {name}")
-    context.update_cursor(json.dumps(plan.seen, sort_keys=True))
-    if not plan.days:
-        return SkipReason(f"no new or changed files to ingest among {len(found)} in {landing.path}"
-                          + (f"; waiting: {', '.join(plan.waiting)}" if plan.waiting else ""))
-    context.log.info(f"{len(plan.days)} day(s) to ingest: {[d.day for d in plan.days]}")
-    return [
-        RunRequest(run_key=day.run_key, partition_key=day.day,
-                   asset_selection=[raw_key(dataset) for dataset in day.datasets],
-                   tags={"landing/files": ",".join(f"{d}/{day.day}.csv" for d in day.datasets)})
-        for day in plan.days
-    ]
+def build_new_data_sensor(daily_chain: list[AssetKey], models: list[ModelKeys],
+                          lead_days: int):
+    """``daily_chain``: the daily assets between raw/* and the predictions (the dbt models);
+    ``models``: each model whose predictions (and shadow predictions) a served day's run
+    carries, once it has a champion."""
+    feeds = [raw_key(name) for name in DAILY_DATASETS]
+    served = [key for model in models for key in (model.predictions, model.shadow_predictions)]
+
+    @sensor(
+        name="new_data",
+        asset_selection=[*feeds, *daily_chain, *served],
+        minimum_interval_seconds=5,  # the daemon's sensor loop runs every 5 s at most
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Requests raw/* for each day whose landing file is new or changed; a day"
+                    " ahead in one run from its schedule to its features and predictions.",
+    )
+    def new_data(context: SensorEvaluationContext, landing: LandingZone,
+                 warehouse: DuckDBWarehouse):
+        if context.cursor:
+            seen = json.loads(context.cursor)
+        else:
+            try:
+                ingested = ingested_hashes(warehouse, wait_seconds=5)
+            except (WarehouseBusy, duckdb.IOException):  # a run holds the file: retry next tick
+                return SkipReason("first tick: the warehouse is busy, retrying")
+            seen = {name: digest[:HASH_CHARS] for name, digest in ingested.items()}
+        found = scan_landing_zone(landing)
+        scheduled = context.instance.get_materialized_partitions(raw_key("schedule"))
+        plan = plan_ingestion(seen, found, set(daily_partitions.get_partition_keys()), scheduled)
+        for name in plan.ignored:
+            context.log.warning(f"ignoring landing file {name}")
+        for name in plan.waiting:
+            context.log.info(f"not yet: {name}")
+        context.update_cursor(json.dumps(plan.seen, sort_keys=True))
+        if not plan.days:
+            return SkipReason(f"no new or changed files to ingest among {len(found)} in"
+                              f" {landing.path}"
+                              + (f"; waiting: {', '.join(plan.waiting)}" if plan.waiting else ""))
+        context.log.info(f"{len(plan.days)} day(s) to ingest: {[d.day for d in plan.days]}")
+        serving = [key for model in models if champion_version(context.instance, model)
+                   for key in (model.predictions, model.shadow_predictions)]
+        return [_run_request(run, daily_chain + serving)
+                for run in landing_runs(plan.days, lead_days)]
+
+    return new_data
+
+
+def _run_request(run: LandingRun, chain: list[AssetKey]) -> RunRequest:
+    files = ",".join(f"{dataset}/{run.last}.csv" for dataset in run.datasets)
+    tags = {"landing/files": files, LANDING_QUEUE_TAG: "in_order"}
+    selection = [raw_key(dataset) for dataset in run.datasets] + (chain if run.serves else [])
+    if run.first == run.last:
+        return RunRequest(run_key=run.run_key, partition_key=run.last,
+                          asset_selection=selection, tags=tags)
+    return RunRequest(run_key=run.run_key, asset_selection=selection, tags={
+        **tags, ASSET_PARTITION_RANGE_START_TAG: run.first,
+        ASSET_PARTITION_RANGE_END_TAG: run.last})

@@ -10,7 +10,6 @@ open day's latest predictions name the version that served them.
 from datetime import date
 
 from dagster import (
-    AssetRecordsFilter,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -19,18 +18,8 @@ from dagster import (
 )
 
 from assets.keys import ModelKeys
-from assets.ml.history import last_labeled_day
+from assets.ml.history import champion_version, last_labeled_day, latest_metadata
 from core.model_spec import ModelSpec
-
-
-def _latest_metadata(instance, key, partition: str | None = None) -> dict:
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
-        limit=1).records
-    if not records:
-        return {}
-    return {name: value.value for name, value in
-            records[0].asset_materialization.metadata.items()}
 
 
 def build_serving_sensor(spec: ModelSpec):
@@ -44,14 +33,14 @@ def build_serving_sensor(spec: ModelSpec):
         description=f"When {spec.name}'s champion changes, serves again the days not flown yet.",
     )
     def serve_new_champion(context: SensorEvaluationContext):
-        champion = _latest_metadata(context.instance, keys.champion).get("champion_version")
+        champion = champion_version(context.instance, keys)
         if not champion:
             return SkipReason("no champion yet")
         flown = last_labeled_day(context.instance) or date.min
         open_days = sorted(day for day in
                            context.instance.get_materialized_partitions(keys.predictions)
                            if date.fromisoformat(day) > flown)
-        stale = [day for day in open_days if _latest_metadata(
+        stale = [day for day in open_days if latest_metadata(
             context.instance, keys.predictions, day).get("model_version") != champion]
         if not stale:
             return SkipReason(f"every day not flown yet ({', '.join(open_days) or 'none'}) is"

@@ -33,7 +33,7 @@ def test_sixty_days_retrain_only_on_a_week_of_new_labels_and_the_gate_explains_e
     retrain_job = platform.defs.resolve_job_def(f"retrain_{CLASSIFIER}")
 
     # First ticks, as a running daemon has had them: its cursors start from what is there.
-    _, new_data_cursor = ticks.tick_new_data(platform.instance, landing, None,
+    _, new_data_cursor = ticks.tick_new_data(platform.defs, platform.instance, landing, None,
                                               platform.settings.warehouse_path)
     automation_cursor, log, retrains, skips = None, [], [], []
     automation_cursor, _ = ticks.run_automation_tick(platform, automation_cursor, log)
@@ -41,7 +41,7 @@ def test_sixty_days_retrain_only_on_a_week_of_new_labels_and_the_gate_explains_e
     for batch in BATCHES:
         first, last = last + timedelta(days=1), last + timedelta(days=batch)
         deliver_days(landing, first, last)
-        requests, new_data_cursor = ticks.tick_new_data(platform.instance, landing,
+        requests, new_data_cursor = ticks.tick_new_data(platform.defs, platform.instance, landing,
                                                          new_data_cursor)
         assert len(requests) == batch + 1  # one per day, and the next day's schedule
         assert ticks.execute_requests(platform, requests)

@@ -14,11 +14,13 @@ from dagster import (
     build_run_status_sensor_context,
 )
 
+from assets import keys
 from assets.keys import ModelKeys, raw_key
 from core.contract import landing_path
-from core.ingest_plan import plan_ingestion
-from core.simulator import land_days
+from core.ingest_plan import DayToIngest, LandingRun, landing_runs, plan_ingestion
+from core.simulator import deliver_days, land_days
 from sensors.alerts import build_alert_sensor
+from sensors.new_data import LANDING_QUEUE_TAG
 from tests.conftest import CLASSIFIER, SMALL_WINDOW, load_platform_module
 
 ticks = load_platform_module("ticks")
@@ -74,34 +76,98 @@ def test_files_for_days_outside_the_partitions_are_ignored_and_named():
     assert result.days == [] and result.ignored == ["schedule/2014-01-01.csv (no such daily partition)"]
 
 
+def _day(day, *datasets):
+    return DayToIngest(day, datasets, f"{day}:key")
+
+
+def test_a_day_ahead_is_one_run_that_covers_the_labels_it_reads_from_the_same_landing():
+    # The end of Mar 1: its outcomes and weather, and Mar 2's schedule (served a day ahead).
+    runs = landing_runs([_day("2013-03-01", "outcomes", "weather"),
+                         _day("2013-03-02", "schedule")], lead_days=1)
+    assert runs == [
+        LandingRun("2013-03-01", "2013-03-01", ("outcomes", "weather"), False, "2013-03-01:key"),
+        LandingRun("2013-03-01", "2013-03-02", ("schedule",), True, "serve:2013-03-02:key")]
+    # A schedule landed alone (nothing of the day before in this landing): that day only.
+    assert landing_runs([_day("2013-03-02", "schedule")], lead_days=1) == [
+        LandingRun("2013-03-02", "2013-03-02", ("schedule",), True, "serve:2013-03-02:key")]
+
+
+def test_a_backlog_ingests_each_day_then_serves_the_day_ahead_last():
+    days = [_day(f"2013-03-0{n}", "outcomes", "schedule", "weather") for n in (1, 2, 3)]
+    runs = landing_runs([*days, _day("2013-03-04", "schedule")], lead_days=1)
+    assert [(r.first, r.last, r.serves) for r in runs] == [
+        ("2013-03-01", "2013-03-01", False), ("2013-03-02", "2013-03-02", False),
+        ("2013-03-03", "2013-03-03", False), ("2013-03-03", "2013-03-04", True)]
+    # Two days of lead: the run reaches back over the days it may read that came with it.
+    runs = landing_runs([_day("2013-03-02", "outcomes"), _day("2013-03-03", "outcomes"),
+                         _day("2013-03-04", "schedule")], lead_days=2)
+    assert (runs[-1].first, runs[-1].last) == ("2013-03-02", "2013-03-04")
+
+
 # --- ticks against a real instance -----------------------------------------------------------
 
 def test_new_data_sensor_hashes_the_landing_zone_and_keeps_its_cursor(tmp_path, new_platform):
-    instance = new_platform().instance
+    platform = new_platform()
+    defs, instance = platform.defs, platform.instance
     landing = tmp_path / "landing"
     land_days(landing, date(2013, 3, 1), date(2013, 3, 2))
 
-    requests, cursor = tick_new_data(instance, landing, None)
+    requests, cursor = tick_new_data(defs, instance, landing, None)
     assert [r.partition_key for r in requests] == ["2013-03-01", "2013-03-02"]
     assert all(set(r.asset_selection) == {SCHEDULE, OUTCOMES, WEATHER} for r in requests)
-    assert tick_new_data(instance, landing, cursor)[0] == []  # nothing new
+    assert {r.tags[LANDING_QUEUE_TAG] for r in requests} == {"in_order"}
+    assert tick_new_data(defs, instance, landing, cursor)[0] == []  # nothing new
     land_days(landing, date(2013, 3, 1), date(2013, 3, 2))  # identical re-delivery
-    assert tick_new_data(instance, landing, cursor)[0] == []
+    assert tick_new_data(defs, instance, landing, cursor)[0] == []
 
     changed = landing_path(landing, "weather", date(2013, 3, 2))  # a corrected file
     changed.write_text(changed.read_text().replace(",35.96,", ",36.5,", 1))
-    requests, cursor = tick_new_data(instance, landing, cursor)
+    requests, cursor = tick_new_data(defs, instance, landing, cursor)
     assert [(r.partition_key, r.asset_selection) for r in requests] == [("2013-03-02", [WEATHER])]
-    assert tick_new_data(instance, landing, cursor)[0] == []
+    assert tick_new_data(defs, instance, landing, cursor)[0] == []
 
 
 def test_new_data_sensor_starts_from_what_the_warehouse_holds(built_platform):
     """The first tick (no cursor) does not re-request days already ingested (raw.ingest_log)."""
     settings = built_platform.settings
-    requests, cursor = tick_new_data(built_platform.instance, settings.landing_dir, None,
+    requests, cursor = tick_new_data(built_platform.defs, built_platform.instance,
+                                     settings.landing_dir, None,
                                      settings.warehouse_path)
     assert requests == []
     assert len(json.loads(cursor)) == 3 * 43  # the three feeds, Jan 1 .. Feb 12
+
+
+def test_a_landed_day_is_served_by_its_landing_runs_alone(built_platform, tmp_path):
+    """The end of Feb 12 (its outcomes and weather) and Feb 13's schedule: two runs, in order,
+    and Feb 13 is served from features that read Feb 12's labels, with no automation tick."""
+    platform = built_platform.clone(tmp_path, SMALL_WINDOW)
+    assert platform.train("2013-02-03", models=[MODEL]).success
+    assert platform.promote([MODEL]).success
+    landing, day = platform.settings.landing_dir, date(2013, 2, 13)
+    _, cursor = tick_new_data(platform.defs, platform.instance, landing, None,
+                              platform.settings.warehouse_path)
+    # Feb 13's schedule, published the day before: one run serves it.
+    land_days(landing, day, day, datasets=("schedule",))
+    (ahead,), cursor = tick_new_data(platform.defs, platform.instance, landing, cursor)
+    assert ahead.partition_key == "2013-02-13" and PREDICTIONS in ahead.asset_selection
+    assert ticks.execute_requests(platform, [ahead])
+
+    deliver_days(landing, day, day)  # Feb 13 passes: its outcomes, and Feb 14's schedule
+    requests, _ = tick_new_data(platform.defs, platform.instance, landing, cursor)
+    ingest, serve = requests
+    assert (ingest.partition_key, set(ingest.asset_selection)) == ("2013-02-13", {OUTCOMES, WEATHER})
+    assert serve.partition_key_range.start == "2013-02-13"
+    assert serve.partition_key_range.end == "2013-02-14"
+    assert {SCHEDULE, PREDICTIONS, MODEL.shadow_predictions, keys.LABELS,
+            keys.FEATURES} <= set(serve.asset_selection)
+    assert ticks.execute_requests(platform, requests)
+    served = platform.query(
+        "select count(*), min(model_version) from ml.not_on_time_predictions"
+        " where flight_date = '2013-02-14'")
+    assert served[0][0] > 500
+    # The features of Feb 14 read Feb 13's labels, built in the same run.
+    assert platform.query("select count(*) from labels.flight_labels"
+                          " where flight_date = '2013-02-13'")[0][0] > 500
 
 
 def _drift_metadata(platform):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from dagster import DagsterInstance
+from dagster import AssetRecordsFilter, DagsterInstance
 
 from assets.keys import ModelKeys, raw_key
 from assets.partitions import latest_cutoff
@@ -22,6 +22,22 @@ def last_labeled_day(instance: DagsterInstance) -> date | None:
     """The last day whose outcomes (the labels' source) have landed."""
     days = instance.get_materialized_partitions(raw_key("outcomes"))
     return max(date.fromisoformat(day) for day in days) if days else None
+
+
+def latest_metadata(instance: DagsterInstance, key, partition: str | None = None) -> dict:
+    """The metadata values of ``key``'s (partition's) latest materialization ({} if none)."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
+        limit=1).records
+    if not records:
+        return {}
+    return {name: value.value for name, value in
+            records[0].asset_materialization.metadata.items()}
+
+
+def champion_version(instance: DagsterInstance, keys: ModelKeys) -> str | None:
+    """The version the model's last gate decision left serving (None: no champion yet)."""
+    return latest_metadata(instance, keys.champion).get("champion_version") or None
 
 
 def last_training(instance: DagsterInstance, keys: ModelKeys) -> LastTraining | None:
