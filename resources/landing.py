@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -27,6 +27,16 @@ class LandingZone(ConfigurableResource):
 
     def file_for(self, dataset: str, day: date) -> Path:
         return landing_path(Path(self.path), dataset, day)
+
+    def landed_at(self, day: date, lead_days: int) -> float | None:
+        """When what day ``day`` is served from had landed (epoch seconds): its schedule and
+        the outcomes of the day before it (lead_days earlier), the last file of them to land.
+        None when a file is missing."""
+        files = [self.file_for("schedule", day),
+                 self.file_for("outcomes", day - timedelta(days=lead_days))]
+        if not all(path.exists() for path in files):
+            return None
+        return max(path.stat().st_mtime for path in files)
 
     def dataset_dir(self, dataset: str) -> Path:
         return Path(self.path) / dataset

@@ -8,14 +8,17 @@
 (d) realized performance credits each served row to the version that served it.
 """
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
 
 from assets import keys
+from assets.ml.predictions import served_after_landing
 from core import registry
+from core.serving import ServingDecision
 from core.simulator import land_days
+from resources.landing import LandingZone
 from tests.conftest import CLASSIFIER, SMALL_WINDOW
 
 MODEL = keys.ModelKeys(CLASSIFIER)
@@ -164,3 +167,19 @@ def test_each_served_day_is_estimated_before_its_labels_and_the_error_kept_after
         MODEL.realized_performance).asset_materialization.metadata
     assert metadata["estimate_checked_days"].value == 8
     assert "data:image/png;base64," in metadata["estimated_vs_realized_auc_plot"].value
+
+
+def test_the_latency_after_landing_is_reported_only_for_a_day_served_ahead(tmp_path):
+    landing = LandingZone(path=str(tmp_path / "landing"), quarantine_path=str(tmp_path / "q"))
+    day = date(2013, 3, 2)
+    land_days(tmp_path / "landing", day, day, datasets=("schedule",))
+    write, keep = ServingDecision("write", "first"), ServingDecision("keep", "same")
+    served_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    # The outcomes of the day before have not landed: the day is not yet servable as landed.
+    assert served_after_landing(landing, write, day, served_at, lead_days=1) is None
+    land_days(tmp_path / "landing", day - timedelta(days=1), day - timedelta(days=1),
+              datasets=("outcomes",))
+    landed = landing.landed_at(day, lead_days=1)
+    later = datetime.fromtimestamp(landed + 7.5, tz=timezone.utc).replace(tzinfo=None)
+    assert served_after_landing(landing, write, day, later, lead_days=1) == 7.5
+    assert served_after_landing(landing, keep, day, later, lead_days=1) is None  # a backfill

@@ -5,6 +5,7 @@ would do it on its own clock (tests/loop.py).
 """
 
 import json
+import time
 from datetime import date
 
 from dagster import (
@@ -144,6 +145,7 @@ def test_a_landed_day_is_served_by_its_landing_runs_alone(built_platform, tmp_pa
     assert platform.train("2013-02-03", models=[MODEL]).success
     assert platform.promote([MODEL]).success
     landing, day = platform.settings.landing_dir, date(2013, 2, 13)
+    started = time.time()
     _, cursor = tick_new_data(platform.defs, platform.instance, landing, None,
                               platform.settings.warehouse_path)
     # Feb 13's schedule, published the day before: one run serves it.
@@ -165,6 +167,10 @@ def test_a_landed_day_is_served_by_its_landing_runs_alone(built_platform, tmp_pa
         "select count(*), min(model_version) from ml.not_on_time_predictions"
         " where flight_date = '2013-02-14'")
     assert served[0][0] > 500
+    # Operators see how long after its landing the day was served (plotted over days).
+    latency = platform.instance.get_latest_materialization_event(PREDICTIONS) \
+        .asset_materialization.metadata["served_after_landing_s"].value
+    assert 0 < latency < time.time() - started
     # The features of Feb 14 read Feb 13's labels, built in the same run.
     assert platform.query("select count(*) from labels.flight_labels"
                           " where flight_date = '2013-02-13'")[0][0] > 500

@@ -43,7 +43,8 @@ def build_model_chain(spec: ModelSpec, prediction_lead_days: int) -> ModelChain:
         description=f"Retrain {spec.name} at a cutoff; the gate promotes it only with evidence.",
     )
     return ModelChain(
-        assets=[training_set, model, evaluation, champion, build_predictions(spec),
+        assets=[training_set, model, evaluation, champion,
+                build_predictions(spec, prediction_lead_days),
                 build_shadow_predictions(spec), build_realized_performance(spec),
                 build_drift_report(spec)],
         checks=build_model_checks(spec),

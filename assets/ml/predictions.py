@@ -20,6 +20,7 @@ from core.feature_table import LABELS_TABLE, predictions_table, read_features
 from core.model_spec import ModelSpec
 from core.serving import serving_decision
 from core.simulator import days_between
+from resources.landing import LandingZone
 from resources.model_store import ModelStore
 from resources.warehouse import DuckDBWarehouse
 
@@ -57,7 +58,18 @@ def score_days(con, model_store: ModelStore, model, spec: ModelSpec, first, last
     return scored
 
 
-def build_predictions(spec: ModelSpec):
+def served_after_landing(landing: LandingZone, decision, day, served_at: datetime,
+                         lead_days: int) -> float | None:
+    """Seconds from the landing of what ``day`` is served from to its predictions being stored:
+    the latency operators watch (a plot over days in the asset's metadata). Only for a day
+    served now, ahead of its flights; a backfill of old days has no such latency."""
+    landed = landing.landed_at(day, lead_days)
+    if decision.action not in ("write", "replace") or landed is None:
+        return None
+    return round(served_at.replace(tzinfo=timezone.utc).timestamp() - landed, 1)
+
+
+def build_predictions(spec: ModelSpec, prediction_lead_days: int):
     keys = ModelKeys(spec.name)
     table = predictions_table(spec.name)
     what = f"P({spec.label})" if spec.is_classifier else f"the expected {spec.label}"
@@ -75,7 +87,7 @@ def build_predictions(spec: ModelSpec):
                     f" flies ({table}).",
     )
     def predictions(context: AssetExecutionContext, model_store: ModelStore,
-                    warehouse: DuckDBWarehouse) -> MaterializeResult:
+                    warehouse: DuckDBWarehouse, landing: LandingZone) -> MaterializeResult:
         first, last = window_days(context.partition_time_window)
         served_at = datetime.now(timezone.utc).replace(tzinfo=None)
         decisions = {}
@@ -107,6 +119,8 @@ def build_predictions(spec: ModelSpec):
                   for action in ("write", "keep", "replace", "frozen")}
         context.log.info(f"{first}..{last} with {champion.version}: {counts}")
         out_of_sample = scored[~scored["in_sample"]]
+        latency = served_after_landing(landing, decisions[last], last, served_at,
+                                       prediction_lead_days)
         return MaterializeResult(metadata={
             "dagster/row_count": len(scored),
             "model_version": champion.version,
@@ -117,6 +131,8 @@ def build_predictions(spec: ModelSpec):
             "flagged_rate": round(float(scored["flagged"].mean()), 4) if len(scored) else None,
             **({"decision": f"{decisions[first].action}: {decisions[first].reason}"}
                if first == last else {}),
+            # Numeric: the UI plots it over the materializations, day after day.
+            **({"served_after_landing_s": latency} if latency is not None else {}),
         })
 
     return predictions
