@@ -1,12 +1,14 @@
-"""`make daemon-loop START=2013-04-01 END=2013-04-06`: the loop under the real webserver and
-daemon, as a user watches it after `make run END=2013-03-31 CUTOFF=2013-03-17`.
+"""The loop under the real webserver and daemon, as a user watches it after `make run`:
+`make daemon-loop START=2013-04-01 END=2013-04-06` (after `make run END=2013-03-31
+CUTOFF=2013-03-17`), and `make bench`'s daemon latency (platform/latency.py).
 
-It starts `dagster dev` as `make ui` does (on a free port, the same DAGSTER_HOME), lands the
-days one at a time with the project's own land command (`platform/cli.py land`), and waits for
-each day's chain to settle. Read from the instance, not from this script's clock: per landed
-day, the time from the files landing to its raw/outcomes partition, the next day's features
-and its predictions; then every run launched, by job, each retrain with its reason, and each
-drift report's retrain decision, fired or not, and why. Nothing here is simulated.
+It starts `dagster dev` as `make ui` does (on a free port), lands the days one at a time with
+the project's own land command (`platform/cli.py land`), and waits for each day's chain to
+settle. Read from the instance and the landing zone, not from this script's clock: per landed
+day, the time from its files landing (their modification time) to its raw/outcomes partition,
+the next day's features and its predictions; then every run launched, by job, each retrain
+with its reason, and each drift report's retrain decision, fired or not, and why. Nothing here
+is simulated.
 """
 
 import argparse
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -26,16 +28,33 @@ sys.path.insert(0, str(REPO_ROOT))
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
 
 from core.simulator import days_between  # noqa: E402
+from resources.landing import LandingZone  # noqa: E402
+from resources.settings import Settings  # noqa: E402
 
 MODEL = "not_on_time"
 BUSY = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
         DagsterRunStatus.STARTED]
+# What a landed day D leads to: D's raw outcomes, then D + 1's features and predictions.
+MILESTONES = {"raw": (AssetKey(["raw", "outcomes"]), 0),
+              "features": (AssetKey(["features", "flight_features"]), 1),
+              "predictions": (AssetKey(["ml", MODEL, "predictions"]), 1)}
 
 
-def _free_port() -> int:
+def start_dagster_dev(env: dict, log_path: Path) -> subprocess.Popen:
+    """`dagster dev` as `make ui` runs it (webserver and daemon), on a free loopback port."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port = sock.getsockname()[1]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
+         "-h", "127.0.0.1", "-p", str(port)], cwd=REPO_ROOT, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
+
+
+def stop_dagster_dev(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=60)
 
 
 def recorded_at(instance, key: AssetKey, day: date) -> float | None:
@@ -45,15 +64,33 @@ def recorded_at(instance, key: AssetKey, day: date) -> float | None:
 
 
 def wait_until_idle(instance, quiet_seconds: float, timeout: float) -> None:
-    """Until no run is queued or running for ``quiet_seconds`` (sensors tick every 15-30 s)."""
+    """Until no run is queued or running for ``quiet_seconds`` (the automation ticks every 30 s)."""
     deadline, quiet_since = time.time() + timeout, time.time()
     while time.time() < deadline:
         if instance.get_runs_count(RunsFilter(statuses=BUSY)):
             quiet_since = time.time()
         elif time.time() - quiet_since >= quiet_seconds:
             return
-        time.sleep(2)
+        time.sleep(1)
     raise TimeoutError(f"runs still going after {timeout:.0f}s")
+
+
+def land_and_measure(instance, env: dict, settings: Settings, day: date,
+                     quiet_seconds: float) -> dict:
+    """Land the end of ``day`` (its outcomes and weather, the next day's schedule) with the
+    project's land command; wait until the chain settles. Seconds from the landing to each
+    milestone (None: not reached)."""
+    subprocess.run([sys.executable, "platform/cli.py", "land", "--start", str(day),
+                    "--end", str(day)], cwd=REPO_ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    landing = LandingZone(path=str(settings.landing_dir), quarantine_path="unused")
+    landed = landing.landed_at(day + timedelta(days=1), settings.prediction_lead_days)
+    wait_until_idle(instance, quiet_seconds, timeout=900)
+    figures = {}
+    for name, (key, offset) in MILESTONES.items():
+        at = recorded_at(instance, key, day + timedelta(days=offset))
+        figures[name] = round(at - landed, 1) if at and at > landed else None
+    return figures
 
 
 def main(argv=None) -> int:
@@ -61,40 +98,26 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--start", type=date.fromisoformat, default=date(2013, 4, 1))
     parser.add_argument("--end", type=date.fromisoformat, default=date(2013, 4, 6))
-    parser.add_argument("--quiet-seconds", type=float, default=75.0)
+    parser.add_argument("--quiet-seconds", type=float, default=40.0)
     args = parser.parse_args(argv)
 
     instance = DagsterInstance.get()
     started_at = time.time()
-    port = _free_port()
-    ui = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)], cwd=REPO_ROOT, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=open(REPO_ROOT / ".bench" / "daemon_loop.log", "w"))
+    ui = start_dagster_dev(dict(os.environ), REPO_ROOT / ".bench" / "daemon_loop.log")
     try:
-        print(f"dagster dev on 127.0.0.1:{port}; letting it start and settle", flush=True)
+        print("dagster dev started; letting it settle", flush=True)
         wait_until_idle(instance, args.quiet_seconds, timeout=900)
-        keys = {"raw/outcomes": AssetKey(["raw", "outcomes"]),
-                "features (D+1)": AssetKey(["features", "flight_features"]),
-                "predictions (D+1)": AssetKey(["ml", MODEL, "predictions"])}
         for day in days_between(args.start, args.end):
-            subprocess.run([sys.executable, "platform/cli.py", "land", "--start", str(day),
-                            "--end", str(day)], cwd=REPO_ROOT, check=True,
-                           stdout=subprocess.DEVNULL)
-            landed = time.time()
-            wait_until_idle(instance, args.quiet_seconds, timeout=900)
-            figures = []
-            for label, key in keys.items():
-                at = recorded_at(instance, key, day if label == "raw/outcomes"
-                                 else day + timedelta(days=1))
-                figures.append(f"{label} {at - landed:.0f}s" if at and at > landed
-                               else f"{label} -")
-            print(f"{day} landed: " + ", ".join(figures), flush=True)
+            figures = land_and_measure(instance, dict(os.environ), Settings.from_env(), day,
+                                       args.quiet_seconds)
+            print(f"{day} landed: " + ", ".join(
+                f"{name} {'-' if s is None else f'{s:.0f}s'}" for name, s in figures.items()),
+                flush=True)
     finally:
-        os.killpg(ui.pid, signal.SIGTERM)
-        ui.wait(timeout=60)
+        stop_dagster_dev(ui)
 
-    runs = [run for run in instance.get_runs(RunsFilter(created_after=_utc(started_at)))]
+    runs = instance.get_runs(RunsFilter(
+        created_after=datetime.fromtimestamp(started_at, tz=timezone.utc)))
     print(f"\n{len(runs)} runs since dagster dev started:"
           f" {dict(Counter(run.job_name for run in runs))}")
     retrains = [run for run in runs if run.job_name.startswith("retrain_")]
@@ -110,12 +133,6 @@ def main(argv=None) -> int:
         print(f"  drift report {metadata['day'].value}: retrain {metadata['retrain'].value}:"
               f" {metadata['reason'].value}")
     return 0
-
-
-def _utc(timestamp: float):
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc)
 
 
 if __name__ == "__main__":
