@@ -40,11 +40,15 @@ MILESTONES = {"raw": (AssetKey(["raw", "outcomes"]), 0),
               "predictions": (AssetKey(["ml", MODEL, "predictions"]), 1)}
 
 
-def start_dagster_dev(env: dict, log_path: Path) -> subprocess.Popen:
-    """`dagster dev` as `make ui` runs it (webserver and daemon), on a free loopback port."""
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return sock.getsockname()[1]
+
+
+def start_dagster_dev(env: dict, log_path: Path) -> subprocess.Popen:
+    """`dagster dev` as `make ui` runs it (webserver and daemon), on a free loopback port."""
+    port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
@@ -53,6 +57,7 @@ def start_dagster_dev(env: dict, log_path: Path) -> subprocess.Popen:
 
 
 def stop_dagster_dev(process: subprocess.Popen) -> None:
+    """Stop a process started in a session of its own, and its children."""
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=60)
 
