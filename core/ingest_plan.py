@@ -80,30 +80,29 @@ class LandingRun:
     run_key: str
 
 
-def landing_runs(days: list[DayToIngest], lead_days: int) -> list[LandingRun]:
+def landing_runs(days: list[DayToIngest]) -> list[LandingRun]:
     """The runs of the planned ``days``, in the order they must run (a queue runs them one at a
     time, in this order).
 
     A day whose new schedule came alone is a day ahead, to be served: its run ingests the
     schedule, builds the features and scores them, all in one run. Its features read the labels
-    of the days before (up to ``lead_days`` earlier); when those days' outcomes came in this
-    same landing, the run covers them too (their schedules, unchanged, are read again), so that
-    their labels are built before the features that read them. Every other day is a run of its
-    raw feeds, before the runs that read it; its labels and features follow by automation.
+    of the days before; the days of this landing just before it (their outcomes came with it,
+    a whole backlog after a pause) are in the same run too, their schedules read again
+    (unchanged), so that their labels are built before the features that read them. Every
+    other day is first a run of its raw feeds.
     """
-    by_day = {day.day: day for day in days}
+    planned = {day.day for day in days}
     runs = []
     for day in days:
         if day.datasets != ("schedule",):
             runs.append(LandingRun(day.day, day.day, day.datasets, False, day.run_key))
             continue
         first = day.day
-        while (earlier := _days_before(first, 1)) in by_day and \
-                _days_before(day.day, lead_days) <= earlier:
-            first = earlier
+        while _day_before(first) in planned:
+            first = _day_before(first)
         runs.append(LandingRun(first, day.day, ("schedule",), True, f"serve:{day.run_key}"))
     return runs
 
 
-def _days_before(day: str, count: int) -> str:
-    return (date.fromisoformat(day) - timedelta(days=count)).isoformat()
+def _day_before(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()

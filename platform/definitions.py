@@ -69,9 +69,7 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
         asset_checks=[check for chain in chains for check in chain.checks],
         jobs=[daily_data_job, *(job for chain in chains for job in chain.jobs)],
         sensors=[
-            build_new_data_sensor(list(dbt_daily.keys),
-                                  [ModelKeys(spec.name) for spec in specs],
-                                  settings.prediction_lead_days),
+            build_new_data_sensor(list(dbt_daily.keys), [ModelKeys(spec.name) for spec in specs]),
             automation_sensor,
             *(sensor for chain in chains for sensor in chain.sensors),
             build_alert_sensor(settings.data_dir / "alerts.jsonl"),

@@ -49,8 +49,7 @@ def scan_landing_zone(landing: LandingZone) -> dict[str, str]:
     return found
 
 
-def build_new_data_sensor(daily_chain: list[AssetKey], models: list[ModelKeys],
-                          lead_days: int):
+def build_new_data_sensor(daily_chain: list[AssetKey], models: list[ModelKeys]):
     """``daily_chain``: the daily assets between raw/* and the predictions (the dbt models);
     ``models``: each model whose predictions (and shadow predictions) a served day's run
     carries, once it has a champion."""
@@ -91,7 +90,7 @@ def build_new_data_sensor(daily_chain: list[AssetKey], models: list[ModelKeys],
         serving = [key for model in models if champion_version(context.instance, model)
                    for key in (model.predictions, model.shadow_predictions)]
         return [_run_request(run, daily_chain + serving)
-                for run in landing_runs(plan.days, lead_days)]
+                for run in landing_runs(plan.days)]
 
     return new_data
 

@@ -84,25 +84,26 @@ def _day(day, *datasets):
 def test_a_day_ahead_is_one_run_that_covers_the_labels_it_reads_from_the_same_landing():
     # The end of Mar 1: its outcomes and weather, and Mar 2's schedule (served a day ahead).
     runs = landing_runs([_day("2013-03-01", "outcomes", "weather"),
-                         _day("2013-03-02", "schedule")], lead_days=1)
+                         _day("2013-03-02", "schedule")])
     assert runs == [
         LandingRun("2013-03-01", "2013-03-01", ("outcomes", "weather"), False, "2013-03-01:key"),
         LandingRun("2013-03-01", "2013-03-02", ("schedule",), True, "serve:2013-03-02:key")]
     # A schedule landed alone (nothing of the day before in this landing): that day only.
-    assert landing_runs([_day("2013-03-02", "schedule")], lead_days=1) == [
+    assert landing_runs([_day("2013-03-02", "schedule")]) == [
         LandingRun("2013-03-02", "2013-03-02", ("schedule",), True, "serve:2013-03-02:key")]
 
 
-def test_a_backlog_ingests_each_day_then_serves_the_day_ahead_last():
+def test_a_backlog_ingests_each_day_then_serves_the_day_ahead_over_all_of_them():
     days = [_day(f"2013-03-0{n}", "outcomes", "schedule", "weather") for n in (1, 2, 3)]
-    runs = landing_runs([*days, _day("2013-03-04", "schedule")], lead_days=1)
+    runs = landing_runs([*days, _day("2013-03-04", "schedule")])
+    # Mar 4's features read the labels of every day of the backlog: one run builds them all.
     assert [(r.first, r.last, r.serves) for r in runs] == [
         ("2013-03-01", "2013-03-01", False), ("2013-03-02", "2013-03-02", False),
-        ("2013-03-03", "2013-03-03", False), ("2013-03-03", "2013-03-04", True)]
-    # Two days of lead: the run reaches back over the days it may read that came with it.
-    runs = landing_runs([_day("2013-03-02", "outcomes"), _day("2013-03-03", "outcomes"),
-                         _day("2013-03-04", "schedule")], lead_days=2)
-    assert (runs[-1].first, runs[-1].last) == ("2013-03-02", "2013-03-04")
+        ("2013-03-03", "2013-03-03", False), ("2013-03-01", "2013-03-04", True)]
+    # A gap: only the days just before the served one.
+    runs = landing_runs([_day("2013-03-01", "outcomes"), _day("2013-03-03", "outcomes"),
+                         _day("2013-03-04", "schedule")])
+    assert (runs[-1].first, runs[-1].last) == ("2013-03-03", "2013-03-04")
 
 
 # --- ticks against a real instance -----------------------------------------------------------
