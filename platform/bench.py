@@ -59,7 +59,22 @@ def bench_dagster_backfill(work: Path, env: dict) -> dict:
     )
     run_times = [float(s) for s in re.findall(r"ok in ([\d.]+)s", result.pop("output"))]
     result["runs_s"] = run_times
+    result["steps_s"] = step_seconds(home)
     return result
+
+
+def step_seconds(dagster_home: Path) -> dict[str, float]:
+    """Seconds per step (raw_daily: the landing contract and load; dbt_daily: dbt build and its
+    tests), summed over the instance's runs: where a run's time goes."""
+    from dagster import DagsterInstance
+
+    totals: dict[str, float] = {}
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        for run in instance.get_runs():
+            for step in instance.get_run_step_stats(run.run_id):
+                if step.start_time and step.end_time:
+                    totals[step.step_key] = totals.get(step.step_key, 0) + step.end_time - step.start_time
+    return {key: round(seconds, 1) for key, seconds in sorted(totals.items())}
 
 
 # dbt's models in build order, with what the bare script creates for each.
@@ -137,7 +152,7 @@ def bench_full_pipeline(work: Path, env: dict, bare_load_s: float) -> dict:
     dagster["served_oct_dec"] = served_performance(warehouse, "2013-10-01", "2013-12-31")
     # The plain script works on the platform's loaded raw tables: its time is the modelling.
     reference = _reference("model", {"database": warehouse}, env)
-    return {"dagster": dagster, "reference_script": reference, "goal_auc": 0.69,
+    return {"dagster": dagster, "reference_script": reference, "goal_auc": 0.69, "goal_ratio": 3,
             "ratio": round(dagster["wall_s"] / (bare_load_s + reference["wall_s"]), 2),
             "warehouse": warehouse, "models": str(work / "pipeline_data")}
 
@@ -212,7 +227,7 @@ def main() -> int:
             "machine": {"cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)},
             "full_year_backfill": {
                 **dagster,
-                "goal_wall_s": 30,
+                "goal_wall_s": 15,
                 "goal_peak_rss_mb": 1536,
                 "bare_duckdb": bare,
                 "ratio_to_bare": round(dagster["wall_s"] / bare["wall_s"], 1),
@@ -229,7 +244,8 @@ def main() -> int:
     out.write_text(json.dumps(results, indent=2) + "\n")
     backfill = results["full_year_backfill"]
     print(f"\nfull-year backfill (Dagster): {backfill['wall_s']:.1f}s wall "
-          f"(runs: {backfill['runs_s']}), peak RSS {backfill['peak_rss_mb']} MB "
+          f"(runs: {backfill['runs_s']}; steps: {backfill['steps_s']}), peak RSS"
+          f" {backfill['peak_rss_mb']} MB "
           f"[goal <= {backfill['goal_wall_s']}s, <= {backfill['goal_peak_rss_mb']} MB]")
     print(f"bare DuckDB script:          {bare['wall_s']:.1f}s wall, peak RSS "
           f"{bare['peak_rss_mb']} MB, {bare['feature_rows']:,} feature rows")
@@ -239,7 +255,8 @@ def main() -> int:
                          for name in ("not_on_time", "arrival_delay"))
     print(f"\nfull pipeline (Dagster run): {dagster_run['wall_s']:.1f}s wall, peak RSS "
           f"{dagster_run['peak_rss_mb']} MB; bare load + reference model "
-          f"{bare['wall_s'] + reference['wall_s']:.1f}s: ratio {pipeline['ratio']}x")
+          f"{bare['wall_s'] + reference['wall_s']:.1f}s: ratio {pipeline['ratio']}x"
+          f" [goal <= {pipeline['goal_ratio']}x]")
     print(f"served day-ahead champion {served['version']} (trained to {served['train_end']}):"
           f" AUC {served['auc']:.4f} on {served['flights']:,} flights Oct 1-Dec 31"
           f" ({served['mean_label']:.1%} late) [goal >= {pipeline['goal_auc']}]")
