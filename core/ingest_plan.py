@@ -81,15 +81,14 @@ class LandingRun:
 
 
 def landing_runs(days: list[DayToIngest]) -> list[LandingRun]:
-    """The runs of the planned ``days``, in the order they must run (a queue runs them one at a
-    time, in this order).
+    """The runs of the planned ``days``, in day order.
 
     A day whose new schedule came alone is a day ahead, to be served: its run ingests the
     schedule, builds the features and scores them, all in one run. Its features read the labels
     of the days before; the days of this landing just before it (their outcomes came with it,
     a whole backlog after a pause) are in the same run too, their schedules read again
-    (unchanged), so that their labels are built before the features that read them. Every
-    other day is first a run of its raw feeds.
+    (unchanged), and it builds their labels before the features that read them, once their
+    raw runs are done (assets/landing_batch.py). Every other day is a run of its raw feeds.
     """
     planned = {day.day for day in days}
     runs = []

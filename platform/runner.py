@@ -68,10 +68,11 @@ def _process_alive(pid: int) -> bool:
 
 def execute(defs: Definitions, instance: DagsterInstance, keys: list[AssetKey], *,
             partition_key: str | None = None, partition_range: tuple[str, str] | None = None,
-            run_config: dict | None = None, log=print):
-    """One in-process run of ``keys`` (their blocking checks included) for a partition or range."""
+            run_config: dict | None = None, tags: dict | None = None, log=print):
+    """One in-process run of ``keys`` (their blocking checks included) for a partition or range,
+    with the run ``tags`` a sensor's request gives it."""
     recover_crashed_runs(instance, log)
-    tags = {RUN_PID_TAG: str(os.getpid())}
+    tags = {**(tags or {}), RUN_PID_TAG: str(os.getpid())}
     if partition_range:
         tags.update({ASSET_PARTITION_RANGE_START_TAG: partition_range[0],
                      ASSET_PARTITION_RANGE_END_TAG: partition_range[1]})

@@ -30,7 +30,7 @@ def execute_requests(platform, requests) -> bool:
     the range, as a single-run backfill of those days would: the same partitions are written
     and recorded, without paying Dagster's per-run cost (~1 s in-process) per day. Returns
     whether every run succeeded."""
-    runs: list[tuple[list, list[str]]] = []  # (selection, [first, last])
+    runs: list[tuple[list, list[str], dict]] = []  # (selection, [first, last], tags)
     for request in requests:
         selection = sorted(request.asset_selection, key=str)
         span = request.partition_key_range
@@ -39,9 +39,9 @@ def execute_requests(platform, requests) -> bool:
                 and _next_day(runs[-1][1][1]) == first):
             runs[-1][1][1] = last
         else:
-            runs.append((selection, [first, last]))
-    return all(platform.execute(selection, **_partition_options(tuple(span))).success
-               for selection, span in runs)
+            runs.append((selection, [first, last], dict(request.tags)))
+    return all(platform.execute(selection, tags=tags, **_partition_options(tuple(span))).success
+               for selection, span, tags in runs)
 
 
 def _next_day(day: str) -> str:

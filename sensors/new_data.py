@@ -4,12 +4,13 @@ The cursor maps every file handled to its content hash, so a file delivered agai
 bytes requests nothing, and a corrected file re-ingests its day. The first tick starts from what
 the warehouse already holds (raw.ingest_log), so `make run` followed by `make ui` re-ingests
 nothing. What to request is planned in core/ingest_plan.py (one run per day; outcomes wait for
-their schedule; a day ahead is one run from its schedule to its predictions). The runs of the
-landing queue one after another in day order (run tag LANDING_QUEUE_TAG, limited to one at a
-time in dagster.yaml): a day's labels are in before the next day's features read them.
+their schedule; a day ahead is one run from its schedule to its predictions). The runs of a
+landing start together; the serving one waits for the others before its dbt build
+(assets/landing_batch.py): a day's labels are in before the next day's features read them.
 Everything else downstream follows by declarative automation.
 """
 
+import hashlib
 import json
 
 import duckdb
@@ -28,6 +29,7 @@ from dagster._core.storage.tags import (
 
 from assets.ingest.raw import ingested_hashes, raw_key
 from assets.keys import ModelKeys
+from assets.landing_batch import LANDING_BATCH_TAG, WAITS_TAG
 from assets.ml.history import champion_version
 from assets.partitions import daily_partitions
 from core.contract import DAILY_DATASETS
@@ -36,8 +38,6 @@ from resources.landing import LandingZone, file_sha256
 from resources.warehouse import DuckDBWarehouse, WarehouseBusy
 
 HASH_CHARS = 16
-# Runs with this tag run one at a time, in the order the sensor requested them (dagster.yaml).
-LANDING_QUEUE_TAG = "landing/queue"
 
 
 def scan_landing_zone(landing: LandingZone) -> dict[str, str]:
@@ -89,15 +89,17 @@ def build_new_data_sensor(daily_chain: list[AssetKey], models: list[ModelKeys]):
         context.log.info(f"{len(plan.days)} day(s) to ingest: {[d.day for d in plan.days]}")
         serving = [key for model in models if champion_version(context.instance, model)
                    for key in (model.predictions, model.shadow_predictions)]
-        return [_run_request(run, daily_chain + serving)
-                for run in landing_runs(plan.days)]
+        runs = landing_runs(plan.days)
+        batch = hashlib.sha256(" ".join(run.run_key for run in runs).encode()).hexdigest()[:12]
+        return [_run_request(run, daily_chain + serving, batch) for run in runs]
 
     return new_data
 
 
-def _run_request(run: LandingRun, chain: list[AssetKey]) -> RunRequest:
+def _run_request(run: LandingRun, chain: list[AssetKey], batch: str) -> RunRequest:
     files = ",".join(f"{dataset}/{run.last}.csv" for dataset in run.datasets)
-    tags = {"landing/files": files, LANDING_QUEUE_TAG: "in_order"}
+    tags = {"landing/files": files, LANDING_BATCH_TAG: batch,
+            **({WAITS_TAG: "true"} if run.serves else {})}
     selection = [raw_key(dataset) for dataset in run.datasets] + (chain if run.serves else [])
     if run.first == run.last:
         return RunRequest(run_key=run.run_key, partition_key=run.last,

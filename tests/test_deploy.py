@@ -21,7 +21,6 @@ from dagster._serdes.config_class import class_from_code_pointer
 
 from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import WAREHOUSE_POOL
-from sensors.new_data import LANDING_QUEUE_TAG
 
 DEPLOY = REPO_ROOT / "deploy"
 VENV_BIN = Path(sys.executable).parent
@@ -91,12 +90,6 @@ def test_helm_values_render_the_same_instance(values, instance_yaml):
     }
     assert (values["concurrency"]["runs"]["maxConcurrentRuns"]
             == instance_yaml["concurrency"]["runs"]["max_concurrent_runs"])
-    # A landing's runs queue in order everywhere (sensors/new_data.py).
-    local = yaml.safe_load((REPO_ROOT / "platform" / "dagster.yaml").read_text())
-    landing_queue = [{"key": LANDING_QUEUE_TAG, "limit": 1}]
-    assert values["concurrency"]["runs"]["tagConcurrencyLimits"] == landing_queue
-    assert instance_yaml["concurrency"]["runs"]["tag_concurrency_limits"] == landing_queue
-    assert local["concurrency"]["runs"]["tag_concurrency_limits"] == landing_queue
     assert values["dagsterDaemon"]["runMonitoring"]["enabled"] == instance_yaml["run_monitoring"]["enabled"]
     assert values["postgresql"]["service"]["port"] == instance_yaml["storage"]["postgres"]["postgres_db"]["port"]
 

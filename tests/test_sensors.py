@@ -10,18 +10,21 @@ from datetime import date
 
 from dagster import (
     DagsterEventType,
+    DagsterRun,
+    DagsterRunStatus,
     RunRequest,
     SkipReason,
     build_run_status_sensor_context,
 )
+from dagster._core.utils import make_new_run_id
 
-from assets import keys
+from assets import keys, landing_batch
 from assets.keys import ModelKeys, raw_key
+from assets.landing_batch import LANDING_BATCH_TAG, WAITS_TAG
 from core.contract import landing_path
 from core.ingest_plan import DayToIngest, LandingRun, landing_runs, plan_ingestion
 from core.simulator import deliver_days, land_days
 from sensors.alerts import build_alert_sensor
-from sensors.new_data import LANDING_QUEUE_TAG
 from tests.conftest import CLASSIFIER, SMALL_WINDOW, load_platform_module
 
 ticks = load_platform_module("ticks")
@@ -117,7 +120,8 @@ def test_new_data_sensor_hashes_the_landing_zone_and_keeps_its_cursor(tmp_path, 
     requests, cursor = tick_new_data(defs, instance, landing, None)
     assert [r.partition_key for r in requests] == ["2013-03-01", "2013-03-02"]
     assert all(set(r.asset_selection) == {SCHEDULE, OUTCOMES, WEATHER} for r in requests)
-    assert {r.tags[LANDING_QUEUE_TAG] for r in requests} == {"in_order"}
+    assert len({r.tags[LANDING_BATCH_TAG] for r in requests}) == 1  # one landing
+    assert not [r for r in requests if WAITS_TAG in r.tags]  # no day ahead to serve
     assert tick_new_data(defs, instance, landing, cursor)[0] == []  # nothing new
     land_days(landing, date(2013, 3, 1), date(2013, 3, 2))  # identical re-delivery
     assert tick_new_data(defs, instance, landing, cursor)[0] == []
@@ -139,9 +143,10 @@ def test_new_data_sensor_starts_from_what_the_warehouse_holds(built_platform):
     assert len(json.loads(cursor)) == 3 * 43  # the three feeds, Jan 1 .. Feb 12
 
 
-def test_a_landed_day_is_served_by_its_landing_runs_alone(built_platform, tmp_path):
-    """The end of Feb 12 (its outcomes and weather) and Feb 13's schedule: two runs, in order,
-    and Feb 13 is served from features that read Feb 12's labels, with no automation tick."""
+def test_a_landed_day_is_served_by_its_landing_runs_alone(built_platform, tmp_path, monkeypatch):
+    """The end of Feb 13 (its outcomes and weather) and Feb 14's schedule: two runs; the serving
+    one builds its features only once the other is done, and Feb 14 is served from features that
+    read Feb 13's labels, with no automation tick."""
     platform = built_platform.clone(tmp_path, SMALL_WINDOW)
     assert platform.train("2013-02-03", models=[MODEL]).success
     assert platform.promote([MODEL]).success
@@ -163,6 +168,20 @@ def test_a_landed_day_is_served_by_its_landing_runs_alone(built_platform, tmp_pa
     assert serve.partition_key_range.end == "2013-02-14"
     assert {SCHEDULE, PREDICTIONS, MODEL.shadow_predictions, keys.LABELS,
             keys.FEATURES} <= set(serve.asset_selection)
+    assert serve.tags[WAITS_TAG] == "true" and WAITS_TAG not in ingest.tags
+    assert serve.tags[LANDING_BATCH_TAG] == ingest.tags[LANDING_BATCH_TAG]
+
+    # While the landing's other run is not finished, the serving run does not build.
+    ingesting = DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(),
+                           status=DagsterRunStatus.STARTED, tags=ingest.tags)
+    platform.instance.add_run(ingesting)
+    monkeypatch.setattr(landing_batch, "WAIT_TRIES", 1)
+    monkeypatch.setattr(landing_batch, "WAIT_SECONDS", 0)
+    assert not ticks.execute_requests(platform, [serve])
+    assert platform.query("select count(*) from ml.not_on_time_predictions"
+                          " where flight_date = '2013-02-14'") == [(0,)]
+    platform.instance.delete_run(ingesting.run_id)
+
     assert ticks.execute_requests(platform, requests)
     served = platform.query(
         "select count(*), min(model_version) from ml.not_on_time_predictions"

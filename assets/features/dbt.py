@@ -24,6 +24,7 @@ from dagster_dbt.errors import DagsterDbtCliRuntimeError
 from assets.automation import DAILY_FRESHNESS, when_parents_change
 from assets.failures import permanent_failure
 from assets.keys import raw_key
+from assets.landing_batch import wait_for_the_rest_of_the_landing
 from assets.partitions import daily_partitions, window_days
 from resources.dbt_project import environment
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
@@ -138,6 +139,7 @@ def build_dbt_assets(project: DbtProject, target_dir: Path, prediction_lead_days
         retry_policy=WAREHOUSE_RETRY,
     )
     def dbt_daily(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse):
+        wait_for_the_rest_of_the_landing(context)
         first, last = window_days(context.partition_time_window)
         yield from _build(context, dbt, warehouse, target_dir,
                           dbt_window_env(first, last, warehouse.path), f"{first}..{last}")
