@@ -1,7 +1,9 @@
 """Landing -> served latency for `make bench` (platform/bench.py runs it in a subprocess of its
 own, so its logs stay out of the figures and its memory is measured apart): a deployment with
-a champion, then days landed one at a time, each sensor tick and run executed in-process as the
-daemon would (platform/runner.py), the latency read from the instance's records.
+a champion, then days landed one at a time, first each sensor tick and run executed in-process
+as the daemon would (platform/runner.py: the work alone), then under `dagster dev`, the real
+webserver and daemon (platform/daemon_loop.py: what a user waits). Latencies are read from the
+instance's records and the landing files' times.
 """
 
 import statistics
