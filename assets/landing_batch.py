@@ -22,7 +22,7 @@ def wait_for_the_rest_of_the_landing(context) -> None:
         return
     others = [run.run_id[:8] for run in context.instance.get_runs(
         RunsFilter(tags={LANDING_BATCH_TAG: tags[LANDING_BATCH_TAG]}, statuses=UNFINISHED))
-        if run.run_id != context.run_id]
+        if run.run_id != context.run.run_id]
     if others:
         context.log.info(f"waiting for the landing's run(s) {', '.join(others)}: the labels"
                          " these features read come from them")

@@ -7,6 +7,8 @@ write is inside the transaction (platform/faults.py), and the warehouse is opene
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import replace
 from datetime import date
 
@@ -41,26 +43,42 @@ def test_a_warehouse_held_elsewhere_is_retried_with_backoff(
     built_platform, tmp_path, definitions_module
 ):
     """Another process keeps the file past the wait limit: the step fails with WarehouseBusy,
-    is retried by the RetryPolicy, and succeeds once the file is free."""
+    is retried by the RetryPolicy, and succeeds once the file is free. The holder lets go only
+    once the instance has recorded the first retry, whatever the machine's speed."""
     platform = built_platform.clone(tmp_path)
-    lock_file = str(platform.settings.warehouse_path.resolve()) + ".lock"
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX);"
-         " print('held', flush=True); time.sleep(float(sys.argv[2]))", lock_file, "3"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
     # Each attempt waits at most 1 s, so the first gives up while the file is still held.
     impatient = replace(platform.settings, warehouse_lock_wait_seconds=1.0)
     defs = definitions_module.build_definitions(impatient)
-
-    result = platform.runner.execute(
-        defs, platform.instance, SCHEDULE, partition_key=DAY, log=lambda _: None
+    lock_file = str(platform.settings.warehouse_path.resolve()) + ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX);"
+         " print('held', flush=True); sys.stdin.readline()", lock_file],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
-    holder.wait(timeout=30)
+    assert holder.stdout.readline().strip() == "held"
 
+    earlier = {run.run_id for run in platform.instance.get_runs()}
+    outcome = {}
+    run = threading.Thread(target=lambda: outcome.update(result=platform.runner.execute(
+        defs, platform.instance, SCHEDULE, partition_key=DAY, log=lambda _: None)))
+    run.start()
+    deadline = time.monotonic() + 120
+    while not _retried(platform.instance, earlier) and run.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    holder.communicate("release\n", timeout=30)  # the file is free from here on
+    run.join(timeout=120)
+
+    result = outcome["result"]
     assert result.success
     retries = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
     assert retries
     assert "WarehouseBusy" in str(retries[0].event_specific_data.error)
+
+
+def _retried(instance, earlier: set[str]) -> bool:
+    """Whether a run not in ``earlier`` has had a step up for retry."""
+    return any(
+        event.dagster_event and event.dagster_event.event_type == DagsterEventType.STEP_UP_FOR_RETRY
+        for run in instance.get_runs() if run.run_id not in earlier
+        for event in instance.all_logs(run.run_id))
