@@ -19,6 +19,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from core.simulator import deliver_days  # noqa: E402
 from resources.settings import load_platform_module  # noqa: E402
 
+daemon_loop = load_platform_module("daemon_loop")
+
 DEFINITIONS_IMPORT = """
 import importlib.util, time
 started = time.perf_counter()
@@ -28,24 +30,12 @@ print(time.perf_counter() - started)
 """
 
 
-def _predictions_recorded_at(instance, day: date) -> float | None:
-    """When the instance recorded ml/predictions for ``day`` (None: not yet)."""
-    from dagster import AssetKey, AssetRecordsFilter
-
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(["ml", "not_on_time", "predictions"]),
-                           asset_partitions=[day.isoformat()]),
-        limit=1, ascending=False).records
-    return records[0].timestamp if records else None
-
-
 RETRAIN_SENSOR = "retrain_on_evidence_not_on_time"
 
 
 def daemon_latency(platform, env: dict, first: date, days: int) -> dict:
     """The same deployment under `dagster dev` (webserver and daemon, as `make ui` runs them):
     days landed one at a time with the land command, each milestone read from the instance."""
-    daemon_loop = load_platform_module("daemon_loop")
     settings = platform.settings
     env = {**env, "DAGSTER_HOME": str(platform.root / "dagster_home"),
            "PLATFORM_DATA_DIR": str(settings.data_dir), "LANDING_DIR": str(settings.landing_dir),
@@ -113,7 +103,8 @@ def landing_latency(work: Path, env: dict, days: int = 3, daemon_days: int = 3) 
         sensed = time.perf_counter()
         if not ticks.execute_requests(platform, requests):
             raise RuntimeError(f"latency bench: the landing of {day} failed")
-        recorded_at = _predictions_recorded_at(instance, served_day)
+        recorded_at = daemon_loop.recorded_at(instance, daemon_loop.MILESTONES["predictions"][0],
+                                              served_day)
         if recorded_at is None:
             raise RuntimeError(f"latency bench: {served_day} was not served by its landing")
         # The run goes on after the predictions (shadow predictions): the latency ends when
@@ -128,7 +119,6 @@ def landing_latency(work: Path, env: dict, days: int = 3, daemon_days: int = 3) 
             "day": served_day.isoformat(), "latency_s": round(predicted - started, 2),
             "new_data_tick_s": round(sensed - started, 2),
             "landing_runs_s": round(predicted - sensed, 2),
-
             "landing_runs": len(requests),
             "automation_assets": sorted({key for run in log[first_tick_run:] for key in run.keys}),
             "retrain_tick_s": round(time.perf_counter() - retrain_started, 3),

@@ -25,7 +25,8 @@ def tick_new_data(defs: Definitions, instance, landing_dir, cursor, warehouse_pa
 
 
 def execute_requests(platform, requests) -> bool:
-    """Run what a sensor requested, in its order (the landing queue runs them one at a time).
+    """Run what a sensor requested, one run after another in its order (the daemon starts a
+    landing's runs together; the serving one waits for the others: assets/landing_batch.py).
     Requests for consecutive days with the same assets, one after another, run as one run over
     the range, as a single-run backfill of those days would: the same partitions are written
     and recorded, without paying Dagster's per-run cost (~1 s in-process) per day. Returns

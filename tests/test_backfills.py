@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 import pytest
-from dagster import AssetKey, RunsFilter
+from dagster import AssetKey, AssetRecordsFilter, RunsFilter
 
 from resources.settings import REPO_ROOT
 from tests.conftest import load_platform_module
@@ -110,8 +110,6 @@ def _finish(instance, backfill_id: str, timeout: float = 600):
 
 def _built_by(instance, key: AssetKey, run_ids: set[str]) -> set[str]:
     """The days of ``key`` whose latest materialization came from one of ``run_ids``."""
-    from dagster import AssetRecordsFilter
-
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=key, asset_partitions=DAYS), limit=1000).records
     latest = {}
