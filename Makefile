@@ -18,6 +18,10 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 unexport PYTHONDONTWRITEBYTECODE
 
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
+# Dagster hands a run's per-partition asset events to the event log in batches of up to this
+# many, which platform/dagster.yaml's event log writes in one transaction: a year's backfill
+# records ~7,000 of them (resources/event_log_storage.py).
+export DAGSTER_EVENT_BATCH_SIZE := 1000
 export PYTHONPATH := $(CURDIR)
 # The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -92,9 +96,8 @@ $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 	cd dbt_project && ../$(BIN)/dbt parse --quiet
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: platform/dagster.yaml
-	mkdir -p $(DAGSTER_HOME)
-	cp $< $@
+$(DAGSTER_HOME)/dagster.yaml: platform/dagster.yaml $(STAMP)
+	$(BIN)/python platform/sandbox.py $(DAGSTER_HOME)
 
 clean:  ## remove generated data, the instance and dbt artifacts (keeps .venv)
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs .bench

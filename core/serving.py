@@ -41,3 +41,17 @@ def serving_decision(day, served: pd.DataFrame, scored: pd.DataFrame,
             f" {len(scored):,} by {', '.join(sorted(scored['model_version'].unique()))})")
     return ServingDecision(
         "replace", f"re-served before the day: {len(served):,} predictions by {before} replaced")
+
+
+def serving_decisions(days, served: pd.DataFrame, scored: pd.DataFrame,
+                      labeled_days: set) -> dict:
+    """serving_decision for each of ``days``; ``served`` and ``scored`` hold all of them (with
+    flight_date). Each frame is split by day once: a year's range is 365 days, not 365 scans."""
+    served_by_day, scored_by_day = _by_day(served), _by_day(scored)
+    return {day: serving_decision(day, served_by_day.get(day, served.iloc[:0]),
+                                  scored_by_day.get(day, scored.iloc[:0]), day in labeled_days)
+            for day in days}
+
+
+def _by_day(frame: pd.DataFrame) -> dict:
+    return {day: rows for day, rows in frame.groupby(frame["flight_date"].dt.date, sort=False)}

@@ -46,12 +46,12 @@ from core.simulator import deliver_days, reference_table_path  # noqa: E402
 from resources.settings import load_platform_module  # noqa: E402
 
 run_measured = load_platform_module("measure").run_measured
+install_instance_config = load_platform_module("sandbox").install_instance_config
 
 
 def bench_dagster_backfill(work: Path, env: dict) -> dict:
     home = work / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "platform" / "dagster.yaml", home / "dagster.yaml")
+    install_instance_config(home)
     env = {**env, "DAGSTER_HOME": str(home), "WAREHOUSE_PATH": str(work / "dagster.duckdb")}
     result = run_measured(
         [sys.executable, "platform/cli.py", "materialize"],  # the data groups, labels included
@@ -142,8 +142,7 @@ def served_performance(warehouse_path: str, first: str, last: str) -> dict:
 
 def bench_full_pipeline(work: Path, env: dict, bare_load_s: float) -> dict:
     home = work / "pipeline_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "platform" / "dagster.yaml", home / "dagster.yaml")
+    install_instance_config(home)
     warehouse = str(work / "pipeline.duckdb")
     env = {**env, "DAGSTER_HOME": str(home), "WAREHOUSE_PATH": warehouse,
            "PLATFORM_DATA_DIR": str(work / "pipeline_data")}

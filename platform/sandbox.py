@@ -4,6 +4,7 @@ assets through platform/runner.py.
 """
 
 import shutil
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -35,10 +36,17 @@ def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project",
     )
 
 
+def install_instance_config(home: Path) -> None:
+    """platform/dagster.yaml as the instance configuration of the folder ``home``, whose path
+    it names (the event log's folder: Dagster's config has no path relative to the instance)."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = (PLATFORM_DIR / "dagster.yaml").read_text()
+    (home / "dagster.yaml").write_text(config.replace("{instance_home}", str(home.resolve())))
+
+
 def make_instance(root: Path) -> DagsterInstance:
     home = root / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PLATFORM_DIR / "dagster.yaml", home / "dagster.yaml")
+    install_instance_config(home)
     return DagsterInstance.from_config(str(home))
 
 
@@ -112,3 +120,7 @@ class Platform:
 
     def promote(self, models=None):
         return self.execute([model.champion for model in models or self.models])
+
+
+if __name__ == "__main__":  # the Makefile: python platform/sandbox.py <instance folder>
+    install_instance_config(Path(sys.argv[1]))

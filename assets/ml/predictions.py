@@ -18,7 +18,7 @@ from assets.partitions import window_days
 from core import registry
 from core.feature_table import LABELS_TABLE, predictions_table, read_features
 from core.model_spec import ModelSpec
-from core.serving import serving_decision
+from core.serving import serving_decisions
 from core.simulator import days_between
 from resources.landing import LandingZone
 from resources.model_store import ModelStore
@@ -58,6 +58,17 @@ def score_days(con, model_store: ModelStore, model, spec: ModelSpec, first, last
     return scored
 
 
+def _store_days(con, table: str, scored, days: list) -> None:
+    """Replace the stored predictions of ``days`` with their rows of ``scored``, in one go."""
+    if not days:
+        return
+    con.execute(f"delete from {table} where list_contains(?, flight_date)", [days])
+    con.register("scored", scored)
+    con.execute(f"insert into {table} by name select * from scored"
+                " where list_contains(?, cast(flight_date as date))", [days])
+    con.unregister("scored")
+
+
 def served_after_landing(landing: LandingZone, decision, day, served_at: datetime,
                          lead_days: int) -> float | None:
     """Seconds from the landing of what ``day`` is served from to its predictions being stored:
@@ -90,7 +101,6 @@ def build_predictions(spec: ModelSpec, prediction_lead_days: int):
                     warehouse: DuckDBWarehouse, landing: LandingZone) -> MaterializeResult:
         first, last = window_days(context.partition_time_window)
         served_at = datetime.now(timezone.utc).replace(tzinfo=None)
-        decisions = {}
         with warehouse.transaction() as con:
             champion = registry.current_champion(con, spec.name)
             if champion is None:
@@ -103,18 +113,12 @@ def build_predictions(spec: ModelSpec, prediction_lead_days: int):
             served = con.execute(
                 f"select flight_id, flight_date, model_version, prediction from {table}"
                 " where flight_date between ? and ?", [first, last]).df()
-            for day in days_between(first, last):
-                day_scored = scored[scored["flight_date"].dt.date == day]
-                day_served = served[served["flight_date"].dt.date == day]
-                decision = serving_decision(day, day_served, day_scored, day in labeled)
-                decisions[day] = decision
+            decisions = serving_decisions(days_between(first, last), served, scored, labeled)
+            for decision in decisions.values():
                 if decision.action == "frozen":
                     context.log.warning(decision.reason)
-                if decision.action in ("write", "replace"):
-                    con.execute(f"delete from {table} where flight_date = ?", [day])
-                    con.register("day_scored", day_scored)
-                    con.execute(f"insert into {table} by name select * from day_scored")
-                    con.unregister("day_scored")
+            _store_days(con, table, scored, [day for day, decision in decisions.items()
+                                             if decision.action in ("write", "replace")])
         counts = {action: sum(1 for d in decisions.values() if d.action == action)
                   for action in ("write", "keep", "replace", "frozen")}
         context.log.info(f"{first}..{last} with {champion.version}: {counts}")
