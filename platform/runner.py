@@ -155,10 +155,17 @@ def model_keys(defs: Definitions) -> list[keys.ModelKeys]:
 
 
 def training_run_config(models: list[keys.ModelKeys], train_days: int | None = None,
-                        holdout_days: int | None = 14) -> dict:
-    """The training window of each model's training set, for one training run."""
-    return {"ops": {model.op_name(model.training_set): {"config": {
-        "train_days": train_days, "holdout_days": holdout_days}} for model in models}}
+                        holdout_days: int | None = 14,
+                        perfect_forecast_ablation: bool = False) -> dict:
+    """The training window of each model's training set, for one training run, and whether
+    each evaluation adds the perfect-forecast ablation."""
+    ops = {}
+    for model in models:
+        ops[model.op_name(model.training_set)] = {"config": {
+            "train_days": train_days, "holdout_days": holdout_days}}
+        ops[model.op_name(model.evaluation)] = {"config": {
+            "perfect_forecast_ablation": perfect_forecast_ablation}}
+    return {"ops": ops}
 
 
 def run_pipeline(defs: Definitions, instance: DagsterInstance, first: date, last: date,

@@ -107,11 +107,12 @@ class Platform:
         return self.runner.model_keys(self.defs)
 
     def train(self, cutoff: str, train_days=None, holdout_days=14, models=None,
-              **hyperparameters):
+              perfect_forecast_ablation=False, **hyperparameters):
         """training_set -> model (+ checks) -> evaluation of every model (or ``models``) for
         one cutoff; ``hyperparameters`` override the specs' for this run."""
         models = models or self.models
-        run_config = self.runner.training_run_config(models, train_days, holdout_days)
+        run_config = self.runner.training_run_config(models, train_days, holdout_days,
+                                                     perfect_forecast_ablation)
         for model in models:
             if hyperparameters:
                 run_config["ops"][model.op_name(model.model)] = {"config": hyperparameters}

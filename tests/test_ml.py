@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import onnx
 import pandas as pd
 import pytest
-from dagster import AssetCheckKey
+from dagster import AssetCheckKey, AssetRecordsFilter
 
 from assets.keys import ModelKeys
 from assets.ml.model import build_model_checks
@@ -41,9 +41,11 @@ def champion_of(platform, model=CLASSIFIER):
         return registry.current_champion(con, model)
 
 
-def latest_metadata(platform, key):
-    event = platform.instance.get_latest_materialization_event(key)
-    return event.asset_materialization.metadata
+def latest_metadata(platform, key, partition=None):
+    records = platform.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
+        limit=1).records
+    return records[0].asset_materialization.metadata
 
 
 def onnx_digests(platform) -> dict[str, str]:
@@ -63,7 +65,7 @@ def ml(built_platform, tmp_path_factory):
     happened = SimpleNamespace(platform=platform)
     assert platform.train(FIRST_CUTOFF).success
     assert platform.promote().success
-    assert platform.train(SECOND_CUTOFF).success
+    assert platform.train(SECOND_CUTOFF, perfect_forecast_ablation=True).success
     happened.registry, happened.digests = registry_rows(platform), onnx_digests(platform)
     happened.regressors = registry_rows(platform, REGRESSOR.name)
 
@@ -93,7 +95,7 @@ def test_backtest_evaluates_each_cutoff_and_plots_auc_by_week(ml):
         evaluated = registry.evaluated_models(con, CLASSIFIER)
     assert [str(m.cutoff) for m in evaluated] == [FIRST_CUTOFF, SECOND_CUTOFF]
     assert all(0.55 < m.metrics["auc"] < 0.9 for m in evaluated)
-    metadata = latest_metadata(ml.platform, MODEL.evaluation)
+    metadata = latest_metadata(ml.platform, MODEL.evaluation, SECOND_CUTOFF)
     for plot in ("roc", "calibration", "auc_by_cutoff"):
         assert "data:image/png;base64," in metadata[plot].value
     for metric in ("auc", "log_loss", "brier", "precision", "recall"):

@@ -37,9 +37,12 @@ from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 
 class EvaluationConfig(Config):
+    # Off unless asked for: it is a question about the data (what would a perfect weather
+    # forecast be worth?), not about the model the loop decides on, and it doubles the cost of
+    # every training run, the sensors' retrains included.
     perfect_forecast_ablation: bool = Field(
-        default=True, description="Train the model once more with the weather at departure"
-                                  " (hindsight) to show what a perfect forecast would add.")
+        default=False, description="Train the model once more with the weather at departure"
+                                   " (hindsight) to show what a perfect forecast would add.")
 
 
 def _plots(spec: ModelSpec, labels, predictions, cutoff) -> dict:
@@ -64,7 +67,7 @@ def build_evaluation(spec: ModelSpec):
         retry_policy=WAREHOUSE_RETRY,
         kinds={"onnx"},
         description=f"{spec.name}: holdout metrics, segments and plots of the served (ONNX)"
-                    " model, and the perfect-forecast ablation.",
+                    " model, and (when asked for in its config) the perfect-forecast ablation.",
     )
     def evaluation(
         context: AssetExecutionContext,
