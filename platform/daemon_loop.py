@@ -46,20 +46,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_session(command: list[str], env: dict, **popen) -> subprocess.Popen:
+    """A Dagster process (and its children) in a session of its own, stoppable with SIGTERM."""
+    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, start_new_session=True,
+                            preexec_fn=_default_interrupts, **popen)
+
+
+def _default_interrupts() -> None:
+    # A shell's background job ignores SIGINT and its children inherit that; Dagster's
+    # processes stop on SIGTERM by handling it as SIGINT, so they would ignore both.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start_dagster_dev(env: dict, log_path: Path) -> subprocess.Popen:
     """`dagster dev` as `make ui` runs it (webserver and daemon), on a free loopback port."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
+    return start_session(
         [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)], cwd=REPO_ROOT, env=env, start_new_session=True,
+         "-h", "127.0.0.1", "-p", str(port)], env,
         stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
 
 
-def stop_dagster_dev(process: subprocess.Popen) -> None:
-    """Stop a process started in a session of its own, and its children."""
+def stop_session(process: subprocess.Popen) -> None:
+    """Stop a process started by start_session, and its children: SIGTERM, then SIGKILL for
+    whatever is still there after a minute."""
     os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=60)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def recorded_at(instance, key: AssetKey, day: date) -> float | None:
@@ -119,7 +137,7 @@ def main(argv=None) -> int:
                 f"{name} {'-' if s is None else f'{s:.0f}s'}" for name, s in figures.items()),
                 flush=True)
     finally:
-        stop_dagster_dev(ui)
+        stop_session(ui)
 
     runs = instance.get_runs(RunsFilter(
         created_after=datetime.fromtimestamp(started_at, tz=timezone.utc)))

@@ -111,7 +111,6 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
     process is pointed at ``root`` (the code server inherits it).
     """
     import os
-    import signal
     import subprocess
     from datetime import date
 
@@ -133,6 +132,7 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
     instance = make_instance(root)  # the repo's dagster.yaml: run queue and pool limits
     defs = load_platform_module("definitions").build_definitions(settings)
     runner = load_platform_module("runner")
+    daemon_loop = load_platform_module("daemon_loop")
     land_days(settings.landing_dir, date.fromisoformat(days[0]), date.fromisoformat(days[-1]))
     # the reference data first, as `make run` does: the package's tables and their staging
     reference = [AssetKey(["raw", t]) for t in ("planes", "airports", "airlines")]
@@ -151,11 +151,9 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
     # finishing before the last one's process is up.
     with ExitStack() as held:
         held.enter_context(DuckDBWarehouse(path=str(settings.warehouse_path)).exclusive_access())
-        daemon = subprocess.Popen(
+        daemon = daemon_loop.start_session(
             [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=REPO_ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True,
-        )
+            {**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started = time.monotonic()
         try:
             while time.monotonic() - started < 300:
@@ -169,8 +167,7 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
                     break
                 time.sleep(1)
         finally:
-            os.killpg(daemon.pid, signal.SIGTERM)
-            daemon.wait(timeout=60)
+            daemon_loop.stop_session(daemon)
     records = instance.get_run_records(RunsFilter(run_ids=run_ids))
     return {
         "queued_statuses": queued_statuses,

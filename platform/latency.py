@@ -50,7 +50,7 @@ def daemon_latency(platform, env: dict, first: date, days: int) -> dict:
                                                    QUIET_SECONDS)
             samples.append({"landed": day.isoformat(), **figures})
     finally:
-        daemon_loop.stop_dagster_dev(process)
+        daemon_loop.stop_session(process)
     served = [sample["predictions"] for sample in samples]
     if None in served:
         raise RuntimeError(f"daemon latency: a landed day was not served: {samples}")

@@ -68,10 +68,10 @@ def operator(built_platform, tmp_path_factory):
            "PLATFORM_DATA_DIR": str(settings.data_dir), "LANDING_DIR": str(settings.landing_dir),
            "WAREHOUSE_PATH": str(settings.warehouse_path), "PYTHONPATH": str(REPO_ROOT)}
     port = daemon_loop.free_port()
-    webserver = subprocess.Popen(
+    webserver = daemon_loop.start_session(
         [str(REPO_ROOT / ".venv" / "bin" / "dagster-webserver"), "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)], cwd=REPO_ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+         "-h", "127.0.0.1", "-p", str(port)], env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     daemon = None
     try:
         api = Operator(f"http://127.0.0.1:{port}")
@@ -85,15 +85,14 @@ def operator(built_platform, tmp_path_factory):
                     raise RuntimeError("the webserver did not come up") from None
                 time.sleep(1)
         assert "automation" in api.stop_every_sensor()
-        daemon = subprocess.Popen(
+        daemon = daemon_loop.start_session(
             [str(REPO_ROOT / ".venv" / "bin" / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         yield api, platform
     finally:
         for process in (daemon, webserver):
             if process is not None:
-                daemon_loop.stop_dagster_dev(process)
+                daemon_loop.stop_session(process)
 
 
 def _finish(instance, backfill_id: str, timeout: float = 600):
