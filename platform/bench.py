@@ -276,8 +276,9 @@ def main() -> int:
           f" time): median {daemon['median_predictions_s']}s, worst"
           f" {daemon['worst_predictions_s']}s [goal median <= {latency['goal_s']}s]")
     for sample in daemon["samples"]:
-        print(f"  {sample['landed']} landed: raw {sample['raw']}s, next day's features"
-              f" {sample['features']}s, its predictions {sample['predictions']}s")
+        print(f"  {sample['landed']} landed: runs queued {sample['runs_queued']}s, the serving"
+              f" run started {sample['serving_run_started']}s, raw {sample['raw']}s, next day's"
+              f" features {sample['features']}s, its predictions {sample['predictions']}s")
     print(f"  where it goes: sensor intervals {latency['sensor_intervals_s']} s (the daemon"
           f" looks every 5 s at most); each run starts a process that imports the definitions"
           f" ({latency['run_launch_import_s']}s here)")

@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
 
+from assets.landing_batch import LANDING_BATCH_TAG, WAITS_TAG  # noqa: E402
 from core.simulator import days_between  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402
 from resources.settings import Settings  # noqa: E402
@@ -109,11 +110,25 @@ def land_and_measure(instance, env: dict, settings: Settings, day: date,
     landing = LandingZone(path=str(settings.landing_dir), quarantine_path="unused")
     landed = landing.landed_at(day + timedelta(days=1), settings.prediction_lead_days)
     wait_until_idle(instance, quiet_seconds, timeout=900)
-    figures = {}
+    figures = {**landing_runs_started(instance, landed)}
     for name, (key, offset) in MILESTONES.items():
         at = recorded_at(instance, key, day + timedelta(days=offset))
         figures[name] = round(at - landed, 1) if at and at > landed else None
     return figures
+
+
+def landing_runs_started(instance, landed: float) -> dict:
+    """Seconds from the landing until the new-data sensor's runs were queued (the sensor's
+    tick) and until the serving run's process was up and its run started (the queue, the
+    process start and its import of the definitions)."""
+    records = [record for record in instance.get_run_records(RunsFilter(
+        created_after=datetime.fromtimestamp(landed, tz=timezone.utc)))
+        if LANDING_BATCH_TAG in record.dagster_run.tags]
+    serving = [record for record in records if record.dagster_run.tags.get(WAITS_TAG)]
+    if not records or not serving or serving[0].start_time is None:
+        return {"runs_queued": None, "serving_run_started": None}
+    return {"runs_queued": round(min(r.create_timestamp.timestamp() for r in records) - landed, 1),
+            "serving_run_started": round(serving[0].start_time - landed, 1)}
 
 
 def main(argv=None) -> int:
