@@ -120,14 +120,19 @@ def rolling_metric_series(scored: pd.DataFrame, days: int, task: str, metric: st
     """For a plot: per version, ``metric`` over the trailing ``days`` days at each day it
     served."""
     series: dict[str, tuple[list[date], list[float]]] = {}
-    fair = _out_of_sample(scored).assign(day=lambda f: pd.to_datetime(f["flight_date"]).dt.date)
+    fair = _out_of_sample(scored).assign(
+        day=lambda f: pd.to_datetime(f["flight_date"]).dt.normalize())
     for version, group in fair.groupby("model_version", sort=True):
+        # Sorted by day, each trailing window is a slice: a year is 365 slices, not 365 scans.
+        group = group.sort_values("day", kind="stable")
+        day_values = group["day"].to_numpy()
         xs, ys = [], []
-        for day in sorted(group["day"].unique()):
-            window = group[(group["day"] > day - timedelta(days=days)) & (group["day"] <= day)]
-            value = _metrics(window, task, flag_above)[metric]
+        for day in np.unique(day_values):
+            start = np.searchsorted(day_values, day - np.timedelta64(days, "D"), side="right")
+            end = np.searchsorted(day_values, day, side="right")
+            value = _metrics(group.iloc[start:end], task, flag_above)[metric]
             if value is not None and not np.isnan(value):
-                xs.append(day)
+                xs.append(pd.Timestamp(day).date())
                 ys.append(float(value))
         series[version] = (xs, ys)
     return series

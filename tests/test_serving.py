@@ -5,7 +5,7 @@ from datetime import date
 
 import pandas as pd
 
-from core.performance import daily_performance, rolling_performance
+from core.performance import daily_performance, rolling_metric_series, rolling_performance
 from core.serving import serving_decision, serving_decisions
 
 DAY = date(2013, 3, 1)
@@ -76,3 +76,17 @@ def test_realized_performance_credits_each_row_to_the_version_that_served_it():
     assert list(rolling["auc"]) == [1.0, 0.0] and list(rolling["rows"]) == [4, 4]
     assert rolling_performance(rows, date(2013, 3, 1), 1, "classification", 0.5)[
         "model_version"].tolist() == ["v1"]
+
+
+def test_the_rolling_series_takes_each_versions_trailing_days():
+    day = [pd.Timestamp("2013-03-01") + pd.Timedelta(days=n) for n in range(4)]
+    rows = served([
+        # v1: one flight a day, late on days 0 and 3; v2 serves day 3 only (none late).
+        (day[0], "v1", 0.5, True, False), (day[1], "v1", 0.5, False, False),
+        (day[2], "v1", 0.5, False, False), (day[3], "v1", 0.5, True, False),
+        (day[3], "v2", 0.5, False, False),
+        (day[3], "v1", 0.5, True, True),  # in sample: left out
+    ])
+    series = rolling_metric_series(rows, 2, "classification", "positive_rate", 0.5)
+    assert series["v1"] == ([d.date() for d in day], [1.0, 0.5, 0.0, 0.5])
+    assert series["v2"] == ([day[3].date()], [0.0])
