@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -68,6 +69,29 @@ def start_dagster_dev(env: dict, log_path: Path) -> subprocess.Popen:
         [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
          "-h", "127.0.0.1", "-p", str(port)], env,
         stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
+
+
+def start_webserver(env: dict, timeout: float) -> tuple[subprocess.Popen, str]:
+    """The Dagster webserver alone (no daemon) on a free loopback port, once it answers: its
+    process (stop it with stop_session) and its URL."""
+    port = free_port()
+    process = start_session(
+        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml",
+         "-h", "127.0.0.1", "-p", str(port)], env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=2) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                if process.poll() is None:
+                    stop_session(process)
+                raise RuntimeError("the webserver did not come up") from None
+            time.sleep(1)
 
 
 def stop_session(process: subprocess.Popen) -> None:

@@ -67,23 +67,10 @@ def operator(built_platform, tmp_path_factory):
     env = {**os.environ, "DAGSTER_HOME": str(platform.root / "dagster_home"),
            "PLATFORM_DATA_DIR": str(settings.data_dir), "LANDING_DIR": str(settings.landing_dir),
            "WAREHOUSE_PATH": str(settings.warehouse_path), "PYTHONPATH": str(REPO_ROOT)}
-    port = daemon_loop.free_port()
-    webserver = daemon_loop.start_session(
-        [str(REPO_ROOT / ".venv" / "bin" / "dagster-webserver"), "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)], env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    webserver, url = daemon_loop.start_webserver(env, timeout=180)
     daemon = None
     try:
-        api = Operator(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                api.query("{ version }")
-                break
-            except OSError:
-                if webserver.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the webserver did not come up") from None
-                time.sleep(1)
+        api = Operator(url)
         assert "automation" in api.stop_every_sensor()
         daemon = daemon_loop.start_session(
             [str(REPO_ROOT / ".venv" / "bin" / "dagster-daemon"), "run", "-w", "workspace.yaml"],

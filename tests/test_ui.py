@@ -5,10 +5,6 @@ downloaded). Screenshots go to test-output/ui/.
 
 import os
 import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +12,9 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from assets.keys import ModelKeys
 from resources.settings import REPO_ROOT
+from tests.conftest import load_platform_module
 
+daemon_loop = load_platform_module("daemon_loop")
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "test-output" / "ui"
 # Headless on a closed network: no sandbox as root, no background calls to Google's hosts.
@@ -29,44 +27,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 expect.set_options(timeout=60_000)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def webserver(built_platform, tmp_path_factory):
     """A deployment with six weeks ingested and one model evaluated, served by the webserver."""
     platform = built_platform.clone(tmp_path_factory.mktemp("ui"))  # Jan 1 .. Feb 12 materialized
     assert platform.train("2013-02-03", holdout_days=7, models=[ModelKeys("not_on_time")]).success
 
-    port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(platform.root / "dagster_home"),
            "PLATFORM_DATA_DIR": str(platform.settings.data_dir),
            "WAREHOUSE_PATH": str(platform.settings.warehouse_path),
            "PYTHONPATH": str(REPO_ROOT)}
-    server = subprocess.Popen(
-        [str(REPO_ROOT / ".venv" / "bin" / "dagster-webserver"), "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server, url = daemon_loop.start_webserver(env, timeout=120)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the webserver did not come up") from None
-                time.sleep(1)
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        daemon_loop.stop_session(server)
 
 
 @pytest.fixture(scope="module")
