@@ -1,7 +1,10 @@
 """The Definitions load with the expected assets, partitions, checks and guards."""
 
+import os
+import shutil
 import subprocess
 import sys
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -9,7 +12,8 @@ from dagster import AssetKey, BackfillPolicy, TimeWindow
 
 from assets.features.dbt import dbt_window_env
 from assets.partitions import daily_partitions, weekly_partitions, window_days
-from resources.settings import REPO_ROOT
+from resources.dbt_project import build_dbt_project, manifest_is_stale
+from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import WAREHOUSE_POOL
 
 MODELS = ("arrival_delay", "not_on_time")  # model_specs/*.yaml
@@ -143,6 +147,51 @@ def test_the_code_location_loads_as_dagster_dev_loads_it_with_no_venv_on_path(tm
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "All code locations passed validation" in result.stdout + result.stderr
+
+
+def test_a_manifest_is_stale_when_a_model_or_yaml_is_newer_but_not_for_dbts_own_output(tmp_path):
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "target").mkdir()
+    model, manifest = project / "models" / "a.sql", project / "target" / "manifest.json"
+    assert manifest_is_stale(project, manifest)  # none yet
+    model.write_text("select 1")
+    manifest.write_text("{}")
+    _age(model, 60)
+    assert not manifest_is_stale(project, manifest)
+    (project / "target" / "compiled.sql").write_text("select 1")  # dbt's output, not a source
+    (project / "logs").mkdir()
+    (project / "logs" / "x.yml").write_text("")
+    assert not manifest_is_stale(project, manifest)
+    _age(manifest, 120)
+    assert manifest_is_stale(project, manifest)
+
+
+def test_dagster_dev_parses_the_dbt_project_only_when_it_changed(tmp_path, monkeypatch):
+    """Every run's process loads the definitions; under `dagster dev` (DAGSTER_IS_DEV_CLI) only
+    a changed project is re-parsed, with the dbt beside the interpreter (none on PATH)."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(REPO_ROOT / "dbt_project", project,
+                    ignore=shutil.ignore_patterns("logs", ".user.yml"))
+    monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    manifest, dbt = project / "target" / "manifest.json", Settings.from_env().dbt_executable
+    for path in project.rglob("*"):  # as the Makefile leaves it: parsed after its last edit
+        _age(path, 7200 if "target" not in path.parts else 3600)
+    unchanged = manifest.stat().st_mtime_ns
+    build_dbt_project(project, dbt)
+    assert manifest.stat().st_mtime_ns == unchanged
+
+    _age(project / "models" / "features" / "flight_features.sql", 0)  # an analyst's edit
+    assert manifest_is_stale(project, manifest)
+    build_dbt_project(project, dbt)
+    assert not manifest_is_stale(project, manifest)
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Set the file's modification time ``seconds`` into the past."""
+    at = time.time() - seconds
+    os.utime(path, (at, at))
 
 
 def test_the_ui_shows_each_dbt_models_columns_with_types_and_descriptions(definitions_module):
