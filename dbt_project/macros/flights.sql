@@ -9,13 +9,17 @@
 {%- endmacro %}
 
 {#- The feature window of a build: Dagster passes each run's days as DBT_MIN_DATE/DBT_MAX_DATE
-    (a changed env var re-parses only the files that read it; changed --vars would re-parse the
-    whole project). An analyst may pass --vars '{min_date: ..., max_date: ...}' instead; the
-    default is the embedded year. -#}
+    (changed --vars would re-parse the whole project). The env vars are read only when the SQL
+    is compiled to run (`execute`), not while dbt parses: dbt re-parses every file that read an
+    env var whose value changed, so each day's build re-parsed the three windowed models.
+    An analyst may pass --vars '{min_date: ..., max_date: ...}' instead; the default is the
+    embedded year. -#}
 {% macro window_start() -%}
-    cast('{{ var("min_date", env_var("DBT_MIN_DATE", "2013-01-01")) }}' as date)
+    {%- set default = "2013-01-01" -%}
+    cast('{{ var("min_date", env_var("DBT_MIN_DATE", default)) if execute else default }}' as date)
 {%- endmacro %}
 
 {% macro window_end() -%}
-    cast('{{ var("max_date", env_var("DBT_MAX_DATE", "2013-12-31")) }}' as date)
+    {%- set default = "2013-12-31" -%}
+    cast('{{ var("max_date", env_var("DBT_MAX_DATE", default)) if execute else default }}' as date)
 {%- endmacro %}
