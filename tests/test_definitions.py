@@ -136,8 +136,8 @@ def test_partition_window_to_days_and_dbt_vars():
 
 
 def test_the_code_location_loads_as_dagster_dev_loads_it_with_no_venv_on_path(tmp_path):
-    """`dagster dev` re-parses the dbt project on load; it must find the dbt beside the
-    interpreter, not whatever `dbt` is on PATH (here: none)."""
+    """The code location loads as `dagster dev` loads it, with no `dbt` on PATH (a changed dbt
+    project is then re-parsed with the dbt beside the interpreter: the test below)."""
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "DAGSTER_IS_DEV_CLI": "1",
            "DAGSTER_HOME": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
