@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MANIFEST := dbt_project/target/manifest.json
+# The files the manifest is parsed from; resources/dbt_project.manifest_is_stale applies the same
+# rule when `dagster dev` loads the definitions (make is not there then).
 DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' | grep -v -e /target/ -e /logs/)
 
 # The browser test drives Debian's chromium through Playwright (no browser is downloaded):

@@ -34,15 +34,15 @@ def build_dbt_project(project_dir: Path, dbt_executable: str) -> DbtProject:
 
 
 def manifest_is_stale(project_dir: Path, manifest_path: Path) -> bool:
-    """Whether a dbt source (any .sql or .yml outside target/ and logs/) is newer than the
-    manifest, or there is no manifest."""
+    """Whether a file of the dbt project (any .sql or .yml outside target/ and logs/, the set
+    the Makefile's DBT_SOURCES lists) is newer than the manifest, or there is no manifest."""
     if not manifest_path.exists():
         return True
     built = manifest_path.stat().st_mtime
-    return any(path.stat().st_mtime > built for path in dbt_sources(project_dir))
+    return any(path.stat().st_mtime > built for path in dbt_project_files(project_dir))
 
 
-def dbt_sources(project_dir: Path) -> Iterator[Path]:
+def dbt_project_files(project_dir: Path) -> Iterator[Path]:
     for pattern in ("*.sql", "*.yml"):
         for path in Path(project_dir).rglob(pattern):
             if not {"target", "logs"} & set(path.relative_to(project_dir).parts[:-1]):
