@@ -6,17 +6,14 @@ anything that needs one is imported.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cached_property
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
-from packaging import version
 
 
 def build_dbt_project(project_dir: Path, dbt_executable: str) -> DbtProject:
@@ -49,29 +46,10 @@ def dbt_project_files(project_dir: Path) -> Iterator[Path]:
                 yield path
 
 
-class PlatformDbtCli(DbtCliResource):
-    """dagster-dbt's CLI resource without two costs it pays on every invocation.
-
-    - It asks ``dbt --version`` for the version (a 3-4 s subprocess that also imports every
-      installed adapter: the Trino one logs "keyring module not found"). The dbt it runs is the
-      one installed beside this interpreter, so the installed dbt-core's version is the answer.
-    - It builds an in-process dbt adapter (~3 s) used only by ``fetch_column_metadata`` and
-      ``fetch_row_counts``, which this platform does not call: with DuckDB that adapter would
-      also contend with the dbt subprocess for the warehouse file.
-
-    Both override dagster-dbt internals of the pinned version (pyproject.toml).
-    """
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args):
-        return None
-
-
-def build_dbt_resource(project: DbtProject, dbt_executable: str) -> PlatformDbtCli:
-    return PlatformDbtCli(project_dir=project, dbt_executable=dbt_executable)
+def build_dbt_resource(project: DbtProject, dbt_executable: str) -> DbtCliResource:
+    """The project's dbt as a resource: where the project and its profile are. Builds run in
+    the run's own process (resources/dbt_in_process.py), not through ``DbtCliResource.cli``."""
+    return DbtCliResource(project_dir=project, dbt_executable=dbt_executable)
 
 
 _ENVIRONMENT_GUARD = threading.Lock()
@@ -79,10 +57,8 @@ _ENVIRONMENT_GUARD = threading.Lock()
 
 @contextmanager
 def environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the block (for a subprocess started in it), then restore.
-
-    dagster-dbt starts dbt with this process's environment and takes no environment of its own.
-    """
+    """Set environment variables for the block, then restore: dbt, running in this process,
+    reads its profile's and the window's variables from this process's environment."""
     with _ENVIRONMENT_GUARD:
         saved = {name: os.environ.get(name) for name in values}
         os.environ.update(values)

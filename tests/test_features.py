@@ -1,6 +1,8 @@
 """features/flight_features against an independent computation, and dbt tests as asset checks.
 (What the features may not know is proven in tests/test_day_ahead.py.)"""
 
+import subprocess
+import sys
 import zipfile
 from datetime import date, timedelta
 
@@ -92,3 +94,29 @@ def test_column_descriptions_are_persisted_as_warehouse_comments(built_platform)
         "select comment from duckdb_tables()"
         " where schema_name = 'features' and table_name = 'flight_features'")[0][0]
     assert table_comment.startswith("The model inputs of every scheduled flight")
+
+
+def test_windows_built_one_after_another_in_one_process_are_each_right_and_free_the_file(
+        built_platform, tmp_path):
+    """dbt runs in the run's process with one parsed project for every window
+    (resources/dbt_in_process.py): each build must still compile its own window, and let go of
+    the warehouse file when it ends, or no other process (run, analyst) could open it."""
+    platform = built_platform.clone(tmp_path)
+    days = [date(2013, 1, 14), date(2013, 2, 3)]
+    with platform.warehouse.connect() as con:
+        con.execute("delete from features.flight_features where flight_date in (?, ?)", days)
+    key = AssetKey(["features", "flight_features"])
+    job = platform.defs.get_repository_def().get_implicit_job_def_for_assets([key])
+    for day in days:
+        result = job.execute_in_process(instance=platform.instance, partition_key=day.isoformat(),
+                                        asset_selection=[key])
+        assert result.success
+        opened_elsewhere = subprocess.run(
+            [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close()",
+             str(platform.settings.warehouse_path)], capture_output=True, text=True)
+        assert opened_elsewhere.returncode == 0, opened_elsewhere.stderr
+    built = dict(platform.query("select flight_date, count(*) from features.flight_features"
+                                " where flight_date in (?, ?) group by 1", days))
+    scheduled = dict(platform.query("select partition_date, count(*) from raw.schedule"
+                                    " where partition_date in (?, ?) group by 1", days))
+    assert built == scheduled and len(built) == 2

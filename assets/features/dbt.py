@@ -8,6 +8,7 @@ Environment variables, not --vars: dbt re-parses the whole project whenever --va
 only the files that read an env var whose value changed.
 """
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from assets.failures import permanent_failure
 from assets.keys import raw_key
 from assets.landing_batch import wait_for_the_rest_of_the_landing
 from assets.partitions import daily_partitions, window_days
+from resources.dbt_in_process import stream_dbt_build
 from resources.dbt_project import environment
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
@@ -83,11 +85,15 @@ class FlightDelaysTranslator(DagsterDbtTranslator):
         return dbt_resource_props["fqn"][1]
 
 
+# Read by dbt_project/macros/flights.sql only when dbt compiles SQL to run, never while parsing,
+# so that one parsed project serves every window.
+WINDOW_ENV = ("DBT_MIN_DATE", "DBT_MAX_DATE")
+
+
 def dbt_window_env(first: date, last: date, warehouse_path: str) -> dict[str, str]:
     """The environment of a dbt build over an inclusive day range, into the given warehouse."""
     return {
-        "DBT_MIN_DATE": first.isoformat(),
-        "DBT_MAX_DATE": last.isoformat(),
+        **dict(zip(WINDOW_ENV, (first.isoformat(), last.isoformat()), strict=True)),
         "WAREHOUSE_PATH": warehouse_path,  # read by profiles.yml
     }
 
@@ -105,19 +111,20 @@ def failure_is_transient(run_results: dict | None) -> bool:
 
 def _build(context, dbt: DbtCliResource, warehouse: DuckDBWarehouse, target_dir: Path,
            env: dict[str, str], what: str):
-    # The dbt subprocess opens the file itself: hold the warehouse for it until it is done.
+    # dbt opens the file with a connection of its own: hold the warehouse until it is done.
     with warehouse.exclusive_access():
         context.log.info(f"dbt build for {what}")
         # The target folder is reused: what is in it must be this build's, or nothing.
-        (Path(target_dir) / "run_results.json").unlink(missing_ok=True)
-        with environment(**env):
-            invocation = dbt.cli(BUILD_ARGS, context=context, target_path=target_dir)
+        run_results = Path(target_dir) / "run_results.json"
+        run_results.unlink(missing_ok=True)
         try:
-            yield from invocation.stream()
+            with environment(**env):
+                yield from stream_dbt_build(BUILD_ARGS, context=context, dbt=dbt,
+                                            target_path=target_dir,
+                                            parse_independent_env=WINDOW_ENV)
         except DagsterDbtCliRuntimeError as error:
-            run_results = (invocation.get_artifact("run_results.json")
-                           if (Path(target_dir) / "run_results.json").exists() else None)
-            if failure_is_transient(run_results):
+            results = json.loads(run_results.read_text()) if run_results.exists() else None
+            if failure_is_transient(results):
                 raise
             raise permanent_failure(f"dbt build for {what} failed: {error}") from error
 
