@@ -59,17 +59,19 @@ def stream_dbt_build(args: Sequence[str], *, context, dbt: DbtCliResource, targe
     # dagster-dbt may build a large selection from a copy of the project, with a selector.
     project_dir = str(params.dbt_project.project_dir if params.dbt_project else dbt.project_dir)
     target_path = Path(target_path)
-    flags = ["--project-dir", project_dir, "--profiles-dir", dbt.profiles_dir or project_dir,
+    # Where the project, its profile and the artifacts are: the same for the parse and the build.
+    where = ["--project-dir", project_dir, "--profiles-dir", dbt.profiles_dir or project_dir,
              "--target-path", str(target_path), "--log-path", str(target_path),
              "--no-send-anonymous-usage-stats"]
     if dbt.profile:
-        flags += ["--profile", dbt.profile]
+        where += ["--profile", dbt.profile]
     if dbt.target:
-        flags += ["--target", dbt.target]
+        where += ["--target", dbt.target]
+    selection = list(params.selection_args)
     if params.indirect_selection:
-        flags += ["--indirect-selection", params.indirect_selection]
-    parsed = parsed_project(project_dir, flags, target_path, parse_independent_env)
-    build = _DbtInvocation([*args, *flags, *params.selection_args], parsed)
+        selection += ["--indirect-selection", params.indirect_selection]
+    parsed = parsed_project(project_dir, where, target_path, parse_independent_env)
+    build = _DbtInvocation([*args, *where, *selection], parsed)
     for raw_event in build.events():
         yield from DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={}
                                           ).to_default_asset_events(
@@ -78,20 +80,20 @@ def stream_dbt_build(args: Sequence[str], *, context, dbt: DbtCliResource, targe
     build.raise_on_failure(target_path)
 
 
-def parsed_project(project_dir: str, flags: Sequence[str], target_path: Path,
+def parsed_project(project_dir: str, where: Sequence[str], target_path: Path,
                    parse_independent_env: Sequence[str] = ()):
-    """dbt's parsed project (its Manifest), parsed once per process for the same files and
-    environment: re-parsed after an edit of a model, macro or YAML, or when an environment
+    """dbt's parsed project (its Manifest), parsed once per process for the same files, flags
+    and environment: re-parsed after an edit of a model, macro or YAML, or when an environment
     variable changes that dbt may read while parsing (e.g. the profile's warehouse path)."""
     environment = frozenset((name, value) for name, value in os.environ.items()
                             if name not in parse_independent_env)
     files = frozenset((str(path), path.stat().st_mtime_ns)
                       for path in dbt_project_files(Path(project_dir)))
-    key = (project_dir, str(target_path), environment, files)
+    key = (tuple(where), environment, files)
     with _parse_guard:
         if key not in _parsed_projects:
             _seed_partial_parsing(Path(project_dir), target_path)
-            parse = _DbtInvocation(["parse", *flags, "--quiet"], None)
+            parse = _DbtInvocation(["parse", *where, "--quiet"], None)
             list(parse.events())
             parse.raise_on_failure(target_path)
             _parsed_projects.clear()  # one project per process is the normal case
