@@ -9,7 +9,9 @@ window reaches dbt as environment variables read only when SQL is compiled, so o
 every window. Measured on a day's build: 6.3 s as a subprocess, 2.1-2.6 s here.
 
 Events are dbt's own structured log messages, turned into Dagster events by dagster-dbt's
-event class, the same path its subprocess invocation takes with dbt's JSON log lines.
+event class, the same path its subprocess invocation takes with dbt's JSON log lines. That
+event class and dagster-dbt's selection helpers, like dbt-duckdb's connection manager, are
+internals of the versions pinned in pyproject.toml: check this module when upgrading them.
 """
 
 from __future__ import annotations

@@ -87,13 +87,15 @@ class FlightDelaysTranslator(DagsterDbtTranslator):
 
 # Read by dbt_project/macros/flights.sql only when dbt compiles SQL to run, never while parsing,
 # so that one parsed project serves every window.
-WINDOW_ENV = ("DBT_MIN_DATE", "DBT_MAX_DATE")
+MIN_DATE_ENV, MAX_DATE_ENV = "DBT_MIN_DATE", "DBT_MAX_DATE"
+WINDOW_ENV = (MIN_DATE_ENV, MAX_DATE_ENV)
 
 
 def dbt_window_env(first: date, last: date, warehouse_path: str) -> dict[str, str]:
     """The environment of a dbt build over an inclusive day range, into the given warehouse."""
     return {
-        **dict(zip(WINDOW_ENV, (first.isoformat(), last.isoformat()), strict=True)),
+        MIN_DATE_ENV: first.isoformat(),
+        MAX_DATE_ENV: last.isoformat(),
         "WAREHOUSE_PATH": warehouse_path,  # read by profiles.yml
     }
 
