@@ -33,6 +33,7 @@ from dagster_dbt.asset_utils import (
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_dbt.dagster_dbt_translator import DagsterDbtTranslator
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
+from dbt_common.events.functions import msg_to_dict
 
 from resources.dbt_project import dbt_project_files
 
@@ -42,7 +43,7 @@ _RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResul
 _PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 _DONE = object()
 
-_parsed_projects: dict[tuple, object] = {}
+_parsed_project: tuple[tuple, object] | None = None  # (what it was parsed from, the Manifest)
 _parse_guard = threading.Lock()
 logger = get_dagster_logger()
 
@@ -61,14 +62,8 @@ def stream_dbt_build(args: Sequence[str], *, context, dbt: DbtCliResource, targe
     # dagster-dbt may build a large selection from a copy of the project, with a selector.
     project_dir = str(params.dbt_project.project_dir if params.dbt_project else dbt.project_dir)
     target_path = Path(target_path)
-    # Where the project, its profile and the artifacts are: the same for the parse and the build.
-    where = ["--project-dir", project_dir, "--profiles-dir", dbt.profiles_dir or project_dir,
-             "--target-path", str(target_path), "--log-path", str(target_path),
-             "--no-send-anonymous-usage-stats"]
-    if dbt.profile:
-        where += ["--profile", dbt.profile]
-    if dbt.target:
-        where += ["--target", dbt.target]
+    where = location_args(project_dir, dbt.profiles_dir or project_dir, target_path,
+                          dbt.profile, dbt.target)
     selection = list(params.selection_args)
     if params.indirect_selection:
         selection += ["--indirect-selection", params.indirect_selection]
@@ -82,6 +77,20 @@ def stream_dbt_build(args: Sequence[str], *, context, dbt: DbtCliResource, targe
     build.raise_on_failure(target_path)
 
 
+def location_args(project_dir: str, profiles_dir: str, target_path: Path,
+                  profile: str | None = None, target: str | None = None) -> list[str]:
+    """Where the project, its profile and the artifacts are: the same for the parse and the
+    build."""
+    where = ["--project-dir", project_dir, "--profiles-dir", profiles_dir,
+             "--target-path", str(target_path), "--log-path", str(target_path),
+             "--no-send-anonymous-usage-stats"]
+    if profile:
+        where += ["--profile", profile]
+    if target:
+        where += ["--target", target]
+    return where
+
+
 def parsed_project(project_dir: str, where: Sequence[str], target_path: Path,
                    parse_independent_env: Sequence[str] = ()):
     """dbt's parsed project (its Manifest), parsed once per process for the same files, flags
@@ -92,17 +101,17 @@ def parsed_project(project_dir: str, where: Sequence[str], target_path: Path,
     files = frozenset((str(path), path.stat().st_mtime_ns)
                       for path in dbt_project_files(Path(project_dir)))
     key = (tuple(where), environment, files)
+    global _parsed_project
     with _parse_guard:
-        if key not in _parsed_projects:
+        if _parsed_project is None or _parsed_project[0] != key:
             _seed_partial_parsing(Path(project_dir), target_path)
             # No manifest.json (~0.3 s of a 1 s parse): the build writes its own; the parse
             # state it keeps (partial_parse.msgpack) is written all the same.
             parse = _DbtInvocation(["parse", *where, "--quiet", "--no-write-json"], None)
             list(parse.events())
             parse.raise_on_failure(target_path)
-            _parsed_projects.clear()  # one project per process is the normal case
-            _parsed_projects[key] = parse.result
-        return _parsed_projects[key]
+            _parsed_project = (key, parse.result)  # one project per process is the normal case
+        return _parsed_project[1]
 
 
 def _seed_partial_parsing(project_dir: Path, target_path: Path) -> None:
@@ -155,8 +164,6 @@ class _DbtInvocation:
         if message.info.level == "error":
             self.error_messages.append(message.info.msg)
         if message.info.name in _RESULT_EVENTS:
-            from dbt_common.events.functions import msg_to_dict  # noqa: PLC0415
-
             self._events.put(msg_to_dict(message))
 
     def raise_on_failure(self, target_path: Path) -> None:

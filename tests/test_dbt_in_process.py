@@ -7,7 +7,7 @@ import os
 import shutil
 
 from assets.features.dbt import MAX_DATE_ENV, MIN_DATE_ENV, WINDOW_ENV
-from resources.dbt_in_process import parsed_project
+from resources.dbt_in_process import location_args, parsed_project
 from resources.settings import REPO_ROOT
 
 
@@ -17,9 +17,7 @@ def test_the_parsed_project_is_reused_until_a_file_or_the_environment_changes(
     shutil.copytree(REPO_ROOT / "dbt_project", project,
                     ignore=shutil.ignore_patterns("target", "logs"))
     target = tmp_path / "target"
-    where = ["--project-dir", str(project), "--profiles-dir", str(project),
-             "--target-path", str(target), "--log-path", str(target),
-             "--no-send-anonymous-usage-stats"]
+    where = location_args(str(project), str(project), target)
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
 
     def parse():
