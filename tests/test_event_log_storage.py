@@ -1,7 +1,7 @@
 """The instance's event log (resources/event_log_storage.py) stores a single-run backfill's
 batches of events in one go, and what it stores reads back exactly as what Dagster's own
 SQLite event log stores one event at a time: the run's events, the partitions' status, the
-latest materialization, the checks' executions."""
+latest materialization, the checks' executions. It keeps one engine per database file."""
 
 from pathlib import Path
 
@@ -21,7 +21,8 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from resources.event_log_storage import BatchedSqliteEventLogStorage
+import resources.event_log_storage as storage_module
+from resources.event_log_storage import KEPT_ENGINES, BatchedSqliteEventLogStorage
 
 DAYS = DailyPartitionsDefinition(start_date="2013-01-01", end_date="2013-01-31")
 
@@ -98,3 +99,27 @@ def test_a_backfill_reads_back_as_dagster_stores_it(tmp_path, monkeypatch):
     assert stored == expected
     assert len(stored["materialized"][AssetKey("daily_table")]) == 30
     assert {day for day, _ in stored["checks"]} >= set(DAYS.get_partition_keys()[:30])
+
+
+def test_each_database_file_keeps_one_engine_and_a_wiped_log_starts_again(tmp_path, monkeypatch):
+    made = []
+    create = storage_module.create_engine
+    monkeypatch.setattr(storage_module, "create_engine",
+                        lambda *args, **kwargs: made.append(args[0]) or create(*args, **kwargs))
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    instance = instance_at(tmp_path / "home", batched=True)
+    first = what_is_stored(instance, backfill_january(instance))
+    # Hundreds of connections (every event, every read), one engine per file: the index, the run.
+    assert sorted(set(made)) == sorted(made) and len(made) == 2
+
+    instance.wipe()  # the files are deleted: the next use of a kept engine creates them again
+    assert what_is_stored(instance, backfill_january(instance))["materialized"] == first["materialized"]
+
+
+def test_the_engines_kept_are_the_latest_files_used(tmp_path):
+    storage = BatchedSqliteEventLogStorage(str(tmp_path))
+    shards = [f"run{number}" for number in range(KEPT_ENGINES + 5)]
+    for shard in shards:
+        storage._engine_for(shard)
+    storage._engine_for(shards[0])  # used again: made again, the newest
+    assert list(storage._engines) == [*shards[6:], shards[0]]
