@@ -19,8 +19,9 @@ figures do not depend on what `make run` left behind.
                        through the loop's own sensors and automation conditions: driven
                        in-process (platform/latency.py, platform/runner.py), the work per day
                        for 3 days; then the same deployment under `dagster dev` (the real
-                       webserver and daemon, as `make ui`), 3 more days landed one at a time,
-                       landing -> raw, features, predictions read from the instance
+                       webserver and daemon, as `make ui`), 3 more days landed one at a time
+                       at spread points of the daemon's 5-s sensor loop, landing -> raw,
+                       features, predictions read from the instance
                        (platform/daemon_loop.py). Also the retrain sensor's time per tick.
 """
 

@@ -123,11 +123,35 @@ def wait_until_idle(instance, quiet_seconds: float, timeout: float) -> None:
     raise TimeoutError(f"runs still going after {timeout:.0f}s")
 
 
+# Dagster's sensor daemon wakes every 5 s (its fixed loop); a file waits 0-5 s for a tick.
+SENSOR_LOOP_SECONDS = 5.0
+
+
+def wait_for_sensor_phase(instance, sensor_name: str, fraction: float) -> None:
+    """Sleep until ``fraction`` of the sensor loop's period after one of its ticks.
+
+    Landings timed by this script's own waits would all fall at about the same point of the
+    daemon's loop (each day's chain takes about as long), so every day would wait about as
+    long for its tick: 0.5 s or 4.5 s depending on the run. Days landed at spread fractions
+    wait 0-5 s as files landing at any moment do."""
+    state = next((s for s in instance.all_instigator_state() if s.name == sensor_name), None)
+    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1) if state else []
+    if not ticks:
+        return
+    now, period = time.time(), SENSOR_LOOP_SECONDS
+    target = ticks[0].timestamp + fraction * period
+    target += max(0, -(-(now - target) // period)) * period  # the next such moment from now
+    time.sleep(target - now)
+
+
 def land_and_measure(instance, env: dict, settings: Settings, day: date,
-                     quiet_seconds: float) -> dict:
+                     quiet_seconds: float, phase: float | None = None) -> dict:
     """Land the end of ``day`` (its outcomes and weather, the next day's schedule) with the
-    project's land command; wait until the chain settles. Seconds from the landing to each
-    milestone (None: not reached)."""
+    project's land command, at ``phase`` (a fraction of the sensor loop after a new-data tick)
+    if given; wait until the chain settles. Seconds from the landing to each milestone (None:
+    not reached)."""
+    if phase is not None:
+        wait_for_sensor_phase(instance, "new_data", phase)
     subprocess.run([sys.executable, "platform/cli.py", "land", "--start", str(day),
                     "--end", str(day)], cwd=REPO_ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
@@ -169,9 +193,10 @@ def main(argv=None) -> int:
     try:
         print("dagster dev started; letting it settle", flush=True)
         wait_until_idle(instance, args.quiet_seconds, timeout=900)
-        for day in days_between(args.start, args.end):
+        days = days_between(args.start, args.end)
+        for number, day in enumerate(days):
             figures = land_and_measure(instance, dict(os.environ), Settings.from_env(), day,
-                                       args.quiet_seconds)
+                                       args.quiet_seconds, phase=(number + 0.5) / len(days))
             print(f"{day} landed: " + ", ".join(
                 f"{name} {'-' if s is None else f'{s:.0f}s'}" for name, s in figures.items()),
                 flush=True)

@@ -46,8 +46,9 @@ def daemon_latency(platform, env: dict, first: date, days: int) -> dict:
         daemon_loop.wait_until_idle(platform.instance, QUIET_SECONDS, timeout=900)
         for offset in range(days):
             day = first + timedelta(days=offset)
+            # Spread over the daemon's sensor loop, as landings at any moment would be.
             figures = daemon_loop.land_and_measure(platform.instance, env, settings, day,
-                                                   QUIET_SECONDS)
+                                                   QUIET_SECONDS, phase=(offset + 0.5) / days)
             samples.append({"landed": day.isoformat(), **figures})
     finally:
         daemon_loop.stop_session(process)
