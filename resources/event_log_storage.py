@@ -12,9 +12,9 @@ event when the variable is unset, is stored as Dagster stores it.
 
 Every write and read also reuses one SQLAlchemy engine per database file (the latest few
 files), where Dagster's creates an engine for every statement's connection and disposes of it:
-~1 ms each, and a day's dbt build opens ~700 connections (an event is three: its run's file,
-the index, a check's execution row). Connections are still new for each use (NullPool), as
-Dagster's: nothing is held open between them.
+~1 ms each, and a day's dbt build opens ~700 connections (an asset event writes its run's file
+and the index, a check's result its execution row too, and the run's steps read them back).
+Connections are still new for each use (NullPool), as Dagster's: nothing is held open.
 
 It subclasses internals of the pinned Dagster (pyproject.toml), as resources/dbt_in_process.py
 does for dagster-dbt; tests/test_event_log_storage.py compares what it stores with Dagster's.
