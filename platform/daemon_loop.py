@@ -144,6 +144,12 @@ def wait_for_sensor_phase(instance, sensor_name: str, fraction: float) -> None:
     time.sleep(target - now)
 
 
+def spread_phase(number: int, count: int) -> float:
+    """Where in the sensor loop the ``number``-th (from 0) of ``count`` landings lands: the
+    middles of ``count`` equal parts of the loop."""
+    return (number + 0.5) / count
+
+
 def land_and_measure(instance, env: dict, settings: Settings, day: date,
                      quiet_seconds: float, phase: float | None = None) -> dict:
     """Land the end of ``day`` (its outcomes and weather, the next day's schedule) with the
@@ -196,7 +202,7 @@ def main(argv=None) -> int:
         days = days_between(args.start, args.end)
         for number, day in enumerate(days):
             figures = land_and_measure(instance, dict(os.environ), Settings.from_env(), day,
-                                       args.quiet_seconds, phase=(number + 0.5) / len(days))
+                                       args.quiet_seconds, phase=spread_phase(number, len(days)))
             print(f"{day} landed: " + ", ".join(
                 f"{name} {'-' if s is None else f'{s:.0f}s'}" for name, s in figures.items()),
                 flush=True)

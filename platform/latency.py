@@ -47,8 +47,9 @@ def daemon_latency(platform, env: dict, first: date, days: int) -> dict:
         for offset in range(days):
             day = first + timedelta(days=offset)
             # Spread over the daemon's sensor loop, as landings at any moment would be.
-            figures = daemon_loop.land_and_measure(platform.instance, env, settings, day,
-                                                   QUIET_SECONDS, phase=(offset + 0.5) / days)
+            figures = daemon_loop.land_and_measure(
+                platform.instance, env, settings, day, QUIET_SECONDS,
+                phase=daemon_loop.spread_phase(offset, days))
             samples.append({"landed": day.isoformat(), **figures})
     finally:
         daemon_loop.stop_session(process)
