@@ -19,10 +19,11 @@ figures do not depend on what `make run` left behind.
                        through the loop's own sensors and automation conditions: driven
                        in-process (platform/latency.py, platform/runner.py), the work per day
                        for 3 days; then the same deployment under `dagster dev` (the real
-                       webserver and daemon, as `make ui`), 3 more days landed one at a time
-                       at spread points of the daemon's 5-s sensor loop, landing -> raw,
+                       webserver and daemon, as `make ui`), 1 + 3 more days landed one at a
+                       time at spread points of the daemon's 5-s sensor loop, landing -> raw,
                        features, predictions read from the instance
-                       (platform/daemon_loop.py). Also the retrain sensor's time per tick.
+                       (platform/daemon_loop.py); the first after the start (no idle run
+                       worker yet) apart. Also the retrain sensor's time per tick.
 """
 
 import json
@@ -276,13 +277,17 @@ def main() -> int:
     print(f"landing -> predictions under the real daemon (dagster dev, land one day at a"
           f" time): median {daemon['median_predictions_s']}s, worst"
           f" {daemon['worst_predictions_s']}s [goal median <= {latency['goal_s']}s]")
-    for sample in daemon["samples"]:
-        print(f"  {sample['landed']} landed: runs queued {sample['runs_queued']}s, the serving"
-              f" run started {sample['serving_run_started']}s, raw {sample['raw']}s, next day's"
-              f" features {sample['features']}s, its predictions {sample['predictions']}s")
+    first = daemon["first_after_start"]
+    for label, sample in [("first after start", first)] + [("then", s) for s in daemon["samples"]]:
+        print(f"  {label}: {sample['landed']} landed: runs queued {sample['runs_queued']}s, the"
+              f" serving run started {sample['serving_run_started']}s"
+              f" ({sample['serving_worker']} worker), raw {sample['raw']}s, next day's features"
+              f" {sample['features']}s, its predictions {sample['predictions']}s")
     print(f"  where it goes: sensor intervals {latency['sensor_intervals_s']} s (the daemon"
-          f" looks every 5 s at most); each run starts a process that imports the definitions"
-          f" ({latency['run_launch_import_s']}s here)")
+          f" looks every 5 s at most); a run goes to a worker that imported its libraries"
+          f" before, then imports the definitions in {latency['warm_worker_import_s']}s"
+          f" (warm) [target <= 2s], or to one started for it: {latency['run_launch_import_s']}s"
+          f" (cold)")
     print(f"retrain sensor evaluation: {latency['retrain_tick_s']}s per tick (median; it reads"
           " the instance: the last training, the last labeled day, the newest drift report)")
     print(f"written to {out}")

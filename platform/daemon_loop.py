@@ -32,6 +32,7 @@ from assets.landing_batch import LANDING_BATCH_TAG, WAITS_TAG  # noqa: E402
 from core.simulator import days_between  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402
 from resources.settings import Settings  # noqa: E402
+from resources.warm_run_launcher import WARM_TAG  # noqa: E402
 
 MODEL = "not_on_time"
 BUSY = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
@@ -174,15 +175,18 @@ def land_and_measure(instance, env: dict, settings: Settings, day: date,
 def landing_runs_started(instance, landed: float) -> dict:
     """Seconds from the landing until the new-data sensor's runs were queued (the sensor's
     tick) and until the serving run's process was up and its run started (the queue, the
-    process start and its import of the definitions)."""
+    process start and its import of the definitions), and whether that process was warm."""
     records = [record for record in instance.get_run_records(RunsFilter(
         created_after=datetime.fromtimestamp(landed, tz=timezone.utc)))
         if LANDING_BATCH_TAG in record.dagster_run.tags]
     serving = [record for record in records if record.dagster_run.tags.get(WAITS_TAG)]
     if not records or not serving or serving[0].start_time is None:
-        return {"runs_queued": None, "serving_run_started": None}
+        return {"runs_queued": None, "serving_run_started": None, "serving_worker": None}
+    warm = serving[0].dagster_run.tags.get(WARM_TAG)
     return {"runs_queued": round(min(r.create_timestamp.timestamp() for r in records) - landed, 1),
-            "serving_run_started": round(serving[0].start_time - landed, 1)}
+            "serving_run_started": round(serving[0].start_time - landed, 1),
+            # resources/warm_run_launcher.py: imported before the launch, or started for it
+            "serving_worker": {"true": "warm", "false": "cold"}.get(warm, warm)}
 
 
 def main(argv=None) -> int:
@@ -204,8 +208,8 @@ def main(argv=None) -> int:
             figures = land_and_measure(instance, dict(os.environ), Settings.from_env(), day,
                                        args.quiet_seconds, phase=spread_phase(number, len(days)))
             print(f"{day} landed: " + ", ".join(
-                f"{name} {'-' if s is None else f'{s:.0f}s'}" for name, s in figures.items()),
-                flush=True)
+                f"{name} {'-' if s is None else s if isinstance(s, str) else f'{s:.0f}s'}"
+                for name, s in figures.items()), flush=True)
     finally:
         stop_session(ui)
 
