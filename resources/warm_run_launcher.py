@@ -100,15 +100,19 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             job_origin=origin, run_id=run.run_id, instance_ref=self._instance.get_ref()))
         while True:
             worker, warm = self._take_worker(executable)
-            self._instance.add_run_tags(run.run_id, {WORKER_PID_TAG: str(worker.process.pid),
-                                                     WARM_TAG: str(warm).lower()})
+            try:
+                self._instance.add_run_tags(run.run_id, {
+                    WORKER_PID_TAG: str(worker.process.pid), WARM_TAG: str(warm).lower()})
+            except Exception:
+                _retire(worker)  # not left waiting for a run that never comes
+                raise
             if _hand_over(worker, args):
                 break
             # It died between the check and the hand-over: the next one (or a new one).
         with self._lock:
             self._running[run.run_id] = worker
-        how = (f"its libraries imported {time.monotonic() - worker.started:.0f} s before"
-               if warm else "started for it: no idle worker")
+        how = (f"warm: started {time.monotonic() - worker.started:.0f} s before the launch to"
+               " import the libraries runs use" if warm else "started for it: no idle worker")
         self._instance.report_engine_event(
             f"Run handed to worker process {worker.process.pid} ({how}).", run,
             cls=self.__class__)

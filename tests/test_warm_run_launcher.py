@@ -89,7 +89,8 @@ def test_a_run_goes_to_a_worker_that_imported_before_it_was_launched(instance, j
     assert int(run.tags[WORKER_PID_TAG]) in idle
     assert int(instance.get_run_by_id(first).tags[WORKER_PID_TAG]) not in idle
     messages = [record.message for record in instance.all_logs(second)]
-    assert any("libraries imported" in message for message in messages), messages
+    assert any(f"worker process {run.tags[WORKER_PID_TAG]} (warm:" in message
+               for message in messages), messages
 
 
 def test_an_idle_worker_that_died_is_passed_over(instance, job):
