@@ -32,7 +32,7 @@ from assets.landing_batch import LANDING_BATCH_TAG, WAITS_TAG  # noqa: E402
 from core.simulator import days_between  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402
 from resources.settings import Settings  # noqa: E402
-from resources.warm_run_launcher import WARM_TAG  # noqa: E402
+from resources.warm_run_launcher import WORKER_KIND_TAG  # noqa: E402
 
 MODEL = "not_on_time"
 BUSY = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
@@ -182,11 +182,10 @@ def landing_runs_started(instance, landed: float) -> dict:
     serving = [record for record in records if record.dagster_run.tags.get(WAITS_TAG)]
     if not records or not serving or serving[0].start_time is None:
         return {"runs_queued": None, "serving_run_started": None, "serving_worker": None}
-    warm = serving[0].dagster_run.tags.get(WARM_TAG)
     return {"runs_queued": round(min(r.create_timestamp.timestamp() for r in records) - landed, 1),
             "serving_run_started": round(serving[0].start_time - landed, 1),
             # resources/warm_run_launcher.py: imported before the launch, or started for it
-            "serving_worker": {"true": "warm", "false": "cold"}.get(warm, warm)}
+            "serving_worker": serving[0].dagster_run.tags.get(WORKER_KIND_TAG)}
 
 
 def main(argv=None) -> int:

@@ -137,7 +137,8 @@ def landing_latency(work: Path, env: dict, days: int = 3, daemon_days: int = 3) 
     if not all(run.success for run in log):
         raise RuntimeError(f"latency bench: a run failed: {log}")
 
-    cold_s, warm_s = (definitions_import_s(env, preload) for preload in ([], worker_preload()))
+    preload = platform.instance.run_launcher.preload  # the warm workers' (dagster.yaml)
+    cold_s, warm_s = (definitions_import_s(env, modules) for modules in ([], preload))
     sensors = {name: definitions.defs.resolve_sensor_def(name).minimum_interval_seconds
                for name in ("new_data", "automation", RETRAIN_SENSOR)}
     daemon = daemon_latency(platform, env, last + timedelta(days=days + 1), daemon_days)
@@ -146,14 +147,6 @@ def landing_latency(work: Path, env: dict, days: int = 3, daemon_days: int = 3) 
             "retrain_tick_s": statistics.median_low(s["retrain_tick_s"] for s in samples),
             "run_launch_import_s": round(cold_s, 2), "warm_worker_import_s": round(warm_s, 2),
             "sensor_intervals_s": sensors}
-
-
-def worker_preload() -> list[str]:
-    """The modules a warm run worker imports before its run (platform/dagster.yaml)."""
-    import yaml
-
-    config = yaml.safe_load((REPO_ROOT / "platform" / "dagster.yaml").read_text())
-    return config["run_launcher"]["config"]["preload"]
 
 
 def definitions_import_s(env: dict, preload: list[str]) -> float:

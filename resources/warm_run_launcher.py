@@ -38,7 +38,8 @@ from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, serialize_value
 
 WORKER_PID_TAG = "warm_launcher/worker_pid"
-WARM_TAG = "warm_launcher/warm"  # "true": the run's worker had imported before the launch
+# "warm": the run's worker had imported before the launch; "cold": started for the run.
+WORKER_KIND_TAG = "warm_launcher/worker"
 WORKER_MODULE = "resources.warm_run_worker"
 
 
@@ -102,7 +103,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             worker, warm = self._take_worker(executable)
             try:
                 self._instance.add_run_tags(run.run_id, {
-                    WORKER_PID_TAG: str(worker.process.pid), WARM_TAG: str(warm).lower()})
+                    WORKER_PID_TAG: str(worker.process.pid),
+                    WORKER_KIND_TAG: "warm" if warm else "cold"})
             except Exception:
                 _retire(worker)  # not left waiting for a run that never comes
                 raise

@@ -10,7 +10,7 @@ from dagster import DagsterInstance
 from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.storage.dagster_run import DagsterRunStatus
 
-from resources.warm_run_launcher import WORKER_PID_TAG
+from resources.warm_run_launcher import WORKER_KIND_TAG, WORKER_PID_TAG
 
 # A step that waits for a file to exist when GATE_FILE names one (a run to stop midway).
 JOB_FILE = """
@@ -87,6 +87,8 @@ def test_a_run_goes_to_a_worker_that_imported_before_it_was_launched(instance, j
     run = finished(instance, second)
     assert run.status == DagsterRunStatus.SUCCESS
     assert int(run.tags[WORKER_PID_TAG]) in idle
+    assert run.tags[WORKER_KIND_TAG] == "warm"
+    assert instance.get_run_by_id(first).tags[WORKER_KIND_TAG] == "cold"
     assert int(instance.get_run_by_id(first).tags[WORKER_PID_TAG]) not in idle
     messages = [record.message for record in instance.all_logs(second)]
     assert any(f"worker process {run.tags[WORKER_PID_TAG]} (warm:" in message
