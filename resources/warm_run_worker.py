@@ -22,7 +22,11 @@ from pathlib import Path
 def warm_up_dbt(project_dir: Path) -> None:
     """Parse the project into a throwaway folder. dbt's first parse in a process spends ~1 s
     generating its (de)serialisation code and JSON schemas (2.0 s, then 1.0 s for the same
-    parse, measured here); the run's own parse, into its own folder, is then the second."""
+    parse, measured here); the run's own parse, into its own folder, is then the second.
+
+    The flags and the seeding of partial parsing repeat, in short, what
+    resources/dbt_in_process.py does for a build: importing that module here would load repo
+    code before the run, which would then run it as it was when this worker started."""
     from dbt.cli.main import dbtRunner
 
     with tempfile.TemporaryDirectory(prefix="dbt-warm-up-") as scratch:
