@@ -220,6 +220,19 @@ def test_crlf_and_lf_files_are_read_alike():
     assert len(read_rows(SMALL_DAY)) == SMALL_ROWS
 
 
+def test_each_row_keeps_the_line_it_was_on():
+    lines = SMALL_DAY.split(b"\n")  # the header, SMALL_ROWS rows, the end's empty string
+    def source_lines(content: bytes) -> list[int]:
+        return read_landing_data(SCHEDULE, [(DAY_FILE, content)])["source_line"].to_pylist()
+
+    assert source_lines(SMALL_DAY) == list(range(2, SMALL_ROWS + 2))
+    assert source_lines(SMALL_DAY.rstrip(b"\n")) == list(range(2, SMALL_ROWS + 2))
+    blank_after_row_3 = b"\n".join([*lines[:4], b"", *lines[4:]])
+    assert source_lines(blank_after_row_3) == [2, 3, 4, *range(6, SMALL_ROWS + 3)]
+    assert source_lines(blank_after_row_3.replace(b"\n", b"\r\n")) == source_lines(
+        blank_after_row_3)
+
+
 # --- ingest: a rejection stores nothing, an accepted day is stored once ----------------------
 
 @pytest.fixture

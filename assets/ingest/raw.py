@@ -8,6 +8,7 @@ its own transaction. A day written twice gives the same table; a bad file change
 import hashlib
 from datetime import date
 
+import pyarrow as pa
 from dagster import (
     AssetCheckKey,
     AssetCheckResult,
@@ -80,6 +81,15 @@ def _stored_hashes(con, dataset: LandingDataset, days: list[date]) -> dict[date,
         " and partition_date between ? and ?", [dataset.name, days[0], days[-1]]).fetchall())
 
 
+def _insert_rows(con, table: str, columns: dict[str, list]) -> None:
+    """Insert rows given column by column in one statement: DuckDB's executemany runs one
+    insert per row (~0.4 ms each: a year's ingest_log and ingest_events took 1 s of the
+    year's ingest)."""
+    con.register("new_rows", pa.table(columns))
+    con.execute(f"insert into {table} by name select * from new_rows")
+    con.unregister("new_rows")
+
+
 def ingest_days(
     warehouse: DuckDBWarehouse, landing: LandingZone, dataset: LandingDataset, days: list[date]
 ) -> tuple[dict, list[AssetCheckResult]]:
@@ -116,14 +126,17 @@ def ingest_days(
             "select partition_date, count(*) from incoming group by 1").fetchall())
         con.execute("delete from raw.ingest_log where dataset = ? and partition_date between ? and ?",
                     [dataset.name, first, last])
-        con.executemany("insert into raw.ingest_log values (?, ?, ?, ?, ?)", [
-            (dataset.name, day, str(path), hashes[day], rows_per_day.get(day, 0))
-            for day, path in files.items()])
-        con.executemany(
-            "insert into raw.ingest_events (dataset, partition_date, sha256, previous_sha256,"
-            " row_count, decision, reason) values (?, ?, ?, ?, ?, ?, ?)",
-            [(dataset.name, day, hashes[day], stored.get(day), rows_per_day.get(day, 0),
-              *plan[day]) for day in days])
+        _insert_rows(con, "raw.ingest_log", {
+            "dataset": [dataset.name] * len(days), "partition_date": days,
+            "source_file": [str(files[day]) for day in days],
+            "sha256": [hashes[day] for day in days],
+            "row_count": [rows_per_day.get(day, 0) for day in days]})
+        _insert_rows(con, "raw.ingest_events", {
+            "dataset": [dataset.name] * len(days), "partition_date": days,
+            "sha256": [hashes[day] for day in days],
+            "previous_sha256": pa.array([stored.get(day) for day in days], pa.string()),
+            "row_count": [rows_per_day.get(day, 0) for day in days],
+            "decision": [plan[day][0] for day in days], "reason": [plan[day][1] for day in days]})
         (null_counts,) = con.execute(  # fetchall: unregister() refuses an open result
             "select " + ", ".join(f"count(*) filter (where {c} is null)"
                                   for c in dataset.key_columns) + " from incoming").fetchall()
