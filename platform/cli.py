@@ -14,6 +14,7 @@ Runs go through platform/runner.py into the instance at DAGSTER_HOME (so the UI 
 """
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -280,4 +281,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    # Only the interpreter's exit follows, whose last garbage collection walks every object
+    # still alive: ~0.8 s after a year's backfill (dbt's parsed project, the definitions, the
+    # runs' events). Frozen, they are left to the process's end (atexit handlers still run).
+    gc.freeze()
+    sys.exit(exit_code)
