@@ -54,7 +54,8 @@ install_instance_config = load_platform_module("sandbox").install_instance_confi
 def bench_dagster_backfill(work: Path, env: dict) -> dict:
     home = work / "dagster_home"
     install_instance_config(home)
-    env = {**env, "DAGSTER_HOME": str(home), "WAREHOUSE_PATH": str(work / "dagster.duckdb")}
+    env = {**env, "DAGSTER_HOME": str(home), "WAREHOUSE_PATH": str(work / "dagster.duckdb"),
+           "PLATFORM_DATA_DIR": str(work / "backfill_data")}  # a new deployment's dbt target
     result = run_measured(
         [sys.executable, "platform/cli.py", "materialize"],  # the data groups, labels included
         env,
