@@ -54,20 +54,20 @@ def main(argv: list[str]) -> int:
         if options.dbt_project:
             warm_up_dbt(options.dbt_project)
         from dagster._cli.api import execute_run_command
-        # What is loaded now lives as long as the process: frozen, the garbage collector's
-        # full passes during the run leave it alone (gc.freeze, Python's pre-fork advice).
-        gc.collect()
-        gc.freeze()
+        gc.collect()  # while waiting: what is left is what the run is given (below)
         line = sys.stdin.readline().strip()
     except KeyboardInterrupt:  # stopped while waiting (the session's Ctrl-C): nothing ran
         return 0
     if not line:
         return 0
-    # sys.exit inside on a failed run when the launcher asked for an exit code.
-    try:
+    # What was loaded before lives as long as the process: frozen, the garbage collector's full
+    # passes during the run leave it alone (gc.freeze; thawed after, or DuckDB's bindings
+    # report what the exit could not free as leaks).
+    gc.freeze()
+    try:  # sys.exit inside on a failed run when the launcher asked for an exit code
         execute_run_command.callback(input_json=line, compressed_input_json=None)
     finally:
-        gc.freeze()  # only the exit follows: its collection would walk all the run left
+        gc.unfreeze()
     return 0
 
 
