@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-_EPSILON = np.finfo(np.float64).eps  # log loss clips probabilities as scikit-learn does
+from core.uncertainty import row_losses
 
 
 def classification_metrics(labels, probabilities, threshold: float) -> dict:
@@ -26,15 +26,14 @@ def classification_metrics(labels, probabilities, threshold: float) -> dict:
     probabilities = np.asarray(probabilities, dtype=np.float64)
     predicted = probabilities >= threshold
     positive = labels == 1
-    clipped = np.clip(probabilities, _EPSILON, 1 - _EPSILON)  # as log_loss clips
     true_positives = int((predicted & positive).sum())
     return {
         "rows": int(len(labels)),
         "positive_rate": float(labels.mean()),
         "mean_probability": float(probabilities.mean()),
         "auc": _auc(positive, probabilities),
-        "log_loss": float(-np.mean(np.where(positive, np.log(clipped), np.log(1 - clipped)))),
-        "brier": float(np.mean((probabilities - labels) ** 2)),
+        "log_loss": float(np.mean(row_losses("log_loss", labels, probabilities))),
+        "brier": float(np.mean(row_losses("brier", labels, probabilities))),
         "calibration_error": calibration_error(labels, probabilities),
         "threshold": threshold,
         "precision": true_positives / int(predicted.sum()) if predicted.any() else 0.0,

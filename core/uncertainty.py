@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 HIGHER_IS_BETTER = {"auc": True, "log_loss": False, "brier": False, "mae": False, "rmse": False}
-_EPSILON = 1e-15  # log loss clips probabilities as scikit-learn does
+_EPSILON = np.finfo(np.float64).eps  # log loss clips as scikit-learn clips
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Interval:
                       ("value", "low", "high", "rows", "days", "confidence")})
 
 
-def _row_losses(metric: str, labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+def row_losses(metric: str, labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     if metric == "log_loss":
         p = np.clip(predictions, _EPSILON, 1 - _EPSILON)
         return -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
@@ -75,7 +75,7 @@ class _DayStatistics:
             self.positives = positives
             self.negatives = np.bincount(day_index, minlength=n_days) - positives
         else:
-            self.sums = np.bincount(day_index, weights=_row_losses(metric, labels, predictions),
+            self.sums = np.bincount(day_index, weights=row_losses(metric, labels, predictions),
                                     minlength=n_days)
             self.counts = np.bincount(day_index, minlength=n_days).astype(float)
 
