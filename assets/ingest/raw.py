@@ -126,16 +126,14 @@ def ingest_days(
             "select partition_date, count(*) from incoming group by 1").fetchall())
         con.execute("delete from raw.ingest_log where dataset = ? and partition_date between ? and ?",
                     [dataset.name, first, last])
+        each_day = {"dataset": [dataset.name] * len(days), "partition_date": days,
+                    "sha256": [hashes[day] for day in days],
+                    "row_count": [rows_per_day.get(day, 0) for day in days]}
         _insert_rows(con, "raw.ingest_log", {
-            "dataset": [dataset.name] * len(days), "partition_date": days,
-            "source_file": [str(files[day]) for day in days],
-            "sha256": [hashes[day] for day in days],
-            "row_count": [rows_per_day.get(day, 0) for day in days]})
+            **each_day, "source_file": [str(files[day]) for day in days]})
         _insert_rows(con, "raw.ingest_events", {
-            "dataset": [dataset.name] * len(days), "partition_date": days,
-            "sha256": [hashes[day] for day in days],
+            **each_day,
             "previous_sha256": pa.array([stored.get(day) for day in days], pa.string()),
-            "row_count": [rows_per_day.get(day, 0) for day in days],
             "decision": [plan[day][0] for day in days], "reason": [plan[day][1] for day in days]})
         (null_counts,) = con.execute(  # fetchall: unregister() refuses an open result
             "select " + ", ".join(f"count(*) filter (where {c} is null)"
