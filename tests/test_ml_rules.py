@@ -13,7 +13,15 @@ from assets.partitions import latest_cutoff
 from core.model_inputs import ModelInputs
 from core.model_spec import Gate
 from core.modeling import INPUT_GRID, MISSING_CATEGORY, model_inputs
-from core.training_sets import TrainingWindowError, check_trainable, frame_hash, plan_windows
+from core.training_sets import (
+    TrainingSetRef,
+    TrainingWindowError,
+    check_trainable,
+    frame_hash,
+    plan_windows,
+    read_training_set,
+    write_training_set,
+)
 from core.versions import version_id
 
 INPUTS = ModelInputs(numeric=("dep_hour", "distance", "temp_last"),
@@ -126,6 +134,25 @@ def test_frame_hash_covers_values_columns_and_order():
     # Which frame is which matters too: train and holdout are not interchangeable.
     assert frame_hash({"train": frame, "holdout": frame.iloc[:1]}) != frame_hash(
         {"train": frame.iloc[:1], "holdout": frame})
+
+
+def test_a_training_set_read_again_is_refused_once_its_files_changed(tmp_path):
+    train = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"]})
+    holdout = pd.DataFrame({"a": [4.0], "b": ["w"]})
+    write_training_set(tmp_path, train, holdout)
+    windows = plan_windows(date(2013, 3, 3), date(2013, 1, 1), date(2013, 3, 9), 1)
+    ref = TrainingSetRef(cutoff=date(2013, 3, 3), directory=str(tmp_path), windows=windows,
+                         train_rows=3, holdout_rows=1, lineage={},
+                         content_hash=frame_hash({"train": train, "holdout": holdout}))
+
+    first, _ = read_training_set(ref)
+    first.loc[0, "a"] = 99.0  # a caller's change stays its own
+    again, _ = read_training_set(ref)
+    pd.testing.assert_frame_equal(again, train, check_dtype=False)
+
+    train.assign(a=[1.0, 2.0, 5.0]).to_parquet(tmp_path / "train.parquet", index=False)
+    with pytest.raises(ValueError, match="changed since it was materialized"):
+        read_training_set(ref)
 
 
 def test_model_inputs_snap_numbers_to_the_grid_and_text_the_categories():
