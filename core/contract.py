@@ -13,9 +13,16 @@ A file is checked against its dataset in memory (core/validation.py) before anyt
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+
+def file_sha256(path: Path) -> str:
+    """A file's content digest: what names a landed file's delivery, and what a training set's
+    verified frames are cached under."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)

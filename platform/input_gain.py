@@ -20,7 +20,7 @@ from core import registry  # noqa: E402
 from core.evaluation import classification_metrics  # noqa: E402
 from core.model_inputs import ModelInputs  # noqa: E402
 from core.modeling import sklearn_predict, train_pipeline  # noqa: E402
-from core.training_sets import frame_hash  # noqa: E402
+from core.training_sets import read_verified  # noqa: E402
 from resources.model_store import ModelStore  # noqa: E402
 from resources.settings import Settings  # noqa: E402
 
@@ -60,10 +60,11 @@ def main() -> int:
     store = ModelStore(base_dir=str(settings.model_store_dir))
     declared = store.inputs_of(directory)
     training_dir = Path(metadata["training_set_dir"])
-    train = pd.read_parquet(training_dir / "train.parquet")
-    holdout = pd.read_parquet(training_dir / "holdout.parquet")
-    if frame_hash({"train": train, "holdout": holdout}) != metadata["training_set_hash"]:
-        raise SystemExit(f"{training_dir} is not the training set the champion was fitted on")
+    try:
+        train, holdout = read_verified(training_dir, metadata["training_set_hash"])
+    except ValueError as error:
+        raise SystemExit(f"{training_dir} is not the training set the champion was fitted on"
+                         f" ({error})") from error
     holdout = holdout[holdout["flight_date"] >= pd.Timestamp(args.first)]
     label = metadata["label"]
     print(f"champion {champion.version}: {len(train):,} training rows, AUC on {len(holdout):,}"

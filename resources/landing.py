@@ -3,7 +3,6 @@ where files that break the contract are moved aside with their reason."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from datetime import date, datetime, timedelta, timezone
@@ -11,11 +10,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from core.contract import LandingFileError, landing_path
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+from core.contract import LandingFileError, file_sha256, landing_path
 
 
 class LandingZone(ConfigurableResource):

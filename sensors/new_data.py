@@ -32,9 +32,9 @@ from assets.keys import ModelKeys
 from assets.landing_batch import LANDING_BATCH_TAG, WAITS_TAG
 from assets.ml.history import champion_version
 from assets.partitions import daily_partitions
-from core.contract import DAILY_DATASETS
+from core.contract import DAILY_DATASETS, file_sha256
 from core.ingest_plan import LandingRun, landing_runs, plan_ingestion
-from resources.landing import LandingZone, file_sha256
+from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse, WarehouseBusy
 
 HASH_CHARS = 16

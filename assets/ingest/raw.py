@@ -26,7 +26,13 @@ from assets.automation import DAILY_FRESHNESS
 from assets.failures import permanent_failure
 from assets.ingest.quality import quality_check_results, quality_check_specs
 from assets.partitions import daily_partitions, window_days
-from core.contract import DAILY_DATASETS, REFERENCE_TABLES, LandingDataset, LandingFileError
+from core.contract import (
+    DAILY_DATASETS,
+    REFERENCE_TABLES,
+    LandingDataset,
+    LandingFileError,
+    file_sha256,
+)
 from core.deliveries import (
     INGEST_EVENTS_DDL,
     DeliveryOutOfOrder,
@@ -36,7 +42,7 @@ from core.deliveries import (
 )
 from core.simulator import days_between, reference_table_path
 from core.validation import read_landing_files
-from resources.landing import LandingZone, file_sha256
+from resources.landing import LandingZone
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 RAW_GROUP = "raw"
