@@ -69,8 +69,8 @@ daemon-loop: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## after make ru
 	mkdir -p .bench
 	$(BIN)/python platform/daemon_loop.py $(if $(START),--start $(START)) $(if $(END),--end $(END))
 
-gate-bench: $(STAMP) $(MANIFEST)  ## the gate's false-promotion rate and power -> .bench/gate.json
-	$(BIN)/python platform/gate_bench.py $(if $(KEEP),--keep $(KEEP))
+gate-bench: $(STAMP) $(MANIFEST)  ## the gate's false-promotion rate and power -> .bench/gate.json [KEEP=dir HORIZON=days MARGIN=auc]
+	$(BIN)/python platform/gate_bench.py $(if $(KEEP),--keep $(KEEP)) $(if $(HORIZON),--horizon $(HORIZON)) $(if $(MARGIN),--margin $(MARGIN))
 
 input-gain: $(STAMP)  ## after make run: the champion refit on groups of its inputs, AUC of each
 	$(BIN)/python platform/input_gain.py

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 
@@ -74,6 +74,9 @@ class LandingDataset:
     # the trailing average, and the share of nulls in each key column.
     row_count_band: tuple[float, float] = (0.5, 1.5)
     max_null_rate: float = 0.5
+    # When a day's file lands: published ahead, by the end of day D - lead (a schedule), or at
+    # the end of day D itself (what happened that day). What a prediction may read follows.
+    published_ahead: bool = False
 
     @property
     def date_field_offset(self) -> int:
@@ -108,6 +111,7 @@ SCHEDULE = LandingDataset(
     ),
     min_rows=1,  # every day of 2013 has hundreds of flights; none at all is a broken export
     max_bytes=3_000_000,  # the busiest 2013 day is ~60 kB
+    published_ahead=True,
 )
 
 OUTCOMES = LandingDataset(
@@ -157,6 +161,18 @@ WEATHER = LandingDataset(
 # In the order a day's files are ingested: a day's outcomes are checked against its schedule.
 DAILY_DATASETS = {d.name: d for d in (SCHEDULE, OUTCOMES, WEATHER)}
 REFERENCE_TABLES = ("planes", "airports", "airlines")  # unpartitioned, read from the package
+
+
+def lands_at_end_of(dataset: LandingDataset, day: date, lead_days: int) -> date:
+    """The day at whose end the file of ``day`` lands (``lead_days``: how far ahead schedules
+    are published, the prediction lead)."""
+    return day - timedelta(days=lead_days) if dataset.published_ahead else day
+
+
+def last_known_day(dataset: LandingDataset, day: date, lead_days: int) -> date:
+    """The last day of ``dataset`` that has landed by day ``day``'s prediction time, the end
+    of day ``day - lead_days``: the inverse of lands_at_end_of."""
+    return day if dataset.published_ahead else day - timedelta(days=lead_days)
 
 
 def landing_path(landing_dir: Path, dataset: str, day: date) -> Path:

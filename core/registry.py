@@ -6,6 +6,8 @@ A version's stage says what it may still become:
 - `candidate`: trained; its blocking checks and evaluation fill in `checks` and `metrics`. The
   newest candidate is the challenger: it shadows the champion and the gate judges it;
 - `approved`: passed the gate while promotion is manual or paused: waits for an operator;
+- `held`: better than is plausible (core/gate.implausible): waits for an operator, who
+  promotes or rejects it;
 - `champion`: serves (exactly one per model); `archived` when a newer one replaces it;
 - `rejected`: failed a blocking check, the gate, or an operator's review;
 - `rolled_back`: a champion an operator rolled back from: never promoted automatically again.
@@ -22,7 +24,10 @@ from datetime import date, datetime, timezone
 
 import duckdb
 
-STAGES = ("candidate", "approved", "champion", "archived", "rejected", "rolled_back")
+# What a version may be while it waits for the gate or for an operator.
+WAITING_STAGES = ("candidate", "approved", "held")
+SERVING_SKEW = "serving_skew"  # a check recorded while a version serves or shadows (core/skew.py)
+STAGES = ("candidate", "approved", "held", "champion", "archived", "rejected", "rolled_back")
 _DDL = [
     "create schema if not exists ml",
     """
@@ -44,7 +49,7 @@ _DDL = [
     create table if not exists ml.champion_decisions (
         decided_at timestamp not null,
         model_name varchar,
-        action varchar not null,  -- promote | approve | wait | reject | keep | rollback | pause | resume
+        action varchar not null,  -- promote | approve | hold | wait | reject | keep | rollback | pause | resume
         challenger varchar,
         champion_before varchar,
         champion_after varchar,
@@ -78,14 +83,14 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _migrate(con) -> None:
-    """Warehouses written before the stages approved, rejected and rolled_back (and before a
-    decision named its model) are brought up to date in place, keeping every row."""
+    """Warehouses written before today's stages (and before a decision named its model) are
+    brought up to date in place, keeping every row."""
     con.execute("alter table ml.champion_decisions add column if not exists model_name varchar")
     (check,) = con.execute(
         "select coalesce(max(constraint_text), '') from duckdb_constraints()"
         " where schema_name = 'ml' and table_name = 'model_registry'"
         " and constraint_type = 'CHECK'").fetchone()
-    if "rolled_back" in check:
+    if all(f"'{stage}'" in check for stage in STAGES):
         return
     con.execute("alter table ml.model_registry rename to model_registry_before_stages")
     con.execute(_DDL[1].replace("{stages}", ", ".join(f"'{s}'" for s in STAGES)))
@@ -185,6 +190,8 @@ def _newest_since_champion(con, model_name: str, stages: tuple[str, ...],
     champion = current_champion(con, model_name)
     checks = "".join(f" and coalesce(json_extract(checks, '$.{name}.passed')::boolean, false)"
                      for name in passed)
+    if passed:  # and no check found later (serving skew) failed
+        checks += f" and coalesce(json_extract(checks, '$.{SERVING_SKEW}.passed')::boolean, true)"
     return _first_model(
         con, f"where model_name = ? and list_contains(?, stage) and cutoff >= ?{checks}"
              " order by cutoff desc, created_at desc",
@@ -198,9 +205,9 @@ def challenger(con, model_name: str) -> RegisteredModel | None:
 
 def shadowing_model(con, model_name: str) -> RegisteredModel | None:
     """The model that scores each new day beside the champion, never served: the newest
-    candidate or approved version (the one waiting for the gate or for an operator) that
-    passed its blocking checks."""
-    return _newest_since_champion(con, model_name, ("candidate", "approved"),
+    candidate, approved or held version (the one waiting for the gate or for an operator)
+    that passed its blocking checks."""
+    return _newest_since_champion(con, model_name, WAITING_STAGES,
                                   ("onnx_matches_sklearn", "quality_floor"))
 
 
@@ -235,6 +242,19 @@ def record_decision(con, *, model_name, action, challenger, champion_before, cha
         [_now(), model_name, action, challenger, champion_before, champion_after, reason, actor,
          json.dumps(details or {}, default=str)],
     )
+
+
+def gate_looks(con, model_name: str, challenger: str) -> tuple[int, ...]:
+    """The days of evidence at which the gate has looked at ``challenger`` (each look spends
+    part of its error rate: core/sequential.py), in order."""
+    if not _registry_exists(con):
+        return ()
+    rows = con.execute(
+        "select distinct cast(json_extract(details, '$.look.days') as integer) as days"
+        " from ml.champion_decisions where model_name = ? and challenger = ?"
+        " and json_extract(details, '$.look.days') is not null order by days",
+        [model_name, challenger]).fetchall()
+    return tuple(days for (days,) in rows)
 
 
 def promotion_paused(con, model_name: str) -> bool:

@@ -3,7 +3,7 @@ to an earlier version, pause or resume automatic promotion. Each action names wh
 is a row in ml.champion_decisions (core/registry.py); none is taken silently.
 
 - promote: any version that passed its blocking checks (typically one the gate approved);
-- reject: a candidate or approved version: it never shadows or is promoted again;
+- reject: a candidate, approved or held version: it never shadows or is promoted again;
 - rollback: back to a version that passed its blocking checks; the version rolled back from
   is marked rolled_back and is never promoted automatically again;
 - pause / resume: while paused, a challenger that passes the gate waits as approved.
@@ -72,9 +72,10 @@ def _target(con, model_name: str, version: str | None, action: str, champion):
     if champion is not None and target.version == champion.version:
         raise ReviewError(f"{version} is already the champion of {model_name}")
     if action == "reject":
-        if target.stage not in ("candidate", "approved"):
-            raise ReviewError(f"{version} is {target.stage}: only a candidate or an approved"
-                              " version can be rejected")
+        if target.stage not in registry.WAITING_STAGES:
+            raise ReviewError(f"{version} is {target.stage}: only a version waiting for the"
+                              f" gate or an operator ({', '.join(registry.WAITING_STAGES)})"
+                              " can be rejected")
         return target
     failed = failed_checks(target)
     if failed:

@@ -116,9 +116,15 @@ def delivery_timeline(first: date, last: date, lead_days: int = 1) -> list[tuple
     """(dataset, day) in the order the world delivers them while days first..last pass: the
     schedules already published before ``first``, then at the end of each day its outcomes,
     its weather and the schedule ``lead_days`` ahead (within the package's year)."""
-    timeline = [("schedule", first + timedelta(days=i)) for i in range(lead_days)]
-    for day in days_between(first, last):
-        timeline += [("outcomes", day), ("weather", day), ("schedule", day + timedelta(lead_days))]
+    # When each feed's day lands is the contract's (core/contract.lands_at_end_of: tested
+    # against this timeline); what landed before ``first`` began was published ahead of it.
+    ahead = [name for name, dataset in DAILY_DATASETS.items() if dataset.published_ahead]
+    timeline = [(name, first + timedelta(days=i)) for i in range(lead_days) for name in ahead]
+    what_happened_first = sorted(DAILY_DATASETS.values(), key=lambda d: d.published_ahead)
+    for end_of in days_between(first, last):
+        for dataset in what_happened_first:
+            day = end_of + timedelta(days=lead_days) if dataset.published_ahead else end_of
+            timeline.append((dataset.name, day))
     return [(dataset, day) for dataset, day in timeline if FIRST_DAY <= day <= LAST_DAY]
 
 

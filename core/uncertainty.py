@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Every metric the platform judges models by, and whether higher is better.
 HIGHER_IS_BETTER = {"auc": True, "log_loss": False, "brier": False, "mae": False, "rmse": False}
 _EPSILON = np.finfo(np.float64).eps  # log loss clips as scikit-learn clips
 
@@ -138,12 +139,10 @@ def metric_interval(metric: str, days, labels, predictions, confidence: float = 
     return Interval(value, low, high, len(labels), n_days, confidence)
 
 
-def improvement_interval(metric: str, days, labels, challenger, champion,
-                         confidence: float = 0.95, resamples: int = 2000,
-                         seed: int = 0) -> Interval:
-    """How much better the challenger is than the champion on the same rows, in the metric's
-    units (positive: better, whichever way the metric points), with a paired day-block
-    bootstrap interval: both models are judged on the same resampled days."""
+def _improvements(metric: str, days, labels, challenger, champion, resamples: int,
+                  seed: int) -> tuple[float, np.ndarray, int]:
+    """The challenger's gain over the champion on these rows (positive: better, whichever way
+    the metric points), its paired day-block bootstrap replicates, and the number of days."""
     labels = np.asarray(labels, float)
     index, n_days = _day_index(days)
     sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
@@ -153,7 +152,28 @@ def improvement_interval(metric: str, days, labels, challenger, champion,
     def improvement(weights):
         return sign * (new.evaluate(weights) - old.evaluate(weights))
 
-    value = float(improvement(np.ones(n_days))[0])
-    low, high = _percentiles(improvement(_resample_weights(n_days, resamples, seed)),
-                             confidence)
-    return Interval(value, low, high, len(labels), n_days, confidence)
+    replicates = improvement(_resample_weights(n_days, resamples, seed))
+    return float(improvement(np.ones(n_days))[0]), replicates[np.isfinite(replicates)], n_days
+
+
+def improvement_interval(metric: str, days, labels, challenger, champion,
+                         confidence: float = 0.95, resamples: int = 2000,
+                         seed: int = 0) -> Interval:
+    """How much better the challenger is than the champion on the same rows, in the metric's
+    units (positive: better, whichever way the metric points), with a paired day-block
+    bootstrap interval: both models are judged on the same resampled days."""
+    value, replicates, n_days = _improvements(metric, days, labels, challenger, champion,
+                                              resamples, seed)
+    low, high = _percentiles(replicates, confidence)
+    return Interval(value, low, high, len(np.asarray(labels)), n_days, confidence)
+
+
+def improvement_with_error(metric: str, days, labels, challenger, champion,
+                           resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """The challenger's gain (as improvement_interval) and its standard error: the spread of
+    the paired day-block bootstrap. A z statistic of it can be looked at again and again
+    under an alpha-spending boundary (core/sequential.py); a percentile cannot reach the small
+    tail probabilities early looks use."""
+    value, replicates, _ = _improvements(metric, days, labels, challenger, champion, resamples,
+                                         seed)
+    return value, float(np.std(replicates, ddof=1)) if len(replicates) > 1 else float("nan")

@@ -14,6 +14,7 @@ Runs go through platform/runner.py into the instance at DAGSTER_HOME (so the UI 
 """
 
 import argparse
+import getpass
 import os
 import sys
 import time
@@ -50,6 +51,12 @@ def table_row_counts(warehouse: DuckDBWarehouse, keys: list[AssetKey]) -> dict[A
             "select table_schema, table_name from information_schema.tables").fetchall()}
         return {key: con.execute(f"select count(*) from {table_of(key)}").fetchone()[0]
                 for key in keys if table_of(key) in existing}
+
+
+def the_os_user() -> str:
+    """Who runs this command, as the operating system knows them: recorded with an
+    operator's decision when no --who is given (USER may be unset, e.g. under cron)."""
+    return getpass.getuser()
 
 
 def _day(text: str) -> date:
@@ -264,14 +271,16 @@ def main(argv=None) -> int:
     review.add_argument("action", choices=("promote", "reject", "rollback", "pause", "resume"))
     review.add_argument("version", nargs="?", help="the version acted on (not for pause/resume)")
     review.add_argument("--model", help="the model (default: the version's)")
-    review.add_argument("--who", default=os.environ.get("USER", "unknown"))
+    review.add_argument("--who", default=the_os_user(),
+                        help="who decides (default: the OS user running the command)")
     review.add_argument("--why", required=True)
     review.set_defaults(handler=cmd_review)
 
     rollback = commands.add_parser("rollback", help="review rollback VERSION: make an earlier"
                                                     " version the champion")
     rollback.add_argument("version")
-    rollback.add_argument("--who", default=os.environ.get("USER", "unknown"))
+    rollback.add_argument("--who", default=the_os_user(),
+                          help="who decides (default: the OS user running the command)")
     rollback.add_argument("--why", required=True)
     rollback.set_defaults(handler=cmd_review, action="rollback", model=None)
 

@@ -23,6 +23,10 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from assets.features.dbt import build_dbt_assets  # noqa: E402
+from assets.features.point_in_time import (  # noqa: E402
+    PointInTimeAuditor,
+    build_point_in_time_check,
+)
 from assets.ingest.raw import raw_daily, raw_reference_assets  # noqa: E402
 from assets.keys import ModelKeys  # noqa: E402
 from assets.ml.chain import build_model_chain  # noqa: E402
@@ -55,7 +59,14 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
                                                 settings.prediction_lead_days)
     # Every spec in model_specs/ is checked against the dbt manifest here, before any run.
     specs = load_specs(settings.model_specs_dir, dbt_project.manifest_path, spec_overrides)
-    chains = [build_model_chain(spec, settings.prediction_lead_days) for spec in specs]
+    # Each feature model a spec reads is audited as of the prediction time (a blocking check;
+    # every training set asks for its verdict first).
+    auditors = {name: PointInTimeAuditor.from_manifest(
+        dbt_project.manifest_path, name, settings.prediction_lead_days,
+        settings.point_in_time_audit_days, settings.data_dir / "as_of")
+        for name in sorted({spec.feature_model for spec in specs})}
+    chains = [build_model_chain(spec, settings.prediction_lead_days, auditors[spec.feature_model])
+              for spec in specs]
     # A day (or a backfilled range) of data: the feeds in, staging, labels and features built.
     daily_data_job = define_asset_job(
         DAILY_DATA_JOB,
@@ -66,7 +77,8 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
     return Definitions(
         assets=[*raw_reference_assets, raw_daily, dbt_reference, dbt_daily,
                 *(asset for chain in chains for asset in chain.assets)],
-        asset_checks=[check for chain in chains for check in chain.checks],
+        asset_checks=[*(build_point_in_time_check(auditor) for auditor in auditors.values()),
+                      *(check for chain in chains for check in chain.checks)],
         jobs=[daily_data_job, *(job for chain in chains for job in chain.jobs)],
         sensors=[
             build_new_data_sensor(list(dbt_daily.keys), [ModelKeys(spec.name) for spec in specs]),

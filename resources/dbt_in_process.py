@@ -77,6 +77,19 @@ def stream_dbt_build(args: Sequence[str], *, context, dbt: DbtCliResource, targe
     build.raise_on_failure(target_path)
 
 
+def run_dbt(args: Sequence[str], *, project_dir: Path, profiles_dir: Path, target_path: Path,
+            parse_independent_env: Sequence[str] = ()) -> None:
+    """Run ``dbt <args>`` here for the platform's own work, with no Dagster events (a rebuild
+    in another warehouse); raise DagsterDbtCliRuntimeError if dbt fails."""
+    target_path = Path(target_path)
+    where = location_args(str(project_dir), str(profiles_dir), target_path)
+    parsed = parsed_project(str(project_dir), where, target_path, parse_independent_env)
+    invocation = _DbtInvocation([*args, *where, "--quiet"], parsed)
+    for _ in invocation.events():
+        pass
+    invocation.raise_on_failure(target_path)
+
+
 def location_args(project_dir: str, profiles_dir: str, target_path: Path,
                   profile: str | None = None, target: str | None = None) -> list[str]:
     """Where the project, its profile and the artifacts are: the same for the parse and the

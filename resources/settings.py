@@ -33,6 +33,9 @@ class Settings:
     # How long a step waits for another process's use of the warehouse before it fails (and is
     # retried); longer than any single write.
     warehouse_lock_wait_seconds: float = 900.0
+    # Days a point-in-time audit rebuilds as of their prediction time (~1-4 s each), once per
+    # change of the SQL upstream of a feature model or of its declared inputs.
+    point_in_time_audit_days: int = 3
 
     @property
     def prediction_lead_days(self) -> int:
@@ -72,6 +75,7 @@ class Settings:
                 os.environ.get("MODEL_SPECS_DIR", REPO_ROOT / "model_specs")).resolve(),
             dbt_executable=os.environ.get("DBT_EXECUTABLE", str(Path(sys.executable).parent / "dbt")),
             warehouse_lock_wait_seconds=float(os.environ.get("WAREHOUSE_LOCK_WAIT_SECONDS", 900)),
+            point_in_time_audit_days=int(os.environ.get("POINT_IN_TIME_AUDIT_DAYS", 3)),
         )
 
 

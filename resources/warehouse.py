@@ -17,8 +17,9 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -130,6 +131,33 @@ class DuckDBWarehouse(ConfigurableResource):
                 connection.rollback()
                 raise
             connection.commit()
+
+    def copy_as_of(self, destination: Path, last_days: Mapping[str, date],
+                   whole: Sequence[str] = (), schema: str = "raw") -> None:
+        """A new warehouse file at ``destination`` holding the tables of ``schema`` as they
+        stood: each table of ``last_days`` up to its day (partition_date), the tables of
+        ``whole`` as they are. What existed at a moment, for a rebuild as of it."""
+        destination = Path(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.unlink(missing_ok=True)
+        source = str(Path(self.path).resolve()).replace("'", "''")
+        with self.exclusive_access():
+            con = duckdb.connect(str(destination))
+            try:
+                con.execute(f"attach '{source}' as warehouse_now (read_only)")
+                present = {table for (table,) in con.execute(
+                    "select table_name from information_schema.tables"
+                    " where table_catalog = 'warehouse_now' and table_schema = ?",
+                    [schema]).fetchall()}
+                con.execute(f"create schema {schema}")
+                for table in [t for t in (*last_days, *whole) if t in present]:
+                    until = " where partition_date <= ?" if table in last_days else ""
+                    con.execute(f"create table {schema}.{table} as select *"
+                                f" from warehouse_now.{schema}.{table}{until}",
+                                [last_days[table]] if table in last_days else [])
+                con.execute("detach warehouse_now")
+            finally:
+                con.close()
 
     def table_exists(self, schema: str, table: str, wait_seconds: float | None = None) -> bool:
         if not Path(self.path).exists():

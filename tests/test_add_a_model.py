@@ -24,7 +24,7 @@ inputs: [dep_hour, distance, route_late_rate_28d, carrier, origin]
 estimator:
   class: LogisticRegression
   params: {C: 1.0, max_iter: 500}
-gate: {metric: auc, worst_acceptable: 0.5, margin: 0.002}
+gate: {metric: auc, worst_acceptable: 0.5, margin: 0.002, max_plausible_gain: 0.1}
 serving: {flag_above: 0.3}
 """
 

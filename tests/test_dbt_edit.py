@@ -1,8 +1,7 @@
 """An analyst's edit of a dbt model: the model turns stale by its code version, and rebuilding it
 flows downstream through the automation conditions."""
 
-import shutil
-import subprocess
+import json
 from pathlib import Path
 
 import onnx
@@ -12,8 +11,8 @@ from dagster._core.loader import LoadingContextForTest
 
 from assets.keys import ModelKeys
 from core import registry
-from resources.settings import REPO_ROOT
 from tests.conftest import CLASSIFIER, SMALL_WINDOW, Platform
+from tests.dbt_edits import add_input, project_copy
 
 FEATURES = AssetKey(["features", "flight_features"])
 STAGING = [AssetKey(["staging", "stg_schedule"]), AssetKey(["staging", "stg_weather"])]
@@ -22,28 +21,9 @@ PREDICTIONS = MODEL.predictions
 DAY = "2013-02-05"
 
 
-def _dbt_project_copy(source: Path, target: Path, dbt: str, edit) -> Path:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("target", "logs", ".user.yml"))
-    edit(target)
-    subprocess.run([dbt, "parse", "--quiet"], cwd=target, check=True)
-    return target
-
-
-def _add_a_feature(project: Path) -> None:
-    """An analyst's new input: a column in the SQL and its one line of YAML (the contract
-    requires both)."""
-    features = project / "models" / "features"
-    sql = features / "flight_features.sql"
-    sql.write_text(sql.read_text().replace(
-        "    cast(scheduled.distance as double) as distance,\n",
-        "    cast(scheduled.distance as double) as distance,\n"
-        "    cast(scheduled.distance / 1000.0 as double) as distance_kkm,\n"))
-    yml = features / "flight_features.yml"
-    yml.write_text(yml.read_text().replace(
-        "      - name: plane_age_years\n",
-        "      - name: distance_kkm\n        data_type: double\n"
-        "        config:\n          meta:\n            model_input: numeric\n"
-        "      - name: plane_age_years\n"))
+# An analyst's new input: a column in the SQL, its one line of YAML (the contract requires
+# both) and its value in the point-in-time unit test (no distance in its fixtures: null).
+ADD_A_FEATURE = add_input("distance_kkm", "scheduled.distance / 1000.0", {})
 
 
 def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
@@ -65,8 +45,8 @@ def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
     assert status(platform.defs, FEATURES)[0] == StaleStatus.FRESH
     assert status(platform.defs, PREDICTIONS)[0] == StaleStatus.FRESH
 
-    edited_project = _dbt_project_copy(REPO_ROOT / "dbt_project", tmp_path / "dbt_edited",
-                                       platform.settings.dbt_executable, edit=_add_a_feature)
+    edited_project = project_copy(tmp_path / "dbt_edited", platform.settings.dbt_executable,
+                                  ADD_A_FEATURE)
     edited = Platform(platform.root, definitions_module, runner, SMALL_WINDOW,
                       dbt_project_dir=edited_project)
     features_status, features_causes = status(edited.defs, FEATURES)
@@ -89,8 +69,9 @@ def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
     assert after.get_requested_partitions(PREDICTIONS) == {DAY} | rebuilt_next
 
     # The analyst's one line of YAML made it a model input: the next model trains on it and
-    # takes it in its ONNX signature (no Python changed). Earlier days have it as missing.
-    assert edited.execute([FEATURES], partition_range=("2013-01-01", "2013-02-04")).success
+    # takes it in its ONNX signature (no Python changed), once every day is rebuilt (as the
+    # automation does after an edit).
+    assert edited.execute([FEATURES], partition_range=("2013-01-01", "2013-02-12")).success
     assert edited.train("2013-02-10", models=[MODEL]).success
     with edited.warehouse.connect(read_only=True) as con:
         newest = registry.newest_model(con, CLASSIFIER)
@@ -98,6 +79,18 @@ def test_editing_a_dbt_model_makes_it_stale_and_its_rebuild_flows_downstream(
     assert "distance_kkm" in onnx_inputs
     assert "distance_kkm" not in [i.name for i in onnx.load(
         Path(registry_first(platform).artifact_dir) / "model.onnx").graph.input]
+    # It passed the point-in-time audit of the edited project, and the card says so with the
+    # audit's evidence (the repo's project had its own audit: another key).
+    audit = json.loads((Path(newest.artifact_dir) / "metadata.json").read_text()
+                       )["point_in_time_audit"]
+    assert audit["passed"] and audit["days"] and audit["rows"] > 1000
+    assert audit["audit_key"] != json.loads((Path(registry_first(platform).artifact_dir)
+                                             / "metadata.json").read_text()
+                                            )["point_in_time_audit"]["audit_key"]
+    card = (Path(edited.settings.model_store_dir) / "evaluations" / CLASSIFIER / newest.version
+            / "model_card.md").read_text()
+    assert "Every input is known by then, as audited:" in card
+    assert f"{audit['rows']:,} rows x {audit['columns']} columns" in card
 
 
 def registry_first(platform):

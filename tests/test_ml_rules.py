@@ -29,8 +29,8 @@ INPUTS = ModelInputs(numeric=("dep_hour", "distance", "temp_last"),
 
 D = date.fromisoformat
 LABEL = "is_late"
-AUC_GATE = Gate("auc", worst_acceptable=0.6, margin=0.002)
-MAE_GATE = Gate("mae", worst_acceptable=40.0, margin=0.1)
+AUC_GATE = Gate("auc", worst_acceptable=0.6, margin=0.002, max_plausible_gain=0.1)
+MAE_GATE = Gate("mae", worst_acceptable=40.0, margin=0.1, max_plausible_gain=3.0)
 CLASSIFIER = SimpleNamespace(label=LABEL, is_classifier=True)
 REGRESSOR = SimpleNamespace(label="arr_delay", is_classifier=False)
 

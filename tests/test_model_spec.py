@@ -90,7 +90,7 @@ def test_overrides_change_a_spec_without_editing_its_file():
     specs = {spec.name: spec for spec in load_specs(
         SPECS, MANIFEST, {"not_on_time": {"gate": {"worst_acceptable": 0.5}}})}
     assert specs["not_on_time"].gate.worst_acceptable == 0.5
-    assert specs["not_on_time"].gate.margin == 0.01  # the rest of the gate stays
+    assert specs["not_on_time"].gate.max_days == 56  # the rest of the gate stays
 
 
 def test_every_served_model_is_a_dbt_exposure_of_type_ml():

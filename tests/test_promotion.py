@@ -108,9 +108,9 @@ def test_a_better_challenger_shadows_then_is_promoted_with_its_interval(auto):
     assert (decision["action"], decision["challenger"]) == ("promote", auto.better)
     assert auto.champion_after_better == auto.better
     details = json.loads(decision["details"])
-    improvement = details["improvement"]
-    assert improvement["low"] > 0.01 and improvement["days"] == 10
-    assert improvement["rows"] > 5000 and details["days"] == ["2013-02-03", "2013-02-12"]
+    assert details["interval"][0] > 0.01 and details["look"]["days"] == 10
+    assert details["evidence"]["rows"] > 5000
+    assert details["evidence"]["days"] == ["2013-02-03", "2013-02-12"]
     assert "better beyond the margin" in decision["reason"]
     # The day not flown yet, served by the weak model, is served again by the new champion.
     assert auto.served_after_better == [(auto.better,)]
@@ -120,8 +120,7 @@ def test_a_worse_challenger_is_rejected_with_its_interval_recorded(auto):
     decision = auto.after_worse
     assert (decision["action"], decision["challenger"]) == ("reject", auto.worse)
     assert "not better by the margin" in decision["reason"] and "rows, 10 days" in decision["reason"]
-    improvement = json.loads(decision["details"])["improvement"]
-    assert improvement["high"] < 0.01
+    assert json.loads(decision["details"])["interval"][1] < 0.01
     assert stage_of(auto.platform, auto.worse) == "rejected"
     assert auto.metadata["decision"].value == "reject"
     assert auto.metadata["evidence_days"].value == 10

@@ -90,7 +90,7 @@ def test_sixty_days_retrain_only_on_a_week_of_new_labels_and_the_gate_explains_e
     assert decisions["action"].iloc[0] == "promote"
     assert decisions["challenger"].iloc[0] == first_champion
     # Every retrained challenger was judged, as often as its evidence grew, and every
-    # judgement states its interval, rows and days.
+    # judgement states its evidence: rows, days, the days won; every look its interval.
     judged = decisions.iloc[1:]
     assert set(judged["challenger"]) == {
         version for version in platform.query_frame(
@@ -99,10 +99,14 @@ def test_sixty_days_retrain_only_on_a_week_of_new_labels_and_the_gate_explains_e
     for decision in judged.itertuples():
         if decision.action == "reject" and "did not pass" in decision.reason:
             continue  # a blocking check failed: nothing to measure
-        improvement = json.loads(decision.details)["improvement"]
-        assert improvement["low"] <= improvement["value"] <= improvement["high"]
-        assert improvement["rows"] > 0 and improvement["days"] >= 1
-        assert f"{improvement['days']} days" in decision.reason
+        details = json.loads(decision.details)
+        evidence = details["evidence"]
+        assert evidence["rows"] > 0 and evidence["day_count"] >= 1
+        assert f"{evidence['rows']:,} rows, {evidence['day_count']} days" in decision.reason
+        assert f"better on {evidence['wins']} of {evidence['day_count']} days" in decision.reason
+        if decision.action != "wait":  # a decision is taken at a look
+            low, high = details["interval"]
+            assert low <= evidence["gain"] <= high and details["look"]["boundary"] > 0
     # A challenger in shadow scored the days after it was trained, never served.
     shadowed = platform.query("select count(*) from ml.not_on_time_shadow_predictions")[0][0]
     served_by_challengers = platform.query(

@@ -61,7 +61,7 @@ def test_a_rejected_version_no_longer_shadows_and_pause_is_recorded(con):
     assert registry.challenger(con, MODEL).version == "v2"
     review(con, MODEL, "reject", "v2", "bo", "trained on the strike week")
     assert stages(con)["v2"] == "rejected" and registry.shadowing_model(con, MODEL) is None
-    with pytest.raises(ReviewError, match="v2 is rejected: only a candidate or an approved"):
+    with pytest.raises(ReviewError, match="v2 is rejected: only a version waiting for the gate"):
         review(con, MODEL, "reject", "v2", "bo", "again")
 
     assert not registry.promotion_paused(con, MODEL)
@@ -95,3 +95,32 @@ def test_a_registry_written_before_the_new_stages_is_migrated_in_place():
     registry.record_decision(connection, model_name=MODEL, action="pause", challenger=None,
                              champion_before=None, champion_after=None, reason="r", actor="a")
     assert registry.promotion_paused(connection, MODEL)
+
+
+def test_a_held_version_shadows_and_waits_for_an_operator(con):
+    registry.set_stage(con, "v2", "held")  # the gate found it better than is plausible
+    assert registry.challenger(con, MODEL) is None  # the gate does not judge it again
+    assert registry.shadowing_model(con, MODEL).version == "v2"  # but it keeps shadowing
+    review(con, MODEL, "reject", "v2", "bo", "it read the day's own departure delay")
+    assert stages(con)["v2"] == "rejected" and registry.shadowing_model(con, MODEL) is None
+
+
+def test_a_version_skewed_at_serving_no_longer_shadows_and_cannot_be_promoted(con):
+    assert registry.shadowing_model(con, MODEL).version == "v2"
+    registry.record_check(con, "v2", registry.SERVING_SKEW, False,
+                          "temp_last null for 100% of the served rows")
+    assert registry.shadowing_model(con, MODEL) is None
+    with pytest.raises(ReviewError, match="serving_skew"):
+        review(con, MODEL, "promote", "v2", "ana", "looks fine to me")
+
+
+def test_the_gates_looks_at_a_challenger_are_read_back_in_order(con):
+    for days in (14, 7, 14, 21):  # a look repeated on the same evidence counts once
+        registry.record_decision(con, model_name=MODEL, action="wait", challenger="v2",
+                                 champion_before="v1", champion_after="v1", reason="r",
+                                 actor="gate", details={"look": {"days": days}})
+    registry.record_decision(con, model_name=MODEL, action="wait", challenger="v2",
+                             champion_before="v1", champion_after="v1", reason="too few rows",
+                             actor="gate", details={})
+    assert registry.gate_looks(con, MODEL, "v2") == (7, 14, 21)
+    assert registry.gate_looks(con, MODEL, "v1") == ()

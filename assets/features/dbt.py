@@ -32,10 +32,9 @@ from resources.dbt_project import environment
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 REFERENCE_TAG = "reference"
-# The models with their data tests. dbt's unit tests check the SQL's logic on fixed inputs, not
-# the data: they run where the SQL changes (an analyst's `dbt build`, CI: tests/test_analyst.py),
-# as dbt advises, not in every day's build.
-BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+# The models with their data tests and unit tests: the platform's builds judge an edit as an
+# analyst's `dbt build` does (the point-in-time unit test of the features among them).
+BUILD_ARGS = ["build"]
 
 
 class FlightDelaysTranslator(DagsterDbtTranslator):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from dagster import AssetSelection, define_asset_job
 
+from assets.features.point_in_time import PointInTimeAuditor
 from assets.ml.champion import build_champion
 from assets.ml.evaluation import build_evaluation
 from assets.ml.model import build_model, build_model_checks
@@ -32,8 +33,9 @@ class ModelChain:
     sensors: list
 
 
-def build_model_chain(spec: ModelSpec, prediction_lead_days: int) -> ModelChain:
-    training_set = build_training_set(spec, prediction_lead_days)
+def build_model_chain(spec: ModelSpec, prediction_lead_days: int,
+                      auditor: PointInTimeAuditor) -> ModelChain:
+    training_set = build_training_set(spec, prediction_lead_days, auditor)
     model = build_model(spec)
     evaluation = build_evaluation(spec)
     champion = build_champion(spec)

@@ -32,7 +32,7 @@ from resources.model_store import ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 # What each decision does to the challenger's stage (promote crowns it; wait and keep leave it).
-STAGE_AFTER = {"approve": "approved", "reject": "rejected"}
+STAGE_AFTER = {"approve": "approved", "hold": "held", "reject": "rejected"}
 
 
 def build_champion(spec: ModelSpec):
@@ -76,8 +76,9 @@ def build_champion(spec: ModelSpec):
                                 for m in (challenger, incumbent))
                     evidence = measure(gate, spec.task, frame["flight_date"], frame[spec.label],
                                        new, old, spec.flag_above)
+            looks = registry.gate_looks(con, spec.name, challenger.version) if challenger else ()
             decision = decide(challenger, incumbent, evidence, gate,
-                              registry.promotion_paused(con, spec.name))
+                              registry.promotion_paused(con, spec.name), looks)
             if decision.action == "promote":
                 registry.make_champion(con, challenger.version)
             elif decision.action in STAGE_AFTER:
@@ -91,7 +92,7 @@ def build_champion(spec: ModelSpec):
                     champion_after=after.version if after else None,
                     reason=decision.reason, actor=keys.champion.to_user_string(),
                     details={"metric": metric, "promotion": gate.promotion,
-                             **(evidence.as_dict() if evidence else {})})
+                             **decision.details()})
         context.log.info(f"{decision.action}: {decision.reason}")
         if after is None:
             raise permanent_failure(f"there is no champion model: {decision.reason}")
@@ -101,7 +102,8 @@ def build_champion(spec: ModelSpec):
             {f"challenger {challenger.version}": daily_series(frame, new),
              f"champion {incumbent.version}": daily_series(frame, old)},
             f"{metric} per day neither trained on", metric)}
-        interval = evidence.improvement if evidence else None
+        look = decision.look
+        interval = look.interval(evidence) if look else None
         return MaterializeResult(metadata={
             "champion_version": after.version,
             "decision": decision.action,
@@ -110,11 +112,16 @@ def build_champion(spec: ModelSpec):
             "previous_champion": incumbent.version if incumbent else "",
             f"challenger_{metric}": for_people(metric, evidence.challenger_value if evidence else None),
             f"champion_{metric}": for_people(metric, evidence.champion_value if evidence else None),
+            f"{metric}_gain": for_people(metric, evidence.gain if evidence else None),
+            # at this look's boundary: it excludes the margin exactly when the gate decides
             "gain_interval": MetadataValue.json(
-                [for_people(metric, interval.low), for_people(metric, interval.high)]
+                [for_people(metric, interval[0]), for_people(metric, interval[1])]
                 if interval else []),
-            "evidence_rows": interval.rows if interval else 0,
-            "evidence_days": interval.days if interval else 0,
+            "evidence_rows": evidence.rows if evidence else 0,
+            "evidence_days": evidence.days if evidence else 0,
+            "days_won": f"{evidence.wins} of {evidence.days}" if evidence else "",
+            "days_lost": evidence.losses if evidence else 0,
+            "look": MetadataValue.json(look.as_dict() if look else {}),
             "margin": gate.margin,
             **plot,
         })

@@ -32,6 +32,7 @@ from core.evaluation import for_people, task_metrics
 from core.model_inputs import ModelInputs
 from core.model_spec import ModelSpec
 from core.modeling import export_onnx, onnx_predict, sklearn_predict, train_pipeline
+from core.skew import input_profile
 from core.training_sets import TrainingSetRef, frame_hash, read_training_set
 from core.versions import made_of, recipe, version_id
 from resources.model_store import ModelStore
@@ -125,6 +126,8 @@ def build_model(spec: ModelSpec):
             "training_set_hash": training_set.content_hash,
             "training_set_dir": training_set.directory,
             "dbt_code_versions": dbt_code_versions(context), "git_commit": git_commit(),
+            # each input as the model learned it: serving is checked against it (core/skew.py)
+            "input_profile": input_profile(train, inputs),
         }
         directory = model_store.save(spec.name, version, onnx_bytes, pipeline, metadata)
         with warehouse.transaction() as con:

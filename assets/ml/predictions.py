@@ -17,9 +17,13 @@ from assets.keys import FEATURES, ML_GROUP, ModelKeys
 from assets.partitions import window_days
 from core import registry
 from core.feature_table import LABELS_TABLE, predictions_table, read_features
+from core.model_card import markdown_table
+from core.model_inputs import ModelInputs
 from core.model_spec import ModelSpec
+from core.registry import SERVING_SKEW
 from core.serving import serving_decisions
 from core.simulator import days_between
+from core.skew import blocking_skew, skew_table
 from resources.landing import LandingZone
 from resources.model_store import ModelStore
 from resources.warehouse import DuckDBWarehouse
@@ -47,7 +51,8 @@ def _labeled_days(con, label: str, first, last) -> set:
 
 def score_days(con, model_store: ModelStore, model, spec: ModelSpec, first, last):
     """Every scheduled flight of days first..last scored by ``model`` (a registered version):
-    flight_id, flight_date, model_version, prediction, flagged, in_sample."""
+    flight_id, flight_date, model_version, prediction, flagged, in_sample; and the features
+    it was scored from."""
     features = read_features(con, first, last, spec.feature_model)
     scored = features[["flight_id", "flight_date"]].assign(
         model_version=model.version,
@@ -55,7 +60,35 @@ def score_days(con, model_store: ModelStore, model, spec: ModelSpec, first, last
     )
     scored["flagged"] = scored["prediction"] >= spec.flag_above
     scored["in_sample"] = scored["flight_date"].dt.date <= model.train_end
-    return scored
+    return scored, features
+
+
+def serving_skew(model_store: ModelStore, model, features) -> tuple:
+    """Each input of ``model`` as served in ``features`` against its training set
+    (core/skew.py), and why serving is blocked (None: it is not)."""
+    metadata = model_store.read_metadata(Path(model.artifact_dir))
+    profile = metadata.get("input_profile")
+    if profile is None:  # versions trained before profiles were kept
+        return None, None
+    table = skew_table(profile, features, ModelInputs.from_dict(metadata["inputs"]))
+    return table, blocking_skew(table)
+
+
+def refuse_skewed(warehouse: DuckDBWarehouse, model, reason: str, what: str):
+    """Record that ``model`` failed the serving-skew check (the gate never promotes it, it
+    shadows no more) and fail the run, which alerts."""
+    with warehouse.transaction() as con:
+        registry.record_check(con, model.version, SERVING_SKEW, False, reason)
+    return permanent_failure(f"{what} {model.version} is not served: {reason}")
+
+
+def skew_metadata(table) -> dict:
+    """The inputs that moved most between training and serving, for the asset's page."""
+    if table is None or table.empty:
+        return {}
+    shown = table.sort_values(["blocks", "psi"], ascending=False).head(8)
+    return {"serving_skew": MetadataValue.md(markdown_table(shown)),
+            "max_input_psi": float(table["psi"].max())}
 
 
 def _store_days(con, table: str, scored, days: list) -> None:
@@ -106,19 +139,24 @@ def build_predictions(spec: ModelSpec, prediction_lead_days: int):
             if champion is None:
                 raise permanent_failure(
                     f"no champion model: materialize {keys.champion.to_user_string()} first")
-            scored = score_days(con, model_store, champion, spec, first, last)
-            scored["served_at"] = served_at
-            con.execute(predictions_ddl(table))
-            labeled = _labeled_days(con, spec.label, first, last)
-            served = con.execute(
-                f"select flight_id, flight_date, model_version, prediction from {table}"
-                " where flight_date between ? and ?", [first, last]).df()
-            decisions = serving_decisions(days_between(first, last), served, scored, labeled)
-            for decision in decisions.values():
-                if decision.action == "frozen":
-                    context.log.warning(decision.reason)
-            _store_days(con, table, scored, [day for day, decision in decisions.items()
-                                             if decision.action in ("write", "replace")])
+            scored, features = score_days(con, model_store, champion, spec, first, last)
+            skew, blocked = serving_skew(model_store, champion, features)
+            if not blocked:
+                scored["served_at"] = served_at
+                con.execute(predictions_ddl(table))
+                labeled = _labeled_days(con, spec.label, first, last)
+                served = con.execute(
+                    f"select flight_id, flight_date, model_version, prediction from {table}"
+                    " where flight_date between ? and ?", [first, last]).df()
+                decisions = serving_decisions(days_between(first, last), served, scored,
+                                              labeled)
+                for decision in decisions.values():
+                    if decision.action == "frozen":
+                        context.log.warning(decision.reason)
+                _store_days(con, table, scored, [day for day, decision in decisions.items()
+                                                 if decision.action in ("write", "replace")])
+        if blocked:
+            raise refuse_skewed(warehouse, champion, blocked, f"{first}..{last}: the champion")
         counts = {action: sum(1 for d in decisions.values() if d.action == action)
                   for action in ("write", "keep", "replace", "frozen")}
         context.log.info(f"{first}..{last} with {champion.version}: {counts}")
@@ -137,6 +175,7 @@ def build_predictions(spec: ModelSpec, prediction_lead_days: int):
                if first == last else {}),
             # Numeric: the UI plots it over the materializations, day after day.
             **({"served_after_landing_s": latency} if latency is not None else {}),
+            **skew_metadata(skew),
         })
 
     return predictions

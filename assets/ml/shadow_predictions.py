@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.automation import daily_warehouse_asset, when_parents_change
 from assets.keys import FEATURES, ML_GROUP, ModelKeys, table_of
-from assets.ml.predictions import score_days
+from assets.ml.predictions import refuse_skewed, score_days, serving_skew, skew_metadata
 from assets.partitions import window_days
 from core import registry
 from core.model_spec import ModelSpec
@@ -36,12 +36,16 @@ def build_shadow_predictions(spec: ModelSpec):
     def shadow_predictions(context: AssetExecutionContext, model_store: ModelStore,
                            warehouse: DuckDBWarehouse) -> MaterializeResult:
         first, last = window_days(context.partition_time_window)
-        with warehouse.transaction() as con:
+        with warehouse.connect(read_only=True) as con:
             challenger = registry.shadowing_model(con, spec.name)
             if challenger is None:
                 context.log.info(f"{first}..{last}: no challenger is waiting; nothing shadows")
                 return MaterializeResult(metadata={"shadow_version": "", "dagster/row_count": 0})
-            scored = score_days(con, model_store, challenger, spec, first, last)
+            scored, features = score_days(con, model_store, challenger, spec, first, last)
+        skew, blocked = serving_skew(model_store, challenger, features)
+        if blocked:  # nothing stored; the gate rejects a version that failed this check
+            raise refuse_skewed(warehouse, challenger, blocked, f"{first}..{last}: the challenger")
+        with warehouse.transaction() as con:
             con.register("scored", scored)
             con.execute(f"create table if not exists {table} as select * from scored limit 0")
             con.execute(f"delete from {table} where flight_date between ? and ?"
@@ -55,6 +59,7 @@ def build_shadow_predictions(spec: ModelSpec):
             "stage": challenger.stage,
             "dagster/row_count": len(scored),
             "flagged_rate": round(float(scored["flagged"].mean()), 3) if len(scored) else None,
+            **skew_metadata(skew),
         })
 
     return shadow_predictions

@@ -16,13 +16,20 @@ from dagster import (
     Output,
     asset,
 )
+from dagster_dbt import DbtCliResource
 from pydantic import Field
 
 from assets.failures import permanent_failure
+from assets.features.point_in_time import (
+    PointInTimeAuditor,
+    audit_for_training,
+    evidence_for_people,
+)
 from assets.keys import FEATURES, LABELS, ML_GROUP, ModelKeys
 from assets.partitions import weekly_partitions
 from core.feature_table import labeled_days, read_labeled
 from core.model_spec import ModelSpec
+from core.point_in_time import ROWS
 from core.training_sets import (
     TrainingSetRef,
     TrainingWindowError,
@@ -35,7 +42,8 @@ from resources.model_store import ModelStore
 from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
 
 
-def build_training_set(spec: ModelSpec, prediction_lead_days: int):
+def build_training_set(spec: ModelSpec, prediction_lead_days: int,
+                       auditor: PointInTimeAuditor):
     keys = ModelKeys(spec.name)
 
     class TrainingWindowConfig(Config):
@@ -65,14 +73,31 @@ def build_training_set(spec: ModelSpec, prediction_lead_days: int):
         config: TrainingWindowConfig,
         warehouse: DuckDBWarehouse,
         model_store: ModelStore,
+        dbt: DbtCliResource,
     ) -> Output[TrainingSetRef]:
         cutoff = context.partition_time_window.start.date()
         with warehouse.connect(read_only=True) as con:
             first_labeled, last_labeled = labeled_days(con, spec.label)
-            if first_labeled is None:
-                raise permanent_failure("no labels yet: materialize labels/flight_labels first")
-            windows = plan_windows(cutoff, first_labeled, last_labeled, prediction_lead_days,
-                                   config.train_days, config.holdout_days)
+        if first_labeled is None:
+            raise permanent_failure("no labels yet: materialize labels/flight_labels first")
+        windows = plan_windows(cutoff, first_labeled, last_labeled, prediction_lead_days,
+                               config.train_days, config.holdout_days)
+        # No model learns from an input that was not known at the prediction time.
+        audit = audit_for_training(auditor, warehouse, dbt, windows.train_start,
+                                   windows.train_end, context.log.info)
+        leaking = [column for column in audit.failed_columns
+                   if column in spec.inputs.columns or column == ROWS]
+        if audit.problems or leaking:
+            raise permanent_failure(
+                f"{spec.name}'s inputs are not all known at the prediction time, so no training"
+                f" set is made: {audit.describe()}")
+        if not audit.passed:  # columns this model does not read
+            context.log.warning(f"not model inputs of {spec.name}, but not known at the"
+                                f" prediction time either: {audit.describe()}")
+        if audit.stale:
+            context.log.warning(f"stored features older than the data or SQL in now (no leak:"
+                                f" rebuild them to train on what is known): {audit.evidence()}")
+        with warehouse.connect(read_only=True) as con:
             # With the hindsight weather: never a model input (the model takes the declared
             # inputs only), it serves the evaluation's perfect-forecast ablation.
             train, holdout = (
@@ -94,6 +119,7 @@ def build_training_set(spec: ModelSpec, prediction_lead_days: int):
             "prediction_lead_days": prediction_lead_days,
             **spec.lineage(),
             "labeled_days": [str(first_labeled), str(last_labeled)],
+            "point_in_time_audit": evidence_for_people(audit),
         }
         context.log.info(
             f"cutoff {cutoff}: {len(train):,} training rows {windows.train_start}.."
