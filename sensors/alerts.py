@@ -17,6 +17,13 @@ def notify(alert: dict, alerts_file: Path, log) -> None:
         handle.write(json.dumps(alert, sort_keys=True) + "\n")
 
 
+def _reason(step_failure) -> str:
+    """A failed step's own message, without the exception's class name."""
+    error = step_failure.step_failure_data.error
+    message = (error.message if error else step_failure.message or "").strip()
+    return message.split(": ", 1)[1] if message.startswith("dagster.") else message
+
+
 def build_alert_sensor(alerts_file: Path):
     @run_failure_sensor(
         name="alert_on_run_failure",
@@ -35,6 +42,8 @@ def build_alert_sensor(alerts_file: Path):
                 or run.tags.get("dagster/asset_partition_range_start"),
                 "error": context.failure_event.message,
                 "steps": [event.step_key for event in context.get_step_failure_events()],
+                # what each step said: the rule broken, the input or file named
+                "reasons": [_reason(event) for event in context.get_step_failure_events()],
             },
             alerts_file,
             context.log,

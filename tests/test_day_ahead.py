@@ -8,6 +8,7 @@
 (d) realized performance credits each served row to the version that served it.
 """
 
+import json
 from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -183,3 +184,40 @@ def test_the_latency_after_landing_is_reported_only_for_a_day_served_ahead(tmp_p
     later = datetime.fromtimestamp(landed + 7.5, tz=timezone.utc).replace(tzinfo=None)
     assert served_after_landing(landing, write, day, later, lead_days=1) == 7.5
     assert served_after_landing(landing, keep, day, later, lead_days=1) is None  # a backfill
+
+
+def test_a_version_is_not_served_an_input_it_learned_but_does_not_get(built_platform, tmp_path):
+    """Training-serving skew: the evening before Feb 12 the origin's pressure is missing for
+    every flight (the feed stopped, or the input was only ever filled in hindsight), but the
+    champion learned it filled. Serving that version is refused, naming the input; nothing of
+    the day is stored, the version is marked, and the failed run alerts."""
+    from dagster import DagsterEventType, build_run_status_sensor_context
+
+    from sensors.alerts import build_alert_sensor
+
+    platform = with_champion(built_platform, tmp_path)
+    day = date(2013, 2, 12)
+    with platform.warehouse.transaction() as con:
+        con.execute("update features.flight_features set pressure_last = null"
+                    " where flight_date = ?", [day])
+    refused = platform.execute([MODEL.predictions], partition_key=str(day))
+    assert not refused.success
+    (failure,) = [event.step_failure_data.error.message for event in refused.all_events
+                  if event.is_step_failure]
+    assert "training-serving skew: pressure_last (null for 100% of the served rows" in failure
+    # Only the input that went missing: not the gusts, missing on calm days in training too.
+    assert "temp_last" not in failure and "gust" not in failure
+    assert platform.query("select count(*) from information_schema.tables"
+                          " where table_name = 'not_on_time_predictions'") == [(0,)]
+    with platform.warehouse.connect(read_only=True) as con:
+        champion = registry.current_champion(con, CLASSIFIER)
+    assert champion.checks[registry.SERVING_SKEW]["passed"] is False
+
+    run = platform.instance.get_run_by_id(refused.run_id)
+    event = platform.instance.all_logs(refused.run_id, of_type=DagsterEventType.RUN_FAILURE)[0]
+    alerts = tmp_path / "alerts.jsonl"
+    build_alert_sensor(alerts)(build_run_status_sensor_context(
+        sensor_name="alert_on_run_failure", dagster_instance=platform.instance, dagster_run=run,
+        dagster_event=event.dagster_event).for_run_failure())
+    (reason,) = json.loads(alerts.read_text())["reasons"]
+    assert reason.startswith("2013-02-12..2013-02-12: the champion") and "pressure_last" in reason

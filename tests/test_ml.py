@@ -3,7 +3,9 @@
 
 import hashlib
 import json
+import os
 import pickle
+import pwd
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -268,4 +270,15 @@ def test_rollback_restores_an_earlier_champion_and_records_who_and_why(built_pla
             "select action, champion_after, actor, reason from ml.champion_decisions"
             " order by decided_at desc limit 1"
         ).fetchone() == ("rollback", first, "ana", "bad predictions on Feb 11")
+
+    # Without --who (and with no USER in the environment, as under cron), the OS user.
+    second = next(version for version, _, stage in registry_rows(platform)
+                  if stage == "rolled_back")
+    monkeypatch.delenv("USER", raising=False)
+    monkeypatch.delenv("LOGNAME", raising=False)
+    assert cli.main(["review", "promote", second, "--why", "the fix landed"]) == 0
+    with platform.warehouse.connect(read_only=True) as con:
+        actor = con.execute("select actor from ml.champion_decisions"
+                            " order by decided_at desc limit 1").fetchone()[0]
+    assert actor == pwd.getpwuid(os.getuid()).pw_name and actor != "unknown"
 

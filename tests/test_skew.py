@@ -10,9 +10,11 @@ from core.skew import blocking_skew, input_profile, skew_table
 INPUTS = ModelInputs(("dep_delay_actual", "temp_last"), ("origin",))
 
 
-def frame(rows, seed, delay_known=True, warmer=0.0):
+def frame(rows, seed, delay_known=True, warmer=0.0, days=20):
     rng = np.random.default_rng(seed)
     return pd.DataFrame({
+        "flight_date": pd.Timestamp("2013-03-01") + pd.to_timedelta(
+            np.arange(rows) % days, unit="D"),
         "dep_delay_actual": rng.normal(10, 30, rows) if delay_known else np.full(rows, np.nan),
         "temp_last": rng.normal(40 + warmer, 10, rows),
         "origin": rng.choice(["EWR", "JFK", "LGA"], rows)})
@@ -21,10 +23,11 @@ def frame(rows, seed, delay_known=True, warmer=0.0):
 def test_an_input_filled_in_training_and_missing_at_serving_blocks_naming_it():
     profile = input_profile(frame(20_000, 1), INPUTS)
     assert profile["dep_delay_actual"]["null_rate"] == 0.0
-    served = frame(900, 2, delay_known=False)  # the evening before, the day's delay is unknown
+    served = frame(900, 2, delay_known=False, days=1)  # the evening before, it is unknown
     table = skew_table(profile, served, INPUTS)
     reason = blocking_skew(table)
     assert reason is not None and "dep_delay_actual (null for 100% of the served rows" in reason
+    assert "missing on 0.0% of the training days" in reason
     assert "temp_last" not in reason and "origin" not in reason
     assert table.set_index("input").loc["dep_delay_actual", "served_null_rate"] == 1.0
 
@@ -37,8 +40,12 @@ def test_inputs_as_trained_do_not_block_and_a_shift_shows_in_the_psi():
     assert warmer.loc["temp_last", "psi"] > 0.5 and not warmer["blocks"].any()
 
 
-def test_an_input_often_missing_in_training_is_not_a_skew_when_missing_at_serving():
+def test_an_input_missing_on_ordinary_training_days_may_be_missing_when_served():
+    """No gust on a calm day: the input is missing for whole days, in training too."""
     training = frame(20_000, 1)
-    training.loc[: 14_000, "dep_delay_actual"] = np.nan  # 70 % missing when learned
-    table = skew_table(input_profile(training, INPUTS), frame(900, 2, delay_known=False), INPUTS)
-    assert blocking_skew(table) is None
+    calm = training["flight_date"].dt.day % 4 == 0  # a quarter of the days
+    training.loc[calm, "dep_delay_actual"] = np.nan
+    profile = input_profile(training, INPUTS)
+    assert profile["dep_delay_actual"]["missing_days"] == 0.25
+    served = frame(900, 2, delay_known=False, days=1)
+    assert blocking_skew(skew_table(profile, served, INPUTS)) is None
