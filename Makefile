@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MANIFEST := dbt_project/target/manifest.json
-# The files the manifest is parsed from; resources/dbt_project.manifest_is_stale applies the same
+# The files the manifest is parsed from; resources/dbt.manifest_is_stale applies the same
 # rule when `dagster dev` loads the definitions (make is not there then).
 DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' | grep -v -e /target/ -e /logs/)
 
@@ -22,19 +22,24 @@ unexport PYTHONDONTWRITEBYTECODE
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # Dagster hands a run's per-partition asset events to the event log in batches of up to this
 # many, which platform/dagster.yaml's event log writes in one transaction: a year's backfill
-# records ~7,000 of them (resources/event_log_storage.py).
+# records ~7,000 of them (internals/event_log_storage.py).
 export DAGSTER_EVENT_BATCH_SIZE := 1000
-export PYTHONPATH := $(CURDIR)
+# The repo's packages, and platform/'s modules by name (a package named platform would shadow the
+# standard library); pyproject.toml gives pytest the same.
+export PYTHONPATH := $(CURDIR):$(CURDIR)/platform
 # The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test lint ui land backtest replay rollback review bench gate-bench daemon-loop input-gain chaos clean manifest
+.PHONY: run test test-fast lint dbt-docs ui land backtest replay rollback review bench gate-bench daemon-loop input-gain chaos clean manifest
 
 run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
 
-test: lint $(MANIFEST) $(CHROMIUM)  ## lint, then the full test suite
+test: lint $(MANIFEST) $(CHROMIUM)  ## lint, then every tier: unit, wiring, end-to-end (what CI runs)
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) $(MANIFEST)  ## the unit tier alone: core's rules, no Dagster instance, no warehouse file
+	$(BIN)/python -m pytest tests/unit
 
 lint: $(STAMP)  ## ruff on the Python, sqlfluff on the SQL dbt compiles
 	$(BIN)/ruff check .
@@ -63,22 +68,25 @@ review: $(STAMP) $(MANIFEST)  ## make review ACTION=promote|reject|rollback|paus
 	$(BIN)/python platform/cli.py review $(ACTION) $(VERSION) $(if $(MODEL),--model $(MODEL)) --why "$(WHY)" $(if $(WHO),--who "$(WHO)")
 
 bench: $(STAMP) $(MANIFEST)  ## timings, written to .bench/results.json
-	$(BIN)/python platform/bench.py
+	$(BIN)/python -m tools.bench
 
 daemon-loop: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## after make run END=2013-03-31: make daemon-loop START=2013-04-01 END=2013-04-06
 	mkdir -p .bench
-	$(BIN)/python platform/daemon_loop.py $(if $(START),--start $(START)) $(if $(END),--end $(END))
+	$(BIN)/python -m tools.daemon_loop $(if $(START),--start $(START)) $(if $(END),--end $(END))
 
 gate-bench: $(STAMP) $(MANIFEST)  ## the gate's false-promotion rate and power -> .bench/gate.json [KEEP=dir HORIZON=days MARGIN=auc]
-	$(BIN)/python platform/gate_bench.py $(if $(KEEP),--keep $(KEEP)) $(if $(HORIZON),--horizon $(HORIZON)) $(if $(MARGIN),--margin $(MARGIN))
+	$(BIN)/python -m tools.gate_bench $(if $(KEEP),--keep $(KEEP)) $(if $(HORIZON),--horizon $(HORIZON)) $(if $(MARGIN),--margin $(MARGIN))
 
 input-gain: $(STAMP)  ## after make run: the champion refit on groups of its inputs, AUC of each
-	$(BIN)/python platform/input_gain.py
+	$(BIN)/python -m tools.input_gain
 
 chaos: $(STAMP) $(MANIFEST)  ## bad input, concurrent runs, SIGKILLed writes, random mutations
-	$(BIN)/python platform/chaos.py $(if $(RUNS),--runs $(RUNS)) $(if $(KILLS),--kills $(KILLS))
+	$(BIN)/python -m tools.chaos $(if $(RUNS),--runs $(RUNS)) $(if $(KILLS),--kills $(KILLS))
 	HYPOTHESIS_PROFILE=chaos $(BIN)/python -m pytest -q -p no:cacheprovider \
-		--hypothesis-show-statistics tests/test_validation.py -k mutated
+		--hypothesis-show-statistics tests/unit/test_validation.py -k mutated
+
+dbt-docs: $(STAMP)  ## dbt's documentation site (lineage, columns) on http://127.0.0.1:8080
+	cd dbt_project && ../$(BIN)/dbt docs generate --quiet && ../$(BIN)/dbt docs serve --host 127.0.0.1 --port 8080 --no-browser
 
 manifest: $(MANIFEST)
 
@@ -99,7 +107,7 @@ $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: platform/dagster.yaml $(STAMP)
-	$(BIN)/python platform/sandbox.py $(DAGSTER_HOME)
+	$(BIN)/python platform/cli.py instance $(DAGSTER_HOME)
 
 clean:  ## remove generated data, the instance and dbt artifacts (keeps .venv)
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs .bench

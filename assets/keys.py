@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from dagster import AssetKey
 
-from core.feature_table import table_name
+from core.tables import table_name
 
 # groups, in data-flow order
 RAW_GROUP, STAGING_GROUP, FEATURES_GROUP, LABELS_GROUP = "raw", "staging", "features", "labels"
@@ -23,6 +23,9 @@ LABELS = AssetKey([LABELS_GROUP, "flight_labels"])
 WEATHER_AT_DEPARTURE = AssetKey([LABELS_GROUP, "weather_at_departure"])
 # The dbt models a trained model's inputs come from: their code versions are its lineage.
 FEATURE_LINEAGE = (*STAGING.values(), LABELS, FEATURES)
+
+
+CHAMPION = "champion"  # the last part of every ml/<model>/champion
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class ModelKeys:
 
     @property
     def champion(self) -> AssetKey:
-        return self._ml("champion")
+        return self._ml(CHAMPION)
 
     @property
     def predictions(self) -> AssetKey:

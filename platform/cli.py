@@ -9,6 +9,7 @@
   replay       drip days into the landing zone while the daemon runs (make replay)
   review       an operator's decision: promote, reject, rollback, pause, resume (who and why)
   rollback     make an earlier model version the champion again, recording who and why
+  instance     write the instance configuration (platform/dagster.yaml) into DAGSTER_HOME
 
 Runs go through platform/runner.py into the instance at DAGSTER_HOME (so the UI shows them).
 """
@@ -19,14 +20,18 @@ import os
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance
 
+import runner
 from assets.keys import table_of
 from assets.partitions import FIRST_DAY, LAST_DAY, weekly_partitions
-from core import registry
-from core.simulator import days_between, deliver_days
-from resources.settings import Settings, load_platform_module
+from core.gate import registry
+from core.ingest.upstream import days_between, deliver_days
+from core.tables import table_exists
+from definitions import build_definitions
+from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import DuckDBWarehouse
 
 # The last cutoff before October: its holdout (to the end of 2013) compares with a plain
@@ -34,7 +39,6 @@ from resources.warehouse import DuckDBWarehouse
 DEFAULT_CUTOFF = "2013-09-29"
 
 
-runner = load_platform_module("runner")
 
 
 def open_instance() -> DagsterInstance:
@@ -47,10 +51,22 @@ def open_instance() -> DagsterInstance:
 def table_row_counts(warehouse: DuckDBWarehouse, keys: list[AssetKey]) -> dict[AssetKey, int]:
     """Rows in the warehouse table behind each asset key that has one (assets/keys.table_of)."""
     with warehouse.connect(read_only=True) as con:
-        existing = {f"{schema}.{table}" for schema, table in con.execute(
-            "select table_schema, table_name from information_schema.tables").fetchall()}
         return {key: con.execute(f"select count(*) from {table_of(key)}").fetchone()[0]
-                for key in keys if table_of(key) in existing}
+                for key in keys if table_exists(con, table_of(key))}
+
+
+def install_instance_config(home: Path) -> None:
+    """platform/dagster.yaml as the instance configuration of the folder ``home``, whose path
+    it names (the event log's folder: Dagster's config has no path relative to the instance)."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = (REPO_ROOT / "platform" / "dagster.yaml").read_text()
+    (home / "dagster.yaml").write_text(config.replace("{instance_home}", str(home.resolve())))
+
+
+def cmd_instance(args) -> int:
+    install_instance_config(args.home)
+    print(f"instance configuration written to {args.home / 'dagster.yaml'}")
+    return 0
 
 
 def the_os_user() -> str:
@@ -84,7 +100,7 @@ def print_summary(settings: Settings, outcome: dict[AssetKey, bool], wall: float
         print(f"{key.to_user_string():<46}{rows:>10}  {'ok' if ok else 'FAILED'}")
     trained = {key.path[1] for key in outcome if key.path[0] == "ml"}
     if trained:
-        from core.model_spec import load_specs
+        from core.train.model_spec import load_specs
 
         for spec in load_specs(settings.model_specs_dir, settings.dbt_manifest_path):
             if spec.name in trained:
@@ -95,10 +111,10 @@ def print_summary(settings: Settings, outcome: dict[AssetKey, bool], wall: float
 def print_served_performance(warehouse: DuckDBWarehouse, spec) -> None:
     """A model's champion: its holdout figure, and its served day-ahead predictions against
     their labels, out of sample."""
-    from core.evaluation import for_people
-    from core.feature_table import predictions_table
-    from core.model_spec import metric_label
-    from core.performance import gate_metric, served_out_of_sample
+    from core.evaluate.metrics import for_people
+    from core.monitor.performance import gate_metric, served_out_of_sample
+    from core.train.model_spec import metric_label
+    from core.transform.feature_table import predictions_table
 
     with warehouse.connect(read_only=True) as con:
         champion = registry.current_champion(con, spec.name)
@@ -109,7 +125,7 @@ def print_served_performance(warehouse: DuckDBWarehouse, spec) -> None:
     print(f"\n{spec.name}: champion {champion.version} (cutoff {champion.cutoff}), holdout"
           f" {metric_label(metric)} {holdout} on {champion.holdout_start}..{champion.holdout_end}")
     with warehouse.connect(read_only=True) as con:
-        if not warehouse.table_exists(*predictions_table(spec.name).split(".")):
+        if not warehouse.table_exists(predictions_table(spec.name)):
             return
         served = served_out_of_sample(con, spec, champion.version, FIRST_DAY, LAST_DAY)
     if served.empty:
@@ -123,7 +139,7 @@ def print_served_performance(warehouse: DuckDBWarehouse, spec) -> None:
 
 def cmd_materialize(args) -> int:
     settings, started = Settings.from_env(), time.perf_counter()
-    defs = load_platform_module("definitions").defs
+    defs = build_definitions(Settings.from_env())
     outcome = runner.materialize_days(defs, open_instance(), args.start, args.end,
                                       tuple(args.group) or runner.DATA_GROUPS)
     print_summary(settings, outcome, time.perf_counter() - started)
@@ -140,7 +156,7 @@ def cmd_run(args) -> int:
     if not any(settings.landing_dir.glob("*/*.csv")):
         print(f"landing {args.start}..{args.end} into {settings.landing_dir}")
         deliver_days(settings.landing_dir, args.start, args.end, settings.prediction_lead_days)
-    defs = load_platform_module("definitions").defs
+    defs = build_definitions(Settings.from_env())
     holdout_days = None if args.holdout_days <= 0 else args.holdout_days
     outcome = runner.run_pipeline(defs, open_instance(), args.start, args.end, args.cutoff,
                                   holdout_days, settings.landing_dir)
@@ -150,7 +166,7 @@ def cmd_run(args) -> int:
 
 def cmd_backtest(args) -> int:
     settings, started = Settings.from_env(), time.perf_counter()
-    defs = load_platform_module("definitions").defs
+    defs = build_definitions(Settings.from_env())
     instance = open_instance()
     cutoffs = args.cutoff or weekly_partitions.get_partition_keys()
     models = runner.model_keys(defs)
@@ -215,7 +231,7 @@ def cmd_review(args) -> int:
     if model is None:
         print(f"{args.action} needs --model")
         return 2
-    defs = load_platform_module("definitions").defs
+    defs = build_definitions(Settings.from_env())
     result = runner.review(defs, open_instance(), model, args.action, args.version, args.who,
                            args.why)
     if not result.success:
@@ -283,6 +299,12 @@ def main(argv=None) -> int:
                           help="who decides (default: the OS user running the command)")
     rollback.add_argument("--why", required=True)
     rollback.set_defaults(handler=cmd_review, action="rollback", model=None)
+
+    instance = commands.add_parser("instance", help="write the instance configuration"
+                                                    " (platform/dagster.yaml) into a folder")
+    instance.add_argument("home", type=Path, nargs="?",
+                          default=Path(os.environ.get("DAGSTER_HOME", ".dagster_home")))
+    instance.set_defaults(handler=cmd_instance)
 
     args = parser.parse_args(argv)
     return args.handler(args)

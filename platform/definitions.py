@@ -1,7 +1,9 @@
 """The composition root: assembles the one Definitions object. No logic lives here.
 
 Loaded by file (workspace.yaml: python_file), because a package named `platform` would shadow
-the standard library's module of that name.
+the standard library's module of that name; the tools and tests import it by name (`make`
+and pytest put platform/ on the path). Dagster calls ``defs`` when it loads the code location,
+so importing this module builds nothing.
 """
 
 import warnings
@@ -15,6 +17,7 @@ from dagster import (
     FilesystemIOManager,
     PreviewWarning,
     define_asset_job,
+    definitions,
     in_process_executor,
 )
 
@@ -22,22 +25,18 @@ from dagster import (
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
-from assets.features.dbt import build_dbt_assets  # noqa: E402
-from assets.features.point_in_time import (  # noqa: E402
-    PointInTimeAuditor,
-    build_point_in_time_check,
-)
 from assets.ingest.raw import raw_daily, raw_reference_assets  # noqa: E402
-from assets.keys import ModelKeys  # noqa: E402
-from assets.ml.chain import build_model_chain  # noqa: E402
-from core.model_spec import load_specs  # noqa: E402
-from resources.dbt_project import build_dbt_project, build_dbt_resource  # noqa: E402
+from assets.models import build_model_assets  # noqa: E402
+from assets.policies import with_freshness  # noqa: E402
+from assets.transform.dbt import build_dbt_assets  # noqa: E402
+from assets.transform.point_in_time import PointInTimeAuditor, build_point_in_time_check  # noqa: E402
+from core.train.model_spec import load_specs  # noqa: E402
+from resources.dbt import build_dbt_project, build_dbt_resource  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402
 from resources.model_store import ModelStore  # noqa: E402
 from resources.settings import Settings  # noqa: E402
 from resources.warehouse import DuckDBWarehouse  # noqa: E402
-from sensors.alerts import build_alert_sensor  # noqa: E402
-from sensors.new_data import build_new_data_sensor  # noqa: E402
+from sensors import build_sensors  # noqa: E402
 
 DAILY_DATA_JOB = "daily_data"
 
@@ -65,8 +64,8 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
         dbt_project.manifest_path, name, settings.prediction_lead_days,
         settings.point_in_time_audit_days, settings.data_dir / "as_of")
         for name in sorted({spec.feature_model for spec in specs})}
-    chains = [build_model_chain(spec, settings.prediction_lead_days, auditors[spec.feature_model])
-              for spec in specs]
+    models = [build_model_assets(spec, settings.prediction_lead_days,
+                                 auditors[spec.feature_model]) for spec in specs]
     # A day (or a backfilled range) of data: the feeds in, staging, labels and features built.
     daily_data_job = define_asset_job(
         DAILY_DATA_JOB,
@@ -74,18 +73,14 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
         description="Ingest the landing files of the selected days and build their features"
                     " and labels.",
     )
-    return Definitions(
+    return with_freshness(Definitions(
         assets=[*raw_reference_assets, raw_daily, dbt_reference, dbt_daily,
-                *(asset for chain in chains for asset in chain.assets)],
+                *(asset for model in models for asset in model.assets)],
         asset_checks=[*(build_point_in_time_check(auditor) for auditor in auditors.values()),
-                      *(check for chain in chains for check in chain.checks)],
-        jobs=[daily_data_job, *(job for chain in chains for job in chain.jobs)],
-        sensors=[
-            build_new_data_sensor(list(dbt_daily.keys), [ModelKeys(spec.name) for spec in specs]),
-            automation_sensor,
-            *(sensor for chain in chains for sensor in chain.sensors),
-            build_alert_sensor(settings.data_dir / "alerts.jsonl"),
-        ],
+                      *(check for model in models for check in model.checks)],
+        jobs=[daily_data_job, *(job for model in models for job in model.jobs)],
+        sensors=[automation_sensor,
+                 *build_sensors(specs, dbt_daily, settings.data_dir / "alerts.jsonl")],
         resources={
             "warehouse": DuckDBWarehouse(
                 path=str(settings.warehouse_path),
@@ -103,7 +98,9 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
         # One process per run: a step subprocess costs seconds of imports and the work is
         # serial anyway (one writer on the warehouse).
         executor=in_process_executor,
-    )
+    ))
 
 
-defs = build_definitions(Settings.from_env())
+@definitions
+def defs() -> Definitions:
+    return build_definitions(Settings.from_env())

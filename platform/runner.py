@@ -1,6 +1,6 @@
 """The one runner: in-process runs of the platform's assets (a partition, a range as a
 single-run backfill, the whole pipeline) and of an operator's review. Shared by the CLI,
-`make bench`, `make chaos` and the tests; platform/ticks.py evaluates sensors and automation
+`make bench`, `make chaos` and the tests; tools/ticks.py evaluates sensors and automation
 on top of it, as the daemon would on its clock.
 
 Runs go straight through the Dagster Python API into the given instance (so the UI shows
@@ -91,7 +91,7 @@ def execute(defs: Definitions, instance: DagsterInstance, keys: list[AssetKey], 
 
 def review(defs: Definitions, instance: DagsterInstance, model: str, action: str,
            version: str | None, who: str, why: str, log=print):
-    """An operator's decision (core/review.py) as a run of the review_<model> job, as the UI's
+    """An operator's decision (core/gate/review.py) as a run of the review_<model> job, as the UI's
     Launchpad would launch it: recorded in the instance and the decision log."""
     model_keys = keys.ModelKeys(model)
     config = {"action": action, "version": version or "", "who": who, "why": why}

@@ -1,4 +1,4 @@
-"""The landing zone as a resource: where daily files arrive (core/contract.py's layout), and
+"""The landing zone as a resource: where daily files arrive (core/ingest/contract.py's layout), and
 where files that break the contract are moved aside with their reason."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from core.contract import LandingFileError, file_sha256, landing_path
+from core.ingest.contract import LandingFileError, file_sha256, landing_path
 
 
 class LandingZone(ConfigurableResource):

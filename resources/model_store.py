@@ -17,7 +17,7 @@ import joblib
 import onnxruntime as ort
 from dagster import ConfigurableResource
 
-from core.model_inputs import ModelInputs
+from core.transform.model_inputs import ModelInputs
 
 
 @functools.lru_cache(maxsize=8)
@@ -77,7 +77,7 @@ class ModelStore(ConfigurableResource):
     def serve(self, directory: Path, frame, task: str):
         """What the stored version serves for ``frame``'s rows: its ONNX model on the inputs it
         was trained on (core/modeling.onnx_predict)."""
-        from core.modeling import onnx_predict
+        from core.train.modeling import onnx_predict
 
         return onnx_predict(self.onnx_session(directory), frame, self.inputs_of(directory), task)
 

@@ -7,7 +7,6 @@ configuration; tests and deployments point the same names somewhere else.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ class Settings:
     warehouse_path: Path
     model_store_dir: Path
     dbt_project_dir: Path
-    model_specs_dir: Path = REPO_ROOT / "model_specs"  # one YAML per model (core/model_spec.py)
+    model_specs_dir: Path = REPO_ROOT / "model_specs"  # one YAML per model (core/train/model_spec.py)
     # The dbt the platform runs: by default the one installed beside the running interpreter,
     # so that it does not matter whether the virtual environment is on PATH.
     dbt_executable: str = str(Path(sys.executable).parent / "dbt")
@@ -77,16 +76,6 @@ class Settings:
             warehouse_lock_wait_seconds=float(os.environ.get("WAREHOUSE_LOCK_WAIT_SECONDS", 900)),
             point_in_time_audit_days=int(os.environ.get("POINT_IN_TIME_AUDIT_DAYS", 3)),
         )
-
-
-def load_platform_module(name: str):
-    """Import platform/<name>.py by path. platform/ is deliberately not a package (one named
-    platform would shadow the standard library's), so its modules find each other here."""
-    spec = importlib.util.spec_from_file_location(f"platform_{name}",
-                                                  REPO_ROOT / "platform" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @functools.cache

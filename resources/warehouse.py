@@ -25,6 +25,8 @@ from pathlib import Path
 import duckdb
 from dagster import Backoff, ConfigurableResource, Jitter, RetryPolicy
 
+from core.tables import table_exists, tables_in
+
 WAREHOUSE_POOL = "duckdb"
 # Transient trouble (the file held too long elsewhere, an I/O error) is retried with backoff.
 # Bad data is raised as Failure(allow_retries=False), which no retry would fix.
@@ -145,10 +147,7 @@ class DuckDBWarehouse(ConfigurableResource):
             con = duckdb.connect(str(destination))
             try:
                 con.execute(f"attach '{source}' as warehouse_now (read_only)")
-                present = {table for (table,) in con.execute(
-                    "select table_name from information_schema.tables"
-                    " where table_catalog = 'warehouse_now' and table_schema = ?",
-                    [schema]).fetchall()}
+                present = tables_in(con, schema, catalog="warehouse_now")
                 con.execute(f"create schema {schema}")
                 for table in [t for t in (*last_days, *whole) if t in present]:
                     until = " where partition_date <= ?" if table in last_days else ""
@@ -159,14 +158,9 @@ class DuckDBWarehouse(ConfigurableResource):
             finally:
                 con.close()
 
-    def table_exists(self, schema: str, table: str, wait_seconds: float | None = None) -> bool:
+    def table_exists(self, qualified: str, wait_seconds: float | None = None) -> bool:
+        """Whether ``schema.table`` exists (False before the warehouse file does)."""
         if not Path(self.path).exists():
             return False
         with self.connect(read_only=True, wait_seconds=wait_seconds) as connection:
-            return bool(
-                connection.execute(
-                    "select count(*) from information_schema.tables"
-                    " where table_schema = ? and table_name = ?",
-                    [schema, table],
-                ).fetchone()[0]
-            )
+            return table_exists(connection, qualified)

@@ -1,0 +1,23 @@
+"""Every sensor of the platform, registered here: the landing zone's new data, each model's
+retraining on evidence and serving of a new champion, and the alerts on failed runs. Sensors
+read assets/ (keys, what the instance records); assets never import sensors."""
+
+from pathlib import Path
+
+from dagster import AssetsDefinition
+
+from assets.keys import ModelKeys
+from core.train.model_spec import ModelSpec
+from sensors.alerts import build_alert_sensor
+from sensors.new_data import build_new_data_sensor
+from sensors.retrain import build_retrain_sensor
+from sensors.serving import build_serving_sensor
+
+
+def build_sensors(specs: list[ModelSpec], dbt_daily: AssetsDefinition, alerts_file: Path) -> list:
+    return [
+        build_new_data_sensor(list(dbt_daily.keys), [ModelKeys(spec.name) for spec in specs]),
+        *(build_retrain_sensor(spec) for spec in specs),
+        *(build_serving_sensor(spec) for spec in specs),
+        build_alert_sensor(alerts_file),
+    ]

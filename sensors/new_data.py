@@ -3,10 +3,10 @@
 The cursor maps every file handled to its content hash, so a file delivered again with the same
 bytes requests nothing, and a corrected file re-ingests its day. The first tick starts from what
 the warehouse already holds (raw.ingest_log), so `make run` followed by `make ui` re-ingests
-nothing. What to request is planned in core/ingest_plan.py (one run per day; outcomes wait for
+nothing. What to request is planned in core/ingest/plan.py (one run per day; outcomes wait for
 their schedule; a day ahead is one run from its schedule to its predictions). The runs of a
 landing start together; the serving one waits for the others before its dbt build
-(assets/landing_batch.py): a day's labels are in before the next day's features read them.
+(assets/ingest/landing_batch.py): a day's labels are in before the next day's features read them.
 Everything else downstream follows by declarative automation.
 """
 
@@ -27,13 +27,13 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from assets.gate.published import champion_version
+from assets.ingest.landing_batch import LANDING_BATCH_TAG, WAITS_TAG
 from assets.ingest.raw import ingested_hashes, raw_key
 from assets.keys import ModelKeys
-from assets.landing_batch import LANDING_BATCH_TAG, WAITS_TAG
-from assets.ml.history import champion_version
 from assets.partitions import daily_partitions
-from core.contract import DAILY_DATASETS, file_sha256
-from core.ingest_plan import LandingRun, landing_runs, plan_ingestion
+from core.ingest.contract import DAILY_DATASETS, file_sha256
+from core.ingest.plan import LandingRun, landing_runs, plan_ingestion
 from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse, WarehouseBusy
 

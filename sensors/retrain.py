@@ -1,5 +1,5 @@
 """sensors/retrain: request a model's `retrain_<model>` job (training set -> model -> checks ->
-evaluation -> gate) only on new evidence (core/retrain_policy.py): a week of new labels, a new
+evaluation -> gate) only on new evidence (core/monitor/retrain_policy.py): a week of new labels, a new
 recipe, decay of the serving version, or feature drift where the spec asks for it.
 
 Every tick states why it retrains or why not, with the figures. The run key is the cutoff and
@@ -9,22 +9,8 @@ the recipe: the same request, asked again on later ticks, launches nothing.
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
 from assets.keys import ModelKeys
-from assets.ml.history import retrain_decision
-from core.drift import Trigger
-from core.model_spec import ModelSpec
-
-# What a drift report measured, as it stores it (assets/monitoring/drift_report.py).
-MEASURED_TRIGGERS = "measured_triggers"
-
-
-def measured_triggers(instance, keys: ModelKeys) -> tuple[Trigger, ...]:
-    """The decay and feature-drift triggers of the latest drift report (none before one)."""
-    records = instance.fetch_materializations(keys.drift_report, limit=1).records
-    if not records:
-        return ()
-    stored = records[0].asset_materialization.metadata.get(MEASURED_TRIGGERS)
-    return tuple(Trigger(t["trigger"], t["fired"], t["acts"], t["reason"])
-                 for t in (stored.value if stored else []))
+from assets.monitor.retrain import measured_triggers, retrain_decision
+from core.train.model_spec import ModelSpec
 
 
 def build_retrain_sensor(spec: ModelSpec):

@@ -3,7 +3,7 @@
 Days are served the evening before (ml/<model>/predictions). When the champion changes
 afterwards (the gate promoted a challenger, an operator promoted one or rolled back), the
 days already served but whose outcomes have not landed are served again by the new champion;
-days that have flown keep what was served (core/serving.py). Read from the instance only: each
+days that have flown keep what was served (core/serve/serving.py). Read from the instance only: each
 open day's latest predictions name the version that served them.
 """
 
@@ -17,9 +17,11 @@ from dagster import (
     sensor,
 )
 
+from assets.gate.published import champion_version
 from assets.keys import ModelKeys
-from assets.ml.history import champion_version, last_labeled_day, latest_metadata
-from core.model_spec import ModelSpec
+from assets.monitor.retrain import last_labeled_day
+from assets.records import latest_metadata
+from core.train.model_spec import ModelSpec
 
 
 def build_serving_sensor(spec: ModelSpec):

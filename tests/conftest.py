@@ -12,7 +12,10 @@ import pytest
 from dagster import BetaWarning, PreviewWarning
 from hypothesis import settings as hypothesis_settings
 
-from resources.settings import load_platform_module
+import cli as cli_module
+import definitions
+import runner as runner_module
+from tools.sandbox import Platform
 
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
@@ -27,26 +30,28 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "make-test
 SHARED_FIRST, SHARED_LAST = date(2013, 1, 1), date(2013, 2, 12)
 
 
-sandbox = load_platform_module("sandbox")
-make_settings, make_instance, Platform = sandbox.make_settings, sandbox.make_instance, sandbox.Platform
-faults = load_platform_module("faults")  # shared with `make chaos`
 CLASSIFIER = "not_on_time"  # the model most tests exercise
-SMALL_WINDOW = sandbox.SMALL_WINDOW  # the specs' quality floors relaxed for six weeks
 
 
 @pytest.fixture(scope="session")
 def cli():
-    return load_platform_module("cli")
+    return cli_module
 
 
 @pytest.fixture(scope="session")
 def runner():
-    return load_platform_module("runner")
+    return runner_module
 
 
 @pytest.fixture(scope="session")
 def definitions_module():
-    return load_platform_module("definitions")
+    return definitions
+
+
+@pytest.fixture(scope="session")
+def repo_defs():
+    """The Definitions as `dagster dev` loads them from the repo's settings."""
+    return definitions.defs()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from datetime import date
 import duckdb
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 
-from core.contract import FLIGHT_KEY, LandingDataset
+from core.ingest.contract import FLIGHT_KEY, LandingDataset
 
 TRAILING_DAYS = 28
 

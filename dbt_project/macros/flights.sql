@@ -12,14 +12,14 @@
     (changed --vars would re-parse the whole project). The env vars are read only when the SQL
     is compiled to run (`execute`), not while dbt parses: dbt re-parses every file that read an
     env var whose value changed, so each day's build re-parsed the three windowed models.
-    An analyst may pass --vars '{min_date: ..., max_date: ...}' instead; the default is the
-    embedded year. -#}
+    An analyst may pass --vars '{min_date: ..., max_date: ...}' instead; by default a build
+    covers every day the warehouse holds. -#}
 {% macro window_start() -%}
-    {%- set default = "2013-01-01" -%}
+    {%- set default = "0001-01-01" -%}
     cast('{{ var("min_date", env_var("DBT_MIN_DATE", default)) if execute else default }}' as date)
 {%- endmacro %}
 
 {% macro window_end() -%}
-    {%- set default = "2013-12-31" -%}
+    {%- set default = "9999-12-31" -%}
     cast('{{ var("max_date", env_var("DBT_MAX_DATE", default)) if execute else default }}' as date)
 {%- endmacro %}

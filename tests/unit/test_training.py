@@ -1,0 +1,181 @@
+"""The training rules (core/train/): windows, cutoffs, versions, hashes, inputs and the
+quality floor, called directly. No Dagster, no warehouse (tests/e2e/test_model_lifecycle.py
+proves the wiring)."""
+
+from datetime import date
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.partitions import latest_cutoff
+from core.train.model_spec import Gate
+from core.train.modeling import INPUT_GRID, MISSING_CATEGORY, model_inputs
+from core.train.training_sets import (
+    TrainingSetRef,
+    TrainingWindowError,
+    check_trainable,
+    frame_hash,
+    plan_windows,
+    read_training_set,
+    write_training_set,
+)
+from core.train.versions import version_id
+from core.transform.model_inputs import ModelInputs
+
+INPUTS = ModelInputs(numeric=("dep_hour", "distance", "temp_last"),
+                     categorical=("carrier", "origin", "dest"))
+
+D = date.fromisoformat
+LABEL = "is_late"
+AUC_GATE = Gate("auc", worst_acceptable=0.6, margin=0.002, max_plausible_gain=0.1)
+MAE_GATE = Gate("mae", worst_acceptable=40.0, margin=0.1, max_plausible_gain=3.0)
+CLASSIFIER = SimpleNamespace(label=LABEL, is_classifier=True)
+REGRESSOR = SimpleNamespace(label="arr_delay", is_classifier=False)
+
+
+# --- training and holdout windows ------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "train_days, holdout_days, last_labeled, expected",
+    [
+        # default: every earlier labeled day, then 14 days from the cutoff
+        (None, 14, "2013-03-31", ("2013-01-01", "2013-02-09", "2013-02-10", "2013-02-23")),
+        # a trailing window: the 7 days before the cutoff
+        (7, 14, "2013-03-31", ("2013-02-03", "2013-02-09", "2013-02-10", "2013-02-23")),
+        # the holdout stops at the last labeled day
+        (None, 14, "2013-02-12", ("2013-01-01", "2013-02-09", "2013-02-10", "2013-02-12")),
+        # holdout_days null: every labeled day from the cutoff on
+        (None, None, "2013-03-31", ("2013-01-01", "2013-02-09", "2013-02-10", "2013-03-31")),
+        # a trailing window longer than the history starts at the first labeled day
+        (90, 2, "2013-03-31", ("2013-01-01", "2013-02-09", "2013-02-10", "2013-02-11")),
+    ],
+)
+def test_plan_windows(train_days, holdout_days, last_labeled, expected):
+    windows = plan_windows(D("2013-02-10"), D("2013-01-01"), D(last_labeled), lead_days=1,
+                           train_days=train_days, holdout_days=holdout_days)
+    assert windows.as_tuple() == tuple(map(D, expected))
+
+
+def test_training_ends_with_the_last_day_labeled_at_the_cutoffs_prediction_time():
+    # Two days ahead: day C is scored at the end of C - 2, when C - 1 has no label yet.
+    windows = plan_windows(D("2013-02-10"), D("2013-01-01"), D("2013-03-31"), lead_days=2)
+    assert (windows.train_end, windows.holdout_start) == (D("2013-02-08"), D("2013-02-10"))
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({LABEL: []}), "training window 2013-02-01..2013-02-07 has no labeled flights"),
+        (pd.DataFrame({LABEL: [False, False]}),
+         "training window 2013-02-01..2013-02-07 has a single class"),
+    ],
+)
+def test_untrainable_windows_are_named(frame, message):
+    with pytest.raises(TrainingWindowError, match=message):
+        check_trainable(frame, CLASSIFIER, "training", date(2013, 2, 1), date(2013, 2, 7))
+
+
+def test_a_regressor_trains_on_a_single_value_but_not_on_no_rows():
+    check_trainable(pd.DataFrame({"arr_delay": [5.0, 5.0]}), REGRESSOR, "training",
+                    date(2013, 2, 1), date(2013, 2, 7))
+    with pytest.raises(TrainingWindowError, match="no labeled flights"):
+        check_trainable(pd.DataFrame({"arr_delay": []}), REGRESSOR, "training",
+                        date(2013, 2, 1), date(2013, 2, 7))
+
+
+@pytest.mark.parametrize(
+    "last_labeled, expected",
+    [
+        ("2013-02-08", None),  # the first cutoff (Feb 3) would hold out only 6 days
+        ("2013-02-09", "2013-02-03"),  # a full week after Feb 3
+        ("2013-02-15", "2013-02-03"),
+        ("2013-02-16", "2013-02-10"),
+        ("2014-06-01", "2013-12-22"),  # after the data: the last weekly partition
+    ],
+)
+def test_latest_cutoff_leaves_a_week_of_labels_to_hold_out(last_labeled, expected):
+    assert latest_cutoff(D(last_labeled)) == expected
+
+
+# --- the quality floor -------------------------------------------------------------------
+
+def test_the_quality_floor_is_a_floor_for_auc_and_a_ceiling_for_mae():
+    assert AUC_GATE.acceptable(0.61) and not AUC_GATE.acceptable(0.59)
+    assert MAE_GATE.acceptable(39.0) and not MAE_GATE.acceptable(41.0)
+    assert not AUC_GATE.acceptable(None)  # no AUC (a single class): not acceptable
+
+
+# --- versions, hashes and model inputs ------------------------------------------------------
+
+def test_version_id_depends_on_content_not_on_key_order():
+    lineage = {"cutoff": "2013-02-10", "hyperparameters": {"max_iter": 200, "learning_rate": 0.1}}
+    reordered = {"hyperparameters": {"learning_rate": 0.1, "max_iter": 200},
+                 "cutoff": "2013-02-10"}
+    assert version_id(lineage) == version_id(reordered)
+    assert len(version_id(lineage)) == 12
+    changed = {**lineage, "hyperparameters": {"max_iter": 201, "learning_rate": 0.1}}
+    assert version_id(changed) != version_id(lineage)
+
+
+def test_frame_hash_covers_values_columns_and_order():
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    same = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    assert frame_hash({"train": frame}) == frame_hash({"train": same})
+    variants = [
+        frame.assign(a=[1, 2, 4]),  # a value
+        frame.rename(columns={"b": "c"}),  # a column name
+        frame.iloc[::-1],  # the row order
+        frame.iloc[:2],  # a row less
+    ]
+    for variant in variants:
+        assert frame_hash({"train": variant}) != frame_hash({"train": frame})
+    # Which frame is which matters too: train and holdout are not interchangeable.
+    assert frame_hash({"train": frame, "holdout": frame.iloc[:1]}) != frame_hash(
+        {"train": frame.iloc[:1], "holdout": frame})
+
+
+def test_a_training_set_read_again_is_refused_once_its_files_changed(tmp_path):
+    train = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"]})
+    holdout = pd.DataFrame({"a": [4.0], "b": ["w"]})
+    write_training_set(tmp_path, train, holdout)
+    windows = plan_windows(date(2013, 3, 3), date(2013, 1, 1), date(2013, 3, 9), 1)
+    ref = TrainingSetRef(cutoff=date(2013, 3, 3), directory=str(tmp_path), windows=windows,
+                         train_rows=3, holdout_rows=1, lineage={},
+                         content_hash=frame_hash({"train": train, "holdout": holdout}))
+
+    first, _ = read_training_set(ref)
+    first.loc[0, "a"] = 99.0  # a caller's change stays its own
+    again, _ = read_training_set(ref)
+    pd.testing.assert_frame_equal(again, train, check_dtype=False)
+
+    train.assign(a=[1.0, 2.0, 5.0]).to_parquet(tmp_path / "train.parquet", index=False)
+    with pytest.raises(ValueError, match="changed since it was materialized"):
+        read_training_set(ref)
+
+
+def test_model_inputs_snap_numbers_to_the_grid_and_text_the_categories():
+    row = {"dep_hour": 7, "distance": 1234.56789, "temp_last": None, "carrier": "UA",
+           "origin": "EWR", "dest": None, LABEL: True, "flight_id": "x", "temp_at_departure": 3}
+    inputs = model_inputs(pd.DataFrame([row]), INPUTS)
+
+    assert list(inputs.columns) == INPUTS.columns  # the label, ids and hindsight are not inputs
+    assert all(inputs[c].dtype == np.float32 for c in INPUTS.numeric)
+    distance = float(inputs["distance"].iloc[0])
+    assert distance == round(1234.56789 * INPUT_GRID) / INPUT_GRID  # exact in float32
+    assert distance * INPUT_GRID == int(distance * INPUT_GRID)
+    assert np.isnan(inputs["temp_last"].iloc[0])  # missing stays missing
+    assert [inputs[c].iloc[0] for c in INPUTS.categorical] == ["UA", "EWR", MISSING_CATEGORY]
+
+
+# --- metrics of either task ------------------------------------------------------------------
+
+
+
+
+
+
+
+
+
