@@ -30,9 +30,9 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/platform
 # The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-fast lint dbt-docs ui land backtest replay rollback review bench gate-bench daemon-loop input-gain chaos clean manifest
+.PHONY: run test test-fast lint dbt-docs instance ui land backtest replay rollback review bench gate-bench daemon-loop input-gain chaos clean manifest
 
-run: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
+run: $(STAMP) $(MANIFEST) instance  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
 
 test: lint $(MANIFEST) $(CHROMIUM)  ## lint, then every tier: unit, wiring, end-to-end (what CI runs)
@@ -49,13 +49,13 @@ lint: $(STAMP)  ## ruff on the Python, sqlfluff on the SQL dbt compiles
 UI_HOST ?= 127.0.0.1
 UI_PORT ?= 3000
 
-ui: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI + daemon on 127.0.0.1:3000
-	$(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
+ui: $(STAMP) $(MANIFEST) instance  ## Dagster UI + daemon on 127.0.0.1:3000 [INSTANCE=postgres, STOCK=1]
+	$(PG_PASSWORD) $(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
 
 land: $(STAMP)  ## land days: make land START=2013-01-01 END=2013-01-31
 	$(BIN)/python platform/cli.py land $(if $(START),--start $(START)) $(if $(END),--end $(END))
 
-backtest: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## train + evaluate every weekly cutoff
+backtest: $(STAMP) $(MANIFEST) instance  ## train + evaluate every weekly cutoff
 	$(BIN)/python platform/cli.py backtest
 
 replay: $(STAMP)  ## make replay START=2013-04-01 END=2013-05-31 SPEED=60 (seconds per day), with make ui running
@@ -70,7 +70,7 @@ review: $(STAMP) $(MANIFEST)  ## make review ACTION=promote|reject|rollback|paus
 bench: $(STAMP) $(MANIFEST)  ## timings, written to .bench/results.json
 	$(BIN)/python -m tools.bench
 
-daemon-loop: $(STAMP) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml  ## after make run END=2013-03-31: make daemon-loop START=2013-04-01 END=2013-04-06
+daemon-loop: $(STAMP) $(MANIFEST) instance  ## after make run END=2013-03-31: make daemon-loop START=2013-04-01 END=2013-04-06
 	mkdir -p .bench
 	$(BIN)/python -m tools.daemon_loop $(if $(START),--start $(START)) $(if $(END),--end $(END))
 
@@ -106,7 +106,20 @@ $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 	cd dbt_project && ../$(BIN)/dbt parse --quiet
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: platform/dagster.yaml $(STAMP)
+# The instance's configuration, written before every command that uses it (the choices below
+# may differ from the last time): INSTANCE=postgres starts the deployment's own PostgreSQL under
+# $(DAGSTER_HOME)/postgres; EVENT_LOG=stock, RUN_LAUNCHER=stock and DBT_RUNS=subprocess put
+# Dagster's and dagster-dbt's own parts in place of internals/ (STOCK=1: all three).
+export INSTANCE ?= sqlite
+ifeq ($(STOCK),1)
+export EVENT_LOG := stock
+export RUN_LAUNCHER := stock
+export DBT_RUNS := subprocess
+endif
+# The deployment's PostgreSQL password, for every process make starts (read from its file).
+PG_PASSWORD = $(if $(filter postgres,$(INSTANCE)),DAGSTER_PG_PASSWORD="$$(cat $(DAGSTER_HOME)/postgres/password)")
+
+instance: $(STAMP)
 	$(BIN)/python platform/cli.py instance $(DAGSTER_HOME)
 
 clean:  ## remove generated data, the instance and dbt artifacts (keeps .venv)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import queue
 import shutil
-import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -170,7 +169,6 @@ class _DbtInvocation:
         except BaseException as error:  # noqa: BLE001 - handed to the calling thread
             self.exception = error
         finally:
-            _release_duckdb()
             self._events.put(_DONE)
 
     def _on_event(self, message) -> None:
@@ -188,17 +186,3 @@ class _DbtInvocation:
             description=(f"dbt `{' '.join(self.args)}` failed"
                          f"{f': {self.exception}' if self.exception else ''}; dbt's log: "
                          f"{target_path / 'dbt.log'}.{details}")) from self.exception
-
-
-def _release_duckdb() -> None:
-    """dbt-duckdb keeps the warehouse open in a process-wide environment after a build, which
-    would hold DuckDB's file lock against every other process (other runs, an analyst's dbt)
-    until this one ends: close it. Nothing to do with other adapters (Trino)."""
-    connections = sys.modules.get("dbt.adapters.duckdb.connections")
-    if connections is None:
-        return
-    manager = connections.DuckDBConnectionManager
-    with manager._LOCK:
-        if manager._ENV is not None:
-            manager._ENV.close()
-            manager._ENV = None

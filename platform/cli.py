@@ -9,7 +9,8 @@
   replay       drip days into the landing zone while the daemon runs (make replay)
   review       an operator's decision: promote, reject, rollback, pause, resume (who and why)
   rollback     make an earlier model version the champion again, recording who and why
-  instance     write the instance configuration (platform/dagster.yaml) into DAGSTER_HOME
+  instance     write the instance configuration into DAGSTER_HOME (INSTANCE=postgres: its own
+               PostgreSQL; EVENT_LOG=stock, RUN_LAUNCHER=stock: Dagster's own parts)
 
 Runs go through platform/runner.py into the instance at DAGSTER_HOME (so the UI shows them).
 """
@@ -31,7 +32,8 @@ from core.gate import registry
 from core.ingest.upstream import days_between, deliver_days
 from core.tables import table_exists
 from definitions import build_definitions
-from resources.settings import REPO_ROOT, Settings
+from instance.config import InstanceChoices, install, use_password
+from resources.settings import Settings
 from resources.warehouse import DuckDBWarehouse
 
 # The last cutoff before October: its holdout (to the end of 2013) compares with a plain
@@ -43,6 +45,7 @@ DEFAULT_CUTOFF = "2013-09-29"
 
 def open_instance() -> DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
+        use_password(Path(os.environ["DAGSTER_HOME"]))
         return DagsterInstance.get()
     print("DAGSTER_HOME is not set: runs go to a throwaway instance (use `make run`).")
     return DagsterInstance.ephemeral()
@@ -55,17 +58,13 @@ def table_row_counts(warehouse: DuckDBWarehouse, keys: list[AssetKey]) -> dict[A
                 for key in keys if table_exists(con, table_of(key))}
 
 
-def install_instance_config(home: Path) -> None:
-    """platform/dagster.yaml as the instance configuration of the folder ``home``, whose path
-    it names (the event log's folder: Dagster's config has no path relative to the instance)."""
-    home.mkdir(parents=True, exist_ok=True)
-    config = (REPO_ROOT / "platform" / "dagster.yaml").read_text()
-    (home / "dagster.yaml").write_text(config.replace("{instance_home}", str(home.resolve())))
-
-
 def cmd_instance(args) -> int:
-    install_instance_config(args.home)
-    print(f"instance configuration written to {args.home / 'dagster.yaml'}")
+    choices = InstanceChoices.from_env()
+    config = install(args.home, choices)
+    where = (f"PostgreSQL on 127.0.0.1:{config['storage']['postgres']['postgres_db']['port']}"
+             if choices.storage == "postgres" else "SQLite files in it")
+    print(f"instance configuration written to {args.home / 'dagster.yaml'}: {where};"
+          f" event log {choices.event_log}, run launcher {choices.run_launcher}")
     return 0
 
 
@@ -301,7 +300,8 @@ def main(argv=None) -> int:
     rollback.set_defaults(handler=cmd_review, action="rollback", model=None)
 
     instance = commands.add_parser("instance", help="write the instance configuration"
-                                                    " (platform/dagster.yaml) into a folder")
+                                                    " (platform/dagster.yaml) into a folder;"
+                                                    " INSTANCE=postgres starts its PostgreSQL")
     instance.add_argument("home", type=Path, nargs="?",
                           default=Path(os.environ.get("DAGSTER_HOME", ".dagster_home")))
     instance.set_defaults(handler=cmd_instance)

@@ -55,7 +55,8 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
     file (tests; a deployment's stricter gate)."""
     dbt_project = build_dbt_project(settings.dbt_project_dir, settings.dbt_executable)
     dbt_daily, dbt_reference = build_dbt_assets(dbt_project, settings.dbt_target_dir,
-                                                settings.prediction_lead_days)
+                                                settings.prediction_lead_days,
+                                                settings.dbt_runs == "in_process")
     # Every spec in model_specs/ is checked against the dbt manifest here, before any run.
     specs = load_specs(settings.model_specs_dir, dbt_project.manifest_path, spec_overrides)
     # Each feature model a spec reads is audited as of the prediction time (a blocking check;

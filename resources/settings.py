@@ -17,6 +17,9 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+DBT_RUNS = ("in_process", "subprocess")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -35,6 +38,13 @@ class Settings:
     # Days a point-in-time audit rebuilds as of their prediction time (~1-4 s each), once per
     # change of the SQL upstream of a feature model or of its declared inputs.
     point_in_time_audit_days: int = 3
+    # How the dbt assets run dbt: in the run's own process (internals/dbt_in_process.py), or as
+    # dagster-dbt's subprocess (DBT_RUNS=subprocess: no internal of dagster-dbt relied on).
+    dbt_runs: str = "in_process"
+
+    def __post_init__(self):
+        if self.dbt_runs not in DBT_RUNS:
+            raise ValueError(f"DBT_RUNS {self.dbt_runs!r} is not one of {', '.join(DBT_RUNS)}")
 
     @property
     def prediction_lead_days(self) -> int:
@@ -75,6 +85,7 @@ class Settings:
             dbt_executable=os.environ.get("DBT_EXECUTABLE", str(Path(sys.executable).parent / "dbt")),
             warehouse_lock_wait_seconds=float(os.environ.get("WAREHOUSE_LOCK_WAIT_SECONDS", 900)),
             point_in_time_audit_days=int(os.environ.get("POINT_IN_TIME_AUDIT_DAYS", 3)),
+            dbt_runs=os.environ.get("DBT_RUNS", "in_process"),
         )
 
 

@@ -5,8 +5,12 @@ by the read-only tests (session scope); tests that change data work on their own
 """
 
 import os
+import re
+import shutil
+import tempfile
 import warnings
 from datetime import date
+from pathlib import Path
 
 import pytest
 from dagster import BetaWarning, PreviewWarning
@@ -15,6 +19,7 @@ from hypothesis import settings as hypothesis_settings
 import cli as cli_module
 import definitions
 import runner as runner_module
+from instance.postgres import LocalPostgres
 from tools.sandbox import Platform
 
 warnings.filterwarnings("ignore", category=BetaWarning)
@@ -46,6 +51,27 @@ def runner():
 @pytest.fixture(scope="session")
 def definitions_module():
     return definitions
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server on loopback for the session (Debian's 15, made by
+    instance/postgres.py as a deployment's own would be); each test takes a database of it."""
+    # Outside pytest's temp root: the server runs as the postgres user, who cannot enter it.
+    folder = Path(tempfile.mkdtemp(prefix="pg-test-"))
+    folder.chmod(0o755)
+    server = LocalPostgres(folder / "server")
+    server.start()
+    yield server
+    server.remove()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_database(postgres, request):
+    """A database of its own on the session's server, for one test."""
+    name = "t_" + re.sub(r"\W", "_", request.node.name)[:50].lower()
+    return postgres.address().with_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -34,9 +34,9 @@ from pathlib import Path
 import psutil
 
 from assets.partitions import FIRST_DAY, LAST_DAY
-from cli import install_instance_config
 from core.ingest.contract import DAILY_DATASETS, read_csv_columns
 from core.ingest.upstream import deliver_days, reference_table_path
+from instance.config import install as install_instance_config
 from resources.settings import REPO_ROOT
 from tools.measure import run_measured
 from tools.sandbox import CODE_PYTHONPATH

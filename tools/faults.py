@@ -104,7 +104,8 @@ def queue_runs(instance, job_name: str, partitions: list[str]) -> list[str]:
     return run_ids
 
 
-def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | None = None) -> dict:
+def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | None = None,
+                           postgres=None) -> dict:
     """Land ``days``, queue one daily_data run per day, let the real daemon run them all.
 
     Returns the run records and every event message of those runs. The environment of this
@@ -129,7 +130,9 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
            "DAGSTER_HOME": str(root / "dagster_home"), "PYTHONPATH": CODE_PYTHONPATH,
            **(env_overrides or {})}
     os.environ.update(env)
-    instance = make_instance(root)  # the repo's dagster.yaml: run queue and pool limits
+    # the repo's dagster.yaml: run queue and pool limits (on PostgreSQL: its password is now in
+    # this process's environment, which the daemon inherits)
+    instance = make_instance(root, postgres=postgres)
     defs = build_definitions(settings)
     land_days(settings.landing_dir, date.fromisoformat(days[0]), date.fromisoformat(days[-1]))
     # the reference data first, as `make run` does: the package's tables and their staging

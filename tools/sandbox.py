@@ -10,8 +10,10 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from cli import install_instance_config
 from core.ingest.upstream import land_days
+from instance.config import InstanceChoices
+from instance.postgres import PostgresAddress
+from instance.config import install as install_instance_config
 from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import DuckDBWarehouse
 
@@ -27,7 +29,8 @@ SMALL_WINDOW = {"not_on_time": {"gate": {"worst_acceptable": 0.5}},
 
 
 def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project",
-                  model_specs_dir: Path = REPO_ROOT / "model_specs") -> Settings:
+                  model_specs_dir: Path = REPO_ROOT / "model_specs",
+                  dbt_runs: str = "in_process") -> Settings:
     data = root / "data"
     return Settings(
         data_dir=data,
@@ -37,27 +40,43 @@ def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project",
         model_store_dir=data / "models",
         dbt_project_dir=dbt_project_dir,
         model_specs_dir=model_specs_dir,
+        dbt_runs=dbt_runs,
     )
 
 
-def make_instance(root: Path) -> DagsterInstance:
+# Dagster's own event log and run launcher (dagster-dbt's own dbt runs: Settings.dbt_runs).
+STOCK_PARTS = InstanceChoices(event_log="stock", run_launcher="stock")
+
+
+def make_instance(root: Path, choices: InstanceChoices | None = None,
+                  postgres: PostgresAddress | None = None) -> DagsterInstance:
+    """The instance of the deployment in ``root``: by default the embedded one (SQLite, the
+    speed-ups of internals/), whatever the environment says; on ``postgres`` when given."""
     home = root / "dagster_home"
-    install_instance_config(home)
+    if postgres is not None:
+        choices = InstanceChoices("postgres", *((choices.event_log, choices.run_launcher)
+                                                if choices else ()))
+    install_instance_config(home, choices or InstanceChoices(), postgres)
     return DagsterInstance.from_config(str(home))
 
 
 class Platform:
     """One isolated deployment under ``root``. ``spec_overrides`` ({model: partial spec})
-    change the model specs without editing them (a lower quality floor on a short window)."""
+    change the model specs without editing them (a lower quality floor on a short window);
+    ``stock`` runs it on Dagster's and dagster-dbt's own parts instead of internals/."""
 
     def __init__(self, root: Path, definitions_module, runner, spec_overrides=None,
                  dbt_project_dir: Path = REPO_ROOT / "dbt_project",
-                 model_specs_dir: Path = REPO_ROOT / "model_specs"):
+                 model_specs_dir: Path = REPO_ROOT / "model_specs", stock: bool = False,
+                 postgres: PostgresAddress | None = None):
         self.root = root
-        self.settings = make_settings(root, dbt_project_dir, model_specs_dir)
+        self.stock = stock
+        self.settings = make_settings(root, dbt_project_dir, model_specs_dir,
+                                      "subprocess" if stock else "in_process")
         self.spec_overrides = spec_overrides
         self.defs = definitions_module.build_definitions(self.settings, spec_overrides)
-        self.instance = make_instance(root)
+        self.postgres = postgres
+        self.instance = make_instance(root, STOCK_PARTS if stock else None, postgres)
         self._definitions_module = definitions_module
         self.runner = runner
 
@@ -88,11 +107,13 @@ class Platform:
 
         Clone before training: the hand-offs between ML assets name absolute paths.
         """
+        if self.postgres is not None:
+            raise ValueError("a deployment on PostgreSQL is not copied as files: build another")
         shutil.copytree(self.settings.data_dir, root / "data")
         shutil.copytree(self.root / "dagster_home", root / "dagster_home")
         return Platform(root, self._definitions_module, self.runner, spec_overrides,
                         dbt_project_dir or self.settings.dbt_project_dir,
-                        model_specs_dir or self.settings.model_specs_dir)
+                        model_specs_dir or self.settings.model_specs_dir, self.stock)
 
     def execute(self, keys, **options):
         return self.runner.execute(self.defs, self.instance, keys, log=lambda _: None, **options)

@@ -105,7 +105,7 @@ def failure_is_transient(run_results: dict | None) -> bool:
 
 
 def _build(context, dbt: DbtCliResource, warehouse: DuckDBWarehouse, target_dir: Path,
-           env: dict[str, str], what: str):
+           env: dict[str, str], what: str, in_process: bool):
     # dbt opens the file with a connection of its own: hold the warehouse until it is done.
     with warehouse.exclusive_access():
         context.log.info(f"dbt build for {what}")
@@ -114,9 +114,13 @@ def _build(context, dbt: DbtCliResource, warehouse: DuckDBWarehouse, target_dir:
         run_results.unlink(missing_ok=True)
         try:
             with environment(**env):
-                yield from stream_dbt_build(BUILD_ARGS, context=context, dbt=dbt,
-                                            target_path=target_dir,
-                                            parse_independent_env=WINDOW_ENV)
+                if in_process:  # internals/dbt_in_process.py: no process, one parse
+                    yield from stream_dbt_build(BUILD_ARGS, context=context, dbt=dbt,
+                                                target_path=target_dir,
+                                                parse_independent_env=WINDOW_ENV)
+                else:  # dagster-dbt's own: a dbt process per build
+                    yield from dbt.cli(BUILD_ARGS, context=context,
+                                       target_path=target_dir).stream()
         except DagsterDbtCliRuntimeError as error:
             results = json.loads(run_results.read_text()) if run_results.exists() else None
             if failure_is_transient(results):
@@ -124,7 +128,8 @@ def _build(context, dbt: DbtCliResource, warehouse: DuckDBWarehouse, target_dir:
             raise permanent_failure(f"dbt build for {what} failed: {error}") from error
 
 
-def build_dbt_assets(project: DbtProject, target_dir: Path, prediction_lead_days: int):
+def build_dbt_assets(project: DbtProject, target_dir: Path, prediction_lead_days: int,
+                     in_process: bool = True):
     """``target_dir``: dbt's target path for this deployment, kept between runs so that dbt's
     partial parsing state (partial_parse.msgpack) carries over from one build to the next."""
     translator = FlightDelaysTranslator(prediction_lead_days)
@@ -143,7 +148,7 @@ def build_dbt_assets(project: DbtProject, target_dir: Path, prediction_lead_days
         wait_for_the_rest_of_the_landing(context)
         first, last = window_days(context.partition_time_window)
         yield from _build(context, dbt, warehouse, target_dir,
-                          dbt_window_env(first, last, warehouse.path), f"{first}..{last}")
+                          dbt_window_env(first, last, warehouse.path), f"{first}..{last}", in_process)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -156,6 +161,6 @@ def build_dbt_assets(project: DbtProject, target_dir: Path, prediction_lead_days
     def dbt_reference(context: AssetExecutionContext, dbt: DbtCliResource,
                       warehouse: DuckDBWarehouse):
         yield from _build(context, dbt, warehouse, target_dir,
-                          {"WAREHOUSE_PATH": warehouse.path}, "the reference models")
+                          {"WAREHOUSE_PATH": warehouse.path}, "the reference models", in_process)
 
     return [dbt_daily, dbt_reference]

@@ -8,16 +8,22 @@ warehouse's file lock make their steps take turns.
 """
 
 import duckdb
+import pytest
 
 from tools import faults
 
 DAYS = ["2013-03-01", "2013-03-02", "2013-03-03", "2013-03-04"]
 
 
-def test_four_queued_runs_finish_with_no_lock_errors(tmp_path, monkeypatch):
-    for name in ("PLATFORM_DATA_DIR", "WAREHOUSE_PATH", "DAGSTER_HOME", "PYTHONPATH"):
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_four_queued_runs_finish_with_no_lock_errors(tmp_path, monkeypatch, storage, request):
+    """On the embedded SQLite instance and on PostgreSQL, where claiming the pool's slot is a
+    database transaction."""
+    for name in ("PLATFORM_DATA_DIR", "WAREHOUSE_PATH", "DAGSTER_HOME", "PYTHONPATH",
+                 "DAGSTER_PG_PASSWORD"):
         monkeypatch.setenv(name, "")  # the scenario points these at tmp_path; restored after
-    outcome = faults.run_days_through_queue(tmp_path, DAYS)
+    postgres = request.getfixturevalue("postgres_database") if storage == "postgres" else None
+    outcome = faults.run_days_through_queue(tmp_path, DAYS, postgres=postgres)
 
     assert outcome["queued_statuses"] == {"QUEUED"}
     records = outcome["records"]

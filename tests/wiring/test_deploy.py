@@ -6,6 +6,7 @@ installed), the Helm values against that instance, the Dockerfile and the code, 
 project by compiling it for Trino with no connection and parsing the result as Trino SQL.
 """
 
+import copy
 import os
 import re
 import subprocess
@@ -62,8 +63,8 @@ def test_instance_yaml_passes_dagsters_schemas(instance_yaml):
 
 def test_instance_yaml_keeps_credentials_in_the_environment(instance_yaml):
     postgres = instance_yaml["storage"]["postgres"]["postgres_db"]
-    for field in ("hostname", "username", "password", "db_name"):
-        assert set(postgres[field]) == {"env"}, f"postgres_db.{field} must come from env"
+    # The one variable the chart gives every Dagster pod and the run launcher every run pod.
+    assert postgres["password"] == {"env": "DAGSTER_PG_PASSWORD"}
     for name in ("dagster.yaml", "helm/values.yaml"):
         text = (DEPLOY / name).read_text()
         inline = re.findall(r"(?im)^\s*\w*password:[ \t]*(\S*)", text)
@@ -91,7 +92,13 @@ def test_helm_values_render_the_same_instance(values, instance_yaml):
     assert (values["concurrency"]["runs"]["maxConcurrentRuns"]
             == instance_yaml["concurrency"]["runs"]["max_concurrent_runs"])
     assert values["dagsterDaemon"]["runMonitoring"]["enabled"] == instance_yaml["run_monitoring"]["enabled"]
-    assert values["postgresql"]["service"]["port"] == instance_yaml["storage"]["postgres"]["postgres_db"]["port"]
+    postgres, chart = instance_yaml["storage"]["postgres"]["postgres_db"], values["postgresql"]
+    assert (postgres["hostname"], postgres["port"], postgres["db_name"], postgres["username"],
+            postgres["scheme"]) == (chart["postgresqlHost"], chart["service"]["port"],
+                                    chart["postgresqlDatabase"], chart["postgresqlUsername"],
+                                    chart["postgresqlScheme"])
+    batch = "DAGSTER_EVENT_BATCH_SIZE=1000"
+    assert batch in k8s["envVars"] and batch in run_config["env_vars"]
 
 
 def test_the_warehouse_keeps_one_writer_on_the_cluster(instance_yaml, repo_defs):
@@ -170,7 +177,9 @@ def test_dockerfile_builds_what_the_chart_runs(user_deployment):
 def test_extras_install_what_the_instance_names(instance_yaml):
     pyproject = (REPO_ROOT / "pyproject.toml").read_text()
     extras = re.search(r"k8s = \[(.*?)\]", pyproject, re.S).group(1)
-    assert "dagster-k8s" in extras and "dagster-postgres" in extras
+    postgres = re.search(r"postgres = \[(.*?)\]", pyproject, re.S).group(1)
+    assert "dagster-k8s" in extras and "flightdelay-platform[postgres]" in extras
+    assert "dagster-postgres" in postgres and "psycopg2" in postgres
     assert instance_yaml["run_launcher"]["module"].replace("_", "-") in extras
 
 
@@ -230,3 +239,31 @@ def test_scaling_doc_names_the_files_it_describes():
         assert path in doc
         if "/" in path and "=" not in path:
             assert (REPO_ROOT / path).exists()
+
+
+def test_the_cluster_instance_connects_to_postgresql(instance_yaml, postgres_database, tmp_path,
+                                                    monkeypatch):
+    """deploy/dagster.yaml as it is, pointed at a real PostgreSQL (only the server's address
+    changed): its storage opens with the psycopg2 scheme and the one variable the chart
+    provides, and a run, its events and a pool slot claim are stored and read back."""
+    from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+
+    config = copy.deepcopy(instance_yaml)
+    db = config["storage"]["postgres"]["postgres_db"]
+    db.update(hostname=postgres_database.host, port=postgres_database.port,
+              db_name=postgres_database.database, username=postgres_database.username)
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", postgres_database.password)
+    instance = DagsterInstance.from_config(str(tmp_path))
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+
+    run = instance.add_run(DagsterRun(job_name="probe", run_id="0" * 31 + "1",
+                                      status=DagsterRunStatus.NOT_STARTED))
+    instance.report_engine_event("stored on PostgreSQL", run)
+    assert instance.get_run_by_id(run.run_id).job_name == "probe"
+    assert [e.message for e in instance.all_logs(run.run_id)] == ["stored on PostgreSQL"]
+    instance.event_log_storage.set_concurrency_slots("duckdb", 1)
+    claim = instance.event_log_storage.claim_concurrency_slot("duckdb", run.run_id, "step")
+    assert claim.is_claimed
+    second = instance.event_log_storage.claim_concurrency_slot("duckdb", run.run_id, "other")
+    assert not second.is_claimed  # the pool's one slot, held in a PostgreSQL transaction
