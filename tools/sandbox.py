@@ -12,8 +12,8 @@ from dagster import DagsterInstance
 
 from core.ingest.upstream import land_days
 from instance.config import InstanceChoices
-from instance.postgres import PostgresAddress
 from instance.config import install as install_instance_config
+from instance.postgres import PostgresAddress
 from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import DuckDBWarehouse
 
