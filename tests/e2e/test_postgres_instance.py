@@ -1,0 +1,181 @@
+"""The instance on a real PostgreSQL, under the real daemon: the loop runs (a landed day is
+served, the retrain and serving sensors act), a killed run is failed by run monitoring and its
+day re-runs clean, and PostgreSQL going away loses nothing.
+
+One deployment for the module (Jan 1 .. Feb 12 landed and built, a weak champion trained at
+Feb 3 serving Feb 13), its instance on a database of the session's server
+(tests/conftest.py). The model specs are a copy with one model, the classifier, its quality
+floor relaxed for six weeks and its gate's horizon at ten days, so that the retrain the daemon
+launches is decided on the days it has. The tests run in file order: the loop first.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterRunStatus, RunsFilter
+
+from assets import keys
+from core.gate import registry
+from core.ingest.upstream import deliver_days, land_days
+from internals.run_launcher import WORKER_PID_TAG
+from resources.settings import REPO_ROOT
+from tests.conftest import CLASSIFIER
+from tools import daemon_loop, faults
+from tools.sandbox import CODE_PYTHONPATH, Platform
+
+MODEL = keys.ModelKeys(CLASSIFIER)
+CUTOFF, SERVED, LANDED = "2013-02-03", date(2013, 2, 13), date(2013, 2, 13)
+WEAK = {"max_iter": 1, "max_leaf_nodes": 2}
+NEXT_DAY_KEYS = [keys.raw_key("schedule"), keys.STAGING["stg_schedule"], keys.FEATURES]
+
+
+def one_model_specs(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    spec = yaml.safe_load((REPO_ROOT / "model_specs" / f"{CLASSIFIER}.yaml").read_text())
+    spec["gate"].update(worst_acceptable=0.5, max_days=10)
+    (folder / f"{CLASSIFIER}.yaml").write_text(yaml.safe_dump(spec))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def deployment(postgres, tmp_path_factory, definitions_module, runner):
+    root = tmp_path_factory.mktemp("on-postgres")
+    address = postgres.address().with_database("daemon_loop")
+    platform = Platform(root, definitions_module, runner,
+                        model_specs_dir=one_model_specs(root / "model_specs"), postgres=address)
+    platform.land(date(2013, 1, 1), date(2013, 2, 12))
+    assert all(platform.materialize(date(2013, 1, 1), date(2013, 2, 12)).values())
+    assert platform.train(CUTOFF, models=[MODEL], **WEAK).success
+    assert platform.promote([MODEL]).success
+    land_days(platform.settings.landing_dir, SERVED, SERVED, datasets=("schedule",))
+    assert platform.execute(NEXT_DAY_KEYS, partition_key=str(SERVED)).success
+    assert platform.execute([MODEL.predictions], partition_key=str(SERVED)).success
+    return platform
+
+
+@pytest.fixture
+def daemon(deployment, tmp_path, monkeypatch):
+    """The real daemon over the deployment (its environment is the code server's too); its log
+    is ``daemon.log``. The password reaches it as on the cluster: DAGSTER_PG_PASSWORD."""
+    settings = deployment.settings
+    env = {"DAGSTER_HOME": str(deployment.root / "dagster_home"),
+           "PLATFORM_DATA_DIR": str(settings.data_dir), "WAREHOUSE_PATH": str(settings.warehouse_path),
+           "LANDING_DIR": str(settings.landing_dir), "MODEL_SPECS_DIR": str(settings.model_specs_dir),
+           "PYTHONPATH": CODE_PYTHONPATH, "DAGSTER_EVENT_BATCH_SIZE": "1000",
+           "DAGSTER_PG_PASSWORD": deployment.postgres.password}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)  # faults.queue_runs loads the workspace from here
+    log = tmp_path / "daemon.log"
+    with log.open("w") as output:
+        process = daemon_loop.start_session(
+            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            dict(os.environ), stdout=output, stderr=subprocess.STDOUT)
+        try:
+            yield process, log
+        finally:
+            daemon_loop.stop_session(process)
+
+
+def wait_for(condition, timeout: float, what: str, every: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"after {timeout:.0f}s still waiting for {what}")
+
+
+def champion(platform) -> str:
+    with platform.warehouse.connect(read_only=True) as con:
+        return registry.current_champion(con, CLASSIFIER).version
+
+
+def served_by(platform, day: date) -> set[str]:
+    return {version for (version,) in platform.query(
+        "select distinct model_version from ml.not_on_time_predictions where flight_date = ?",
+        [day])}
+
+
+def test_the_loop_runs_on_postgresql_under_the_daemon(deployment, daemon):
+    """The retrain sensor sees the champion was not made with the spec's recipe and retrains;
+    the gate promotes the better model; the serving sensor serves the day not flown yet with it.
+    Then the day flies and lands: new_data ingests it and serves the next day."""
+    weak = champion(deployment)
+    better = wait_for(lambda: champion(deployment) != weak and champion(deployment), 300,
+                      "the retrain and the gate to make a new champion")
+    wait_for(lambda: served_by(deployment, SERVED) == {better}, 120,
+             "the serving sensor to serve the open day with the new champion")
+    instance = deployment.instance
+    retrains = instance.get_runs(RunsFilter(job_name=MODEL.retrain_job,
+                                            statuses=[DagsterRunStatus.SUCCESS]))
+    assert retrains and retrains[0].tags["retrain/reason"].startswith("recipe")
+    served_again = instance.get_runs(RunsFilter(tags={"serving/champion": better}))
+    assert served_again and all(run.status == DagsterRunStatus.SUCCESS for run in served_again)
+
+    deliver_days(deployment.settings.landing_dir, LANDED, LANDED)  # Feb 13 flies; Feb 14's schedule
+    ahead = date(2013, 2, 14)
+    wait_for(lambda: served_by(deployment, ahead), 240, "the next day served")
+    assert served_by(deployment, ahead) == {better}
+    assert served_by(deployment, SERVED) == {better}  # a flown day stays as served
+    assert "postgres" in type(instance.run_storage).__module__
+
+
+def schedule_rows(platform, day: str) -> list[tuple]:
+    return platform.query("select * exclude (source_file) from raw.schedule"
+                          " where partition_date = ? order by all", [day])
+
+
+def test_a_killed_run_is_failed_by_run_monitoring_and_its_day_reruns_clean(deployment, daemon):
+    instance, day = deployment.instance, "2013-02-10"
+    before = schedule_rows(deployment, day)
+    (run_id,) = faults.queue_runs(instance, "daily_data", [day])
+    worker = wait_for(lambda: instance.get_run_by_id(run_id).tags.get(WORKER_PID_TAG), 120,
+                      "the run handed to a worker", every=0.2)
+    wait_for(lambda: instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED, 60,
+             "the run to start", every=0.2)
+    os.kill(int(worker), 9)
+    failed = wait_for(lambda: instance.get_run_by_id(run_id).is_finished and
+                      instance.get_run_by_id(run_id), 120, "run monitoring to notice")
+    assert failed.status == DagsterRunStatus.FAILURE
+    assert schedule_rows(deployment, day) == before  # the write was one transaction
+
+    (again,) = faults.queue_runs(instance, "daily_data", [day])
+    wait_for(lambda: instance.get_run_by_id(again).is_finished, 180, "the re-run")
+    assert instance.get_run_by_id(again).status == DagsterRunStatus.SUCCESS
+    assert schedule_rows(deployment, day) == before
+
+
+def test_postgresql_going_away_loses_nothing(deployment, daemon, postgres):
+    """Runs queued as the server stops: the daemon stays up and says what it cannot reach; when
+    the server is back, every run either completes, or (caught in its launch) is failed by run
+    monitoring and completes when run again; the days hold what they held."""
+    process, log = daemon
+    instance, days = deployment.instance, ["2013-02-08", "2013-02-09"]
+    before = {day: schedule_rows(deployment, day) for day in days}
+    run_ids = faults.queue_runs(instance, "daily_data", days)
+    postgres.stop("fast")
+    try:
+        address = deployment.postgres
+        wait_for(lambda: f'connection to server at "127.0.0.1", port {address.port} failed'
+                 in log.read_text(), 60, "the daemon to say which server it cannot reach")
+        time.sleep(5)
+        assert process.poll() is None  # still up
+    finally:
+        postgres.start()
+    runs = wait_for(lambda: [instance.get_run_by_id(r) for r in run_ids] if all(
+        instance.get_run_by_id(r).is_finished for r in run_ids) else None, 240,
+        "the queued runs to end")
+    for run in runs:
+        if run.status != DagsterRunStatus.SUCCESS:
+            (again,) = faults.queue_runs(instance, "daily_data", [run.tags["dagster/partition"]])
+            wait_for(lambda again=again: instance.get_run_by_id(again).is_finished, 180,
+                     "the re-run")
+            assert instance.get_run_by_id(again).status == DagsterRunStatus.SUCCESS
+    assert {day: schedule_rows(deployment, day) for day in days} == before
