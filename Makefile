@@ -12,6 +12,8 @@ DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' | grep -v
 # The browser test drives Debian's chromium through Playwright (no browser is downloaded):
 # installed from Debian's packages when missing, as root or through sudo.
 CHROMIUM := /usr/bin/chromium
+# PostgreSQL 15 for the instance's tests and INSTANCE=postgres (instance/postgres.py), likewise.
+POSTGRES := /usr/lib/postgresql/15/bin/initdb
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Python caches compiled modules (.pyc) unless told not to; some machines tell it not to
@@ -35,7 +37,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 run: $(STAMP) $(MANIFEST) instance  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
 
-test: lint $(MANIFEST) $(CHROMIUM)  ## lint, then every tier: unit, wiring, end-to-end (what CI runs)
+test: lint $(MANIFEST) $(CHROMIUM) $(POSTGRES)  ## lint, then every tier: unit, wiring, end-to-end (what CI runs)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP) $(MANIFEST)  ## the unit tier alone: core's rules, no Dagster instance, no warehouse file
@@ -67,7 +69,7 @@ rollback: $(STAMP) $(MANIFEST)  ## make rollback VERSION=<id> WHY="..." [WHO=nam
 review: $(STAMP) $(MANIFEST)  ## make review ACTION=promote|reject|rollback|pause|resume [VERSION=] [MODEL=] WHY="..."
 	$(BIN)/python platform/cli.py review $(ACTION) $(VERSION) $(if $(MODEL),--model $(MODEL)) --why "$(WHY)" $(if $(WHO),--who "$(WHO)")
 
-bench: $(STAMP) $(MANIFEST)  ## timings, written to .bench/results.json
+bench: $(STAMP) $(MANIFEST) $(POSTGRES)  ## timings, written to .bench/results.json
 	$(BIN)/python -m tools.bench
 
 daemon-loop: $(STAMP) $(MANIFEST) instance  ## after make run END=2013-03-31: make daemon-loop START=2013-04-01 END=2013-04-06
@@ -94,6 +96,10 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
+$(POSTGRES):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
+
 # The virtual environment: created when missing, reinstalled when pyproject.toml changes.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -119,7 +125,7 @@ endif
 # The deployment's PostgreSQL password, for every process make starts (read from its file).
 PG_PASSWORD = $(if $(filter postgres,$(INSTANCE)),DAGSTER_PG_PASSWORD="$$(cat $(DAGSTER_HOME)/postgres/password)")
 
-instance: $(STAMP)
+instance: $(STAMP) $(if $(filter postgres,$(INSTANCE)),$(POSTGRES))
 	$(BIN)/python platform/cli.py instance $(DAGSTER_HOME)
 
 clean:  ## remove generated data, the instance and dbt artifacts (keeps .venv)

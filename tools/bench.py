@@ -18,6 +18,9 @@ Everything runs in a fresh temp directory (landing zone, warehouse, Dagster inst
                        days; then under `dagster dev` (as `make ui`), 1 + 3 days landed one at
                        a time, landing -> raw, features, predictions read from the instance
                        (tools/daemon_loop.py), the first after the start apart.
+  instance parts       the year's backfill and landing -> predictions on Dagster's stock parts,
+                       the speed-ups of internals/ one by one, and PostgreSQL
+                       (tools/instance_bench.py)
 """
 
 import json
@@ -38,6 +41,7 @@ from core.ingest.contract import DAILY_DATASETS, read_csv_columns
 from core.ingest.upstream import deliver_days, reference_table_path
 from instance.config import install as install_instance_config
 from resources.settings import REPO_ROOT
+from tools import instance_bench
 from tools.measure import run_measured
 from tools.sandbox import CODE_PYTHONPATH
 
@@ -219,6 +223,8 @@ def main() -> int:
         scoring = bench_scoring(pipeline.pop("warehouse"), pipeline.pop("models") + "/models")
         print("landing -> predictions latency, in-process ticks ...", flush=True)
         latency = bench_landing_latency(work, env)
+        print("the instance's parts: stock, the speed-ups, PostgreSQL ...", flush=True)
+        instances = instance_bench.bench_instances(work / "instances", env)
 
         results = {
             "machine": {"cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)},
@@ -232,6 +238,7 @@ def main() -> int:
             "full_pipeline": pipeline,
             "scoring": scoring,
             "landing_to_prediction": latency,
+            "instances": instances,
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -288,6 +295,8 @@ def main() -> int:
           f" (cold)")
     print(f"retrain sensor evaluation: {latency['retrain_tick_s']}s per tick (median; it reads"
           " the instance: the last training, the last labeled day, the newest drift report)")
+    print()
+    print("\n".join(instance_bench.report(instances)))
     print(f"written to {out}")
     return 0
 

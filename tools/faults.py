@@ -105,8 +105,9 @@ def queue_runs(instance, job_name: str, partitions: list[str]) -> list[str]:
 
 
 def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | None = None,
-                           postgres=None) -> dict:
-    """Land ``days``, queue one daily_data run per day, let the real daemon run them all.
+                           postgres=None, stock: bool = False) -> dict:
+    """Land ``days``, queue one daily_data run per day, let the real daemon run them all;
+    ``stock``: on Dagster's event log and run launcher and dagster-dbt's dbt runs.
 
     Returns the run records and every event message of those runs. The environment of this
     process is pointed at ``root`` (the code server inherits it).
@@ -122,17 +123,18 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
     from definitions import build_definitions
     from resources.warehouse import DuckDBWarehouse
     from tools import daemon_loop
-    from tools.sandbox import make_instance, make_settings
+    from tools.sandbox import STOCK_PARTS, make_instance, make_settings
 
-    settings = make_settings(root)
+    dbt_runs = "subprocess" if stock else "in_process"
+    settings = make_settings(root, dbt_runs=dbt_runs)
     env = {"PLATFORM_DATA_DIR": str(settings.data_dir),
            "WAREHOUSE_PATH": str(settings.warehouse_path),
            "DAGSTER_HOME": str(root / "dagster_home"), "PYTHONPATH": CODE_PYTHONPATH,
-           **(env_overrides or {})}
+           "DBT_RUNS": dbt_runs, **(env_overrides or {})}
     os.environ.update(env)
     # the repo's dagster.yaml: run queue and pool limits (on PostgreSQL: its password is now in
     # this process's environment, which the daemon inherits)
-    instance = make_instance(root, postgres=postgres)
+    instance = make_instance(root, STOCK_PARTS if stock else None, postgres=postgres)
     defs = build_definitions(settings)
     land_days(settings.landing_dir, date.fromisoformat(days[0]), date.fromisoformat(days[-1]))
     # the reference data first, as `make run` does: the package's tables and their staging

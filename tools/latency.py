@@ -16,6 +16,7 @@ from pathlib import Path
 import definitions
 import runner
 from core.ingest.upstream import deliver_days
+from instance.postgres import PASSWORD_ENV
 from resources.settings import REPO_ROOT
 from tools import daemon_loop, ticks
 from tools.sandbox import SMALL_WINDOW, Platform
@@ -47,7 +48,9 @@ def daemon_latency(platform, env: dict, first: date, days: int) -> dict:
     settings = platform.settings
     env = {**env, "DAGSTER_HOME": str(platform.root / "dagster_home"),
            "PLATFORM_DATA_DIR": str(settings.data_dir), "LANDING_DIR": str(settings.landing_dir),
-           "WAREHOUSE_PATH": str(settings.warehouse_path)}
+           "WAREHOUSE_PATH": str(settings.warehouse_path), "DBT_RUNS": settings.dbt_runs}
+    if platform.postgres is not None:
+        env[PASSWORD_ENV] = platform.postgres.password
     process = daemon_loop.start_dagster_dev(env, REPO_ROOT / ".bench" / "daemon_latency.log")
     samples = []
     try:
@@ -68,6 +71,26 @@ def daemon_latency(platform, env: dict, first: date, days: int) -> dict:
             "median_predictions_s": statistics.median(served), "worst_predictions_s": max(served)}
 
 
+LAST_BUILT = date(2013, 2, 12)
+
+
+def deployment_with_a_champion(root: Path, **platform_options) -> Platform:
+    """Jan 1 .. Feb 12 landed and built, a champion trained at Feb 3 and promoted."""
+    platform = Platform(root, definitions, runner, SMALL_WINDOW, **platform_options)
+    platform.land(date(2013, 1, 1), LAST_BUILT)
+    platform.materialize(date(2013, 1, 1), LAST_BUILT)
+    if not (platform.train("2013-02-03").success and platform.promote().success):
+        raise RuntimeError("latency bench: training the first champion failed")
+    return platform
+
+
+def daemon_latency_on(root: Path, env: dict, days: int = 2, **platform_options) -> dict:
+    """Landing -> predictions under `dagster dev` on a deployment made with
+    ``platform_options`` (its instance's parts, its dbt runs, PostgreSQL)."""
+    platform = deployment_with_a_champion(root, **platform_options)
+    return daemon_latency(platform, env, LAST_BUILT + timedelta(days=1), days)
+
+
 # Between landings, no run for this long (the automation sensor ticks every 30 s): each day
 # lands on a quiet deployment, as days do.
 QUIET_SECONDS = 40.0
@@ -81,12 +104,8 @@ def landing_latency(work: Path, env: dict, days: int = 3, daemon_days: int = 3) 
     def tick_retrain(instance, cursor):
         return ticks.tick_sensor(platform.defs, RETRAIN_SENSOR, instance, cursor)
 
-    platform = Platform(work / "latency", definitions, runner, SMALL_WINDOW)
-    first, last, cutoff = date(2013, 1, 1), date(2013, 2, 12), "2013-02-03"
-    platform.land(first, last)
-    platform.materialize(first, last)
-    if not (platform.train(cutoff).success and platform.promote().success):
-        raise RuntimeError("latency bench: training the first champion failed")
+    platform = deployment_with_a_champion(work / "latency")
+    last = LAST_BUILT
 
     # A first tick of each, so that the measured ticks start from a cursor as a running
     # daemon's do (the days already there are not re-requested).

@@ -68,15 +68,17 @@ class Platform:
     def __init__(self, root: Path, definitions_module, runner, spec_overrides=None,
                  dbt_project_dir: Path = REPO_ROOT / "dbt_project",
                  model_specs_dir: Path = REPO_ROOT / "model_specs", stock: bool = False,
-                 postgres: PostgresAddress | None = None):
+                 postgres: PostgresAddress | None = None, parts: InstanceChoices | None = None,
+                 dbt_runs: str | None = None):
+        """``parts`` and ``dbt_runs`` pick the stock parts one by one (``stock``: all)."""
         self.root = root
         self.stock = stock
-        self.settings = make_settings(root, dbt_project_dir, model_specs_dir,
-                                      "subprocess" if stock else "in_process")
+        dbt_runs = dbt_runs or ("subprocess" if stock else "in_process")
+        self.settings = make_settings(root, dbt_project_dir, model_specs_dir, dbt_runs)
         self.spec_overrides = spec_overrides
         self.defs = definitions_module.build_definitions(self.settings, spec_overrides)
         self.postgres = postgres
-        self.instance = make_instance(root, STOCK_PARTS if stock else None, postgres)
+        self.instance = make_instance(root, parts or (STOCK_PARTS if stock else None), postgres)
         self._definitions_module = definitions_module
         self.runner = runner
 

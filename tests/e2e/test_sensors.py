@@ -1,7 +1,8 @@
-"""The sensors: their planning called directly, then one real tick each against a real instance.
+"""The sensors, one real tick each against a real instance (their planning alone:
+tests/unit/test_ingest_plan.py).
 
 No wall-clock waits: a "tick" is a direct evaluation of the sensor with a cursor, as the daemon
-would do it on its own clock (tests/loop.py).
+would do it on its own clock (tools/ticks.py).
 """
 
 import json
@@ -38,28 +39,8 @@ def tick_retrain(platform):
     return ticks.tick_sensor(platform.defs, f"retrain_on_evidence_{CLASSIFIER}",
                               platform.instance, None)
 
+
 SCHEDULE, OUTCOMES, WEATHER = (raw_key(name) for name in ("schedule", "outcomes", "weather"))
-
-
-# --- the new-data sensor's planning (core/ingest/plan.py) ------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# --- ticks against a real instance -----------------------------------------------------------
 
 def test_new_data_sensor_hashes_the_landing_zone_and_keeps_its_cursor(tmp_path, new_platform):
     platform = new_platform()
