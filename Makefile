@@ -32,13 +32,15 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/platform
 # The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-fast lint dbt-docs instance ui land backtest replay rollback review bench gate-bench daemon-loop input-gain chaos clean manifest
+.PHONY: run test test-fast lint dbt-docs instance ui metrics land backtest replay rollback review bench gate-bench daemon-loop input-gain chaos clean manifest
 
 run: $(STAMP) $(MANIFEST) instance  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
 
+# Two test files at a time (pytest-xdist, one worker per core): the end-to-end tests spend much
+# of their time waiting on daemons, servers and subprocesses.
 test: lint $(MANIFEST) $(CHROMIUM) $(POSTGRES)  ## lint, then every tier: unit, wiring, end-to-end (what CI runs)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP) $(MANIFEST)  ## the unit tier alone: core's rules, no Dagster instance, no warehouse file
 	$(BIN)/python -m pytest tests/unit
@@ -53,6 +55,9 @@ UI_PORT ?= 3000
 
 ui: $(STAMP) $(MANIFEST) instance  ## Dagster UI + daemon on 127.0.0.1:3000 [INSTANCE=postgres, STOCK=1]
 	$(PG_PASSWORD) $(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
+
+metrics: $(STAMP) instance  ## the service levels for Prometheus: 127.0.0.1:9108/metrics [METRICS_PORT=]
+	$(PG_PASSWORD) $(BIN)/python platform/cli.py metrics --port $(or $(METRICS_PORT),9108)
 
 land: $(STAMP)  ## land days: make land START=2013-01-01 END=2013-01-31
 	$(BIN)/python platform/cli.py land $(if $(START),--start $(START)) $(if $(END),--end $(END))

@@ -14,6 +14,13 @@ daily_partitions = DailyPartitionsDefinition(
 )
 
 
+# Dagster's run tags for what a run materializes, as its docs name them ("Run tags"): one
+# partition, or a range run as a single-run backfill.
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
 def window_days(time_window) -> tuple[date, date]:
     """First and last day (inclusive) of a partition time window, whose end is exclusive."""
     return time_window.start.date(), (time_window.end - timedelta(days=1)).date()

@@ -9,6 +9,7 @@
   replay       drip days into the landing zone while the daemon runs (make replay)
   review       an operator's decision: promote, reject, rollback, pause, resume (who and why)
   rollback     make an earlier model version the champion again, recording who and why
+  metrics      serve the pipeline's service levels to Prometheus (make metrics)
   instance     write the instance configuration into DAGSTER_HOME (INSTANCE=postgres: its own
                PostgreSQL; EVENT_LOG=stock, RUN_LAUNCHER=stock: Dagster's own parts)
 
@@ -27,9 +28,11 @@ from dagster import AssetKey, DagsterInstance
 
 import runner
 from assets.keys import table_of
+from assets.monitor.prometheus import ServiceLevelCollector, serve_metrics
 from assets.partitions import FIRST_DAY, LAST_DAY, weekly_partitions
 from core.gate import registry
 from core.ingest.upstream import days_between, deliver_days
+from core.monitor.service_levels import load_objectives
 from core.tables import table_exists
 from definitions import build_definitions
 from instance.config import InstanceChoices, install, use_password
@@ -65,6 +68,20 @@ def cmd_instance(args) -> int:
              if choices.storage == "postgres" else "SQLite files in it")
     print(f"instance configuration written to {args.home / 'dagster.yaml'}: {where};"
           f" event log {choices.event_log}, run launcher {choices.run_launcher}")
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    settings = Settings.from_env()
+    collector = ServiceLevelCollector(open_instance(), load_objectives(settings.objectives_file),
+                                      settings.quarantine_dir, settings.ui_url)
+    server, thread = serve_metrics(collector, args.port, args.address)
+    print(f"the service levels of {settings.objectives_file} on"
+          f" http://{args.address}:{args.port}/metrics (Ctrl-C stops)")
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.shutdown()
     return 0
 
 
@@ -305,6 +322,11 @@ def main(argv=None) -> int:
     instance.add_argument("home", type=Path, nargs="?",
                           default=Path(os.environ.get("DAGSTER_HOME", ".dagster_home")))
     instance.set_defaults(handler=cmd_instance)
+
+    metrics = commands.add_parser("metrics", help="serve the service levels to Prometheus")
+    metrics.add_argument("--port", type=int, default=9108)
+    metrics.add_argument("--address", default="127.0.0.1")
+    metrics.set_defaults(handler=cmd_metrics)
 
     args = parser.parse_args(argv)
     return args.handler(args)

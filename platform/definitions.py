@@ -27,9 +27,11 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from assets.ingest.raw import raw_daily, raw_reference_assets  # noqa: E402
 from assets.models import build_model_assets  # noqa: E402
+from assets.monitor.service_levels import build_service_level_assets  # noqa: E402
 from assets.policies import with_freshness  # noqa: E402
 from assets.transform.dbt import build_dbt_assets  # noqa: E402
 from assets.transform.point_in_time import PointInTimeAuditor, build_point_in_time_check  # noqa: E402
+from core.monitor.service_levels import load_objectives  # noqa: E402
 from core.train.model_spec import load_specs  # noqa: E402
 from resources.dbt import build_dbt_project, build_dbt_resource  # noqa: E402
 from resources.landing import LandingZone  # noqa: E402
@@ -65,6 +67,9 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
         dbt_project.manifest_path, name, settings.prediction_lead_days,
         settings.point_in_time_audit_days, settings.data_dir / "as_of")
         for name in sorted({spec.feature_model for spec in specs})}
+    objectives = load_objectives(settings.objectives_file)
+    service_level_assets, service_levels_job, service_levels_schedule = build_service_level_assets(
+        specs, objectives, settings.quarantine_dir, settings.ui_url)
     models = [build_model_assets(spec, settings.prediction_lead_days,
                                  auditors[spec.feature_model]) for spec in specs]
     # A day (or a backfilled range) of data: the feeds in, staging, labels and features built.
@@ -76,12 +81,13 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
     )
     return with_freshness(Definitions(
         assets=[*raw_reference_assets, raw_daily, dbt_reference, dbt_daily,
-                *(asset for model in models for asset in model.assets)],
+                *(asset for model in models for asset in model.assets), *service_level_assets],
         asset_checks=[*(build_point_in_time_check(auditor) for auditor in auditors.values()),
                       *(check for model in models for check in model.checks)],
-        jobs=[daily_data_job, *(job for model in models for job in model.jobs)],
-        sensors=[automation_sensor,
-                 *build_sensors(specs, dbt_daily, settings.data_dir / "alerts.jsonl")],
+        jobs=[daily_data_job, *(job for model in models for job in model.jobs),
+              service_levels_job],
+        schedules=[service_levels_schedule],
+        sensors=[automation_sensor, *build_sensors(specs, dbt_daily, settings, objectives)],
         resources={
             "warehouse": DuckDBWarehouse(
                 path=str(settings.warehouse_path),

@@ -18,12 +18,10 @@ from dagster import (
     Definitions,
     RunsFilter,
 )
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from assets import keys
+from assets.monitor.indicators import SERVICE_LEVELS, SERVING_ARTIFACTS
+from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 
 DATA_GROUPS = (keys.RAW_GROUP, keys.STAGING_GROUP, keys.LABELS_GROUP, keys.FEATURES_GROUP)
 # The next day, before it flies: its schedule alone has landed.
@@ -74,8 +72,8 @@ def execute(defs: Definitions, instance: DagsterInstance, keys: list[AssetKey], 
     recover_crashed_runs(instance, log)
     tags = {**(tags or {}), RUN_PID_TAG: str(os.getpid())}
     if partition_range:
-        tags.update({ASSET_PARTITION_RANGE_START_TAG: partition_range[0],
-                     ASSET_PARTITION_RANGE_END_TAG: partition_range[1]})
+        tags.update({RANGE_START_TAG: partition_range[0],
+                     RANGE_END_TAG: partition_range[1]})
     what = partition_key or ("..".join(partition_range) if partition_range else "unpartitioned")
     log(f"materializing {', '.join(k.to_user_string() for k in keys)} [{what}]")
     started = time.perf_counter()
@@ -192,6 +190,8 @@ def run_pipeline(defs: Definitions, instance: DagsterInstance, first: date, last
          {"partition_range": scored}),
         ([key for model in models for key in model.monitoring],
          {"partition_range": (first.isoformat(), last.isoformat())}),
+        # The pipeline's own service levels, over the runs above: the artifacts probed first.
+        ([SERVING_ARTIFACTS, SERVICE_LEVELS], {}),
     ]
     for stage_keys, options in stages:
         if not all(outcome.values()):

@@ -41,6 +41,12 @@ class Settings:
     # How the dbt assets run dbt: in the run's own process (internals/dbt_in_process.py), or as
     # dagster-dbt's subprocess (DBT_RUNS=subprocess: no internal of dagster-dbt relied on).
     dbt_runs: str = "in_process"
+    # The pipeline's service level objectives (core/monitor/service_levels.py).
+    objectives_file: Path = REPO_ROOT / "platform" / "objectives.yaml"
+    # Where alerts link to: the Dagster UI's address as the on-call person opens it.
+    ui_url: str = "http://localhost:3000"
+    # Alerts are also POSTed here as JSON when set (a chat or paging service's webhook).
+    alert_webhook_url: str | None = None
 
     def __post_init__(self):
         if self.dbt_runs not in DBT_RUNS:
@@ -86,6 +92,10 @@ class Settings:
             warehouse_lock_wait_seconds=float(os.environ.get("WAREHOUSE_LOCK_WAIT_SECONDS", 900)),
             point_in_time_audit_days=int(os.environ.get("POINT_IN_TIME_AUDIT_DAYS", 3)),
             dbt_runs=os.environ.get("DBT_RUNS", "in_process"),
+            objectives_file=Path(os.environ.get(
+                "OBJECTIVES_FILE", REPO_ROOT / "platform" / "objectives.yaml")).resolve(),
+            ui_url=os.environ.get("DAGSTER_UI_URL", "http://localhost:3000"),
+            alert_webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
         )
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from dagster import DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
 
+from assets.partitions import PARTITION_TAG, RANGE_START_TAG
+
 
 def notify(alert: dict, alerts_file: Path, log) -> None:
     log.error(f"ALERT run {alert['run_id']} of {alert['job']} failed: {alert['error']}")
@@ -38,8 +40,7 @@ def build_alert_sensor(alerts_file: Path):
                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "run_id": run.run_id,
                 "job": run.job_name,
-                "partition": run.tags.get("dagster/partition")
-                or run.tags.get("dagster/asset_partition_range_start"),
+                "partition": run.tags.get(PARTITION_TAG) or run.tags.get(RANGE_START_TAG),
                 "error": context.failure_event.message,
                 "steps": [event.step_key for event in context.get_step_failure_events()],
                 # what each step said: the rule broken, the input or file named

@@ -22,16 +22,12 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from assets.gate.published import champion_version
 from assets.ingest.landing_batch import LANDING_BATCH_TAG, WAITS_TAG
 from assets.ingest.raw import ingested_hashes, raw_key
 from assets.keys import ModelKeys
-from assets.partitions import daily_partitions
+from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
 from core.ingest.contract import DAILY_DATASETS, file_sha256
 from core.ingest.plan import LandingRun, landing_runs, plan_ingestion
 from resources.landing import LandingZone
@@ -108,5 +104,5 @@ def _run_request(run: LandingRun, chain: list[AssetKey], batch: str) -> RunReque
         return RunRequest(run_key=run.run_key, partition_key=run.last,
                           asset_selection=selection, tags=tags)
     return RunRequest(run_key=run.run_key, asset_selection=selection, tags={
-        **tags, ASSET_PARTITION_RANGE_START_TAG: run.first,
-        ASSET_PARTITION_RANGE_END_TAG: run.last})
+        **tags, RANGE_START_TAG: run.first,
+        RANGE_END_TAG: run.last})

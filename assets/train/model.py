@@ -30,6 +30,7 @@ from assets.partitions import weekly_partitions
 from assets.policies import WAREHOUSE_STEP
 from core.evaluate.metrics import for_people, task_metrics
 from core.gate import registry
+from core.serve.artifact_probe import onnx_sha256
 from core.serve.skew import input_profile
 from core.train.model_spec import ModelSpec
 from core.train.modeling import export_onnx, onnx_predict, sklearn_predict, train_pipeline
@@ -125,6 +126,7 @@ def build_model(spec: ModelSpec):
             "training_rows": training_set.train_rows,
             "training_set_hash": training_set.content_hash,
             "training_set_dir": training_set.directory,
+            "onnx_sha256": onnx_sha256(onnx_bytes),  # what the serving artifact must stay
             "dbt_code_versions": dbt_code_versions(context), "git_commit": git_commit(),
             # each input as the model learned it: serving is checked against it (core/serve/skew.py)
             "input_profile": input_profile(train, inputs),

@@ -92,6 +92,11 @@ def wait_for(condition, timeout: float, what: str, every: float = 2.0):
     raise TimeoutError(f"after {timeout:.0f}s still waiting for {what}")
 
 
+def finished(runs):
+    """The runs, once there are some and every one has ended; otherwise None."""
+    return runs if runs and all(run.is_finished for run in runs) else None
+
+
 def champion(platform) -> str:
     with platform.warehouse.connect(read_only=True) as con:
         return registry.current_champion(con, CLASSIFIER).version
@@ -116,8 +121,10 @@ def test_the_loop_runs_on_postgresql_under_the_daemon(deployment, daemon):
     retrains = instance.get_runs(RunsFilter(job_name=MODEL.retrain_job,
                                             statuses=[DagsterRunStatus.SUCCESS]))
     assert retrains and retrains[0].tags["retrain/reason"].startswith("recipe")
-    served_again = instance.get_runs(RunsFilter(tags={"serving/champion": better}))
-    assert served_again and all(run.status == DagsterRunStatus.SUCCESS for run in served_again)
+    # The rows are written before the run records its end: wait for the end, then judge it.
+    served_again = wait_for(lambda: finished(instance.get_runs(
+        RunsFilter(tags={"serving/champion": better}))), 60, "the serving run to finish")
+    assert all(run.status == DagsterRunStatus.SUCCESS for run in served_again)
 
     deliver_days(deployment.settings.landing_dir, LANDED, LANDED)  # Feb 13 flies; Feb 14's schedule
     ahead = date(2013, 2, 14)

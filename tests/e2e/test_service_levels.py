@@ -1,0 +1,201 @@
+"""The pipeline's service levels, by causing what each indicator measures: a quiet week fires
+nothing; a bad landed file lowers M3 and fails a run (M1), which then counts against the time
+to recover (M5) until a corrected delivery builds the day again; a corrupted serving artifact
+fails M7. Each alert fires once per incident and resolves; Prometheus scrapes the figures.
+
+The alert sensor is the platform's own (sensors/service_levels.py) on the deployment's real
+instance; only its clock is set, so that "an hour later" needs no hour.
+"""
+
+import json
+import socket
+import urllib.request
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from dagster import build_sensor_context
+from prometheus_client.parser import text_string_to_metric_families
+
+from assets.monitor.indicators import SERVICE_LEVELS, SERVING_ARTIFACTS, indicator_events
+from assets.monitor.prometheus import ServiceLevelCollector, serve_metrics
+from core.ingest.contract import landing_path
+from core.monitor.service_levels import load_objectives
+from sensors.service_levels import build_service_level_sensor
+from tests.e2e.test_promotion import MODEL, with_weak_champion
+from tools.sandbox import Platform
+
+WEEK = (date(2013, 3, 1), date(2013, 3, 7))
+BAD_DAY = date(2013, 3, 8)
+MINUTE = timedelta(minutes=1)
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def alert_sensor(platform, clock):
+    settings = platform.settings
+    return build_service_level_sensor(
+        load_objectives(settings.objectives_file), settings.quarantine_dir, settings.ui_url,
+        settings.data_dir / "alerts.jsonl", None, clock)
+
+
+class Ticks:
+    """The alert sensor ticked again and again, its cursor carried as the daemon carries it."""
+
+    def __init__(self, platform, now: datetime):
+        self.platform, self.clock, self.cursor = platform, Clock(now), None
+        self.sensor = alert_sensor(platform, self.clock)
+
+    def at(self, now: datetime) -> list[dict]:
+        """Tick at ``now``: the notices delivered by this tick, as the alerts file has them."""
+        alerts = self.platform.settings.data_dir / "alerts.jsonl"
+        before = len(alerts.read_text().splitlines()) if alerts.exists() else 0
+        self.clock.now = now
+        context = build_sensor_context(instance=self.platform.instance, cursor=self.cursor)
+        result = self.sensor(context)
+        self.cursor = context.cursor
+        self.state = result.skip_message
+        lines = alerts.read_text().splitlines() if alerts.exists() else []
+        return [json.loads(line) for line in lines[before:]]
+
+
+def last_run_end(instance) -> datetime:
+    record = instance.get_run_records(limit=1)[0]
+    return datetime.fromtimestamp(record.end_time, tz=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory, definitions_module, runner):
+    """A quiet week landed and built, ticked; then a broken file for the next day."""
+    platform = Platform(tmp_path_factory.mktemp("slo"), definitions_module, runner)
+    platform.land(*WEEK)
+    assert all(platform.materialize(*WEEK).values())
+    ticks = Ticks(platform, last_run_end(platform.instance) + MINUTE)
+    quiet = ticks.at(ticks.clock.now)
+    quiet_state = ticks.state
+
+    platform.land(BAD_DAY, BAD_DAY)
+    schedule = landing_path(platform.settings.landing_dir, "schedule", BAD_DAY)
+    good_text = schedule.read_text()
+    schedule.write_text(good_text.replace("year,", "yeer,", 1))  # the header breaks the contract
+    assert not all(platform.materialize(BAD_DAY, BAD_DAY).values())
+    failed_at = last_run_end(platform.instance)
+    return platform, ticks, quiet, quiet_state, failed_at, schedule, good_text
+
+
+def test_a_quiet_week_fires_nothing(incident):
+    _, _, quiet, quiet_state, *_ = incident
+    assert quiet == []
+    assert quiet_state.startswith("no objective burning")
+
+
+def test_a_bad_file_and_its_failed_run_alert_once_then_resolve(incident):
+    platform, ticks, _, _, failed_at, schedule, good_text = incident
+    settings, objectives = platform.settings, load_objectives(platform.settings.objectives_file)
+    events = indicator_events(platform.instance, objectives, failed_at + MINUTE,
+                              settings.quarantine_dir, settings.ui_url)
+    # M3: the week's 21 files (3 datasets x 7 days) ingested, the broken one quarantined
+    m3 = events["M3"]
+    assert (sum(e.good for e in m3), sum(not e.good for e in m3)) == (21, 1)
+    (rejected,) = [e for e in m3 if not e.good]
+    assert str(schedule) in rejected.subject and "/runs/" in rejected.link
+    # M1: the failed run among the week's successful ones
+    assert sum(not e.good for e in events["M1"]) == 1 and len(events["M1"]) >= 3
+    # M5: no verdict yet; five hours on, unrecovered, it counts against the objective
+    assert events["M5"] == []
+    late = indicator_events(platform.instance, objectives, failed_at + timedelta(hours=5),
+                            settings.quarantine_dir, settings.ui_url)["M5"]
+    assert [e.good for e in late] == [False] and BAD_DAY.isoformat() in late[0].subject
+
+    opened = ticks.at(failed_at + MINUTE)
+    assert opened and {a["kind"] for a in opened} == {"slo_alert"}
+    assert {a["objective"] for a in opened} == {"M1", "M3"}
+    assert len({a["key"] for a in opened}) == len(opened)  # one alert per objective and rule
+    m3_alert = next(a for a in opened if a["objective"] == "M3")
+    assert m3_alert["runbook"] == "docs/oncall.md#m3-landed-files-accepted"
+    assert m3_alert["owner"] and str(schedule) in m3_alert["text"]
+    assert m3_alert["burn"]["long"]["bad"] == 1
+    assert ticks.at(failed_at + 2 * MINUTE) == []  # the burn goes on: nothing more is said
+
+    # the corrected delivery: the day is built again, within the time to recover
+    schedule.write_text(good_text)
+    assert all(platform.materialize(BAD_DAY, BAD_DAY).values())
+    recovered = indicator_events(platform.instance, objectives, last_run_end(platform.instance)
+                                 + MINUTE, settings.quarantine_dir, settings.ui_url)["M5"]
+    assert [e.good for e in recovered] == [True]
+
+    # seven hours on, every window has left the failure behind: each incident resolves once
+    resolved = ticks.at(failed_at + timedelta(hours=7))
+    assert sorted(a["key"] for a in resolved) == sorted(a["key"] for a in opened)
+    assert {a["kind"] for a in resolved} == {"slo_resolve"}
+    assert ticks.at(failed_at + timedelta(hours=7, minutes=1)) == []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_prometheus_scrapes_the_indicators_and_the_burn(incident):
+    platform, _, _, _, failed_at, *_ = incident
+    settings = platform.settings
+    collector = ServiceLevelCollector(platform.instance, load_objectives(settings.objectives_file),
+                                      settings.quarantine_dir, settings.ui_url,
+                                      Clock(failed_at + MINUTE))
+    port = free_port()
+    server, thread = serve_metrics(collector, port)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+            text = response.read().decode()
+    finally:
+        server.shutdown()
+        thread.join(10)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+
+    def value(metric, **labels):
+        return samples[(metric, tuple(sorted(labels.items())))]
+
+    m3 = {"objective": "M3", "indicator": "landed_files_accepted"}
+    assert value("pipeline_slo_target", **m3) == 0.999
+    assert value("pipeline_sli_events", **m3, outcome="bad") == 1
+    assert value("pipeline_sli_good_ratio", **m3) < 0.999
+    assert value("pipeline_error_budget_remaining", **m3) < 0
+    assert value("pipeline_burn_alert_firing", **m3, rule="fast", severity="page") == 1
+    assert value("pipeline_burn_alert_firing", objective="M7", indicator="serving_artifact_intact",
+                 rule="broken", severity="page") == 0
+
+
+def test_a_corrupted_serving_artifact_fails_its_probe_and_pages(built_platform, tmp_path):
+    platform = with_weak_champion(built_platform, tmp_path / "m7")
+    assert platform.execute([SERVING_ARTIFACTS]).success
+    intact = platform.instance.get_latest_materialization_event(SERVING_ARTIFACTS)
+    assert intact.asset_materialization.metadata["broken"].value == 0
+    ticks = Ticks(platform, last_run_end(platform.instance) + MINUTE)
+    assert [a for a in ticks.at(ticks.clock.now) if a["objective"] == "M7"] == []
+
+    with platform.warehouse.connect(read_only=True) as con:
+        (directory,) = con.execute("select artifact_dir from ml.model_registry where"
+                                   " model_name = ? and stage = 'champion'",
+                                   [MODEL.name]).fetchone()
+    onnx = Path(directory) / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-64])  # a truncated copy, as a bad sync would leave
+    result = platform.execute([SERVING_ARTIFACTS, SERVICE_LEVELS])
+    assert result.success, [str(e.event_specific_data) for e in result.all_events if e.is_failure]
+    probe = platform.instance.get_latest_materialization_event(SERVING_ARTIFACTS)
+    (broken,) = probe.asset_materialization.metadata["probes"].value
+    assert "registered" in broken["reason"] and str(onnx) in broken["reason"]
+
+    paged = [a for a in ticks.at(last_run_end(platform.instance) + MINUTE)
+             if a["objective"] == "M7"]
+    assert [a["kind"] for a in paged] == ["slo_alert"]
+    assert MODEL.name in paged[0]["text"] and "m7-serving-artifact-intact" in paged[0]["text"]
+    table = platform.instance.get_latest_materialization_event(SERVICE_LEVELS)
+    assert "FIRING" in table.asset_materialization.metadata["objectives"].value

@@ -1,0 +1,150 @@
+"""core/monitor/service_levels.py and core/monitor/indicators.py: budgets, multi-window burn
+rates, one alert per incident, and what each indicator counts as good."""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from core.monitor import indicators
+from core.monitor.service_levels import (
+    BurnRule,
+    Event,
+    Objective,
+    ObjectivesError,
+    budget,
+    burn,
+    firing,
+    load_objectives,
+    step_incidents,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+NOON = datetime(2026, 12, 5, 12, tzinfo=timezone.utc)
+MIN = timedelta(minutes=1)
+FAST = BurnRule("fast", "page", timedelta(hours=1), timedelta(minutes=5), 14.4, 3)
+SLOW = BurnRule("slow", "page", timedelta(hours=6), timedelta(minutes=30), 6.0, 3)
+
+
+def objective(target=0.99, rules=(FAST, SLOW)) -> Objective:
+    return Objective("M1", "run_success", "", target, timedelta(days=7), "m1-run-success",
+                     "on-call", rules)
+
+
+def runs(*outcomes: tuple[int, bool]) -> list[Event]:
+    """Events ``minutes`` before noon, good or bad."""
+    return [Event(NOON - minutes * MIN, good, f"run {i}") for i, (minutes, good) in
+            enumerate(outcomes)]
+
+
+def test_burn_rate_is_the_bad_share_over_the_allowed_bad_share():
+    events = runs((10, False), (20, True), (30, True), (40, True))
+    one_hour = burn(events, NOON, timedelta(hours=1), 0.01)
+    assert (one_hour.bad, one_hour.total) == (1, 4)
+    assert one_hour.rate == pytest.approx(25.0)
+    # outside the window, nothing counts; an empty window burns nothing
+    assert burn(events, NOON, timedelta(minutes=5), 0.01).rate == 0.0
+
+
+def test_budget_left_falls_with_the_bad_events_and_goes_negative_when_overspent():
+    good_week = [Event(NOON - i * 30 * MIN, True, str(i)) for i in range(200)]  # 100 hours
+    assert budget(objective(), good_week, NOON).remaining == 1.0
+    one_bad = good_week[:-1] + [Event(NOON - 3 * MIN, False, "bad")]
+    assert budget(objective(), one_bad, NOON).remaining == pytest.approx(0.5)  # 1 of 200 at 1 %
+    three_bad = one_bad[:-3] + [Event(NOON - i * MIN, False, f"b{i}") for i in (4, 5, 6)]
+    assert budget(objective(), three_bad, NOON).remaining < 0
+    assert budget(objective(), [], NOON).good_share is None
+
+
+def test_a_fast_burn_pages_only_while_both_windows_burn():
+    events = runs((2, False), (3, True), (20, True), (40, True))
+    fired = firing(objective(), events, NOON)
+    assert [f.rule.name for f in fired] == ["fast", "slow"]
+    assert fired[0].behind[0].subject == "run 0"
+    # ten minutes later the failure has left the 5-minute window, and a success came: no page
+    later = events + [Event(NOON + 8 * MIN, True, "run 4")]
+    assert [f.rule.name for f in firing(objective(), later, NOON + 10 * MIN)] == ["slow"]
+
+
+def test_a_blip_among_many_good_runs_does_not_page():
+    events = runs((1, False), *((m, True) for m in range(2, 60)))  # 1 of 59 in the hour
+    assert firing(objective(), events, NOON) == []
+
+
+def test_too_few_events_are_no_evidence():
+    assert firing(objective(), runs((1, False), (2, True)), NOON) == []  # 2 < min_events 3
+
+
+def test_one_alert_per_incident_and_a_resolve_when_the_burn_stops():
+    o = objective(rules=(FAST,))
+    burning = firing(o, runs((1, False), (2, False), (30, True)), NOON)
+    opened, notices = step_incidents({}, burning, NOON)
+    assert [n.kind for n in notices] == ["alert"] and set(opened) == {"M1/fast"}
+    text = notices[0].text
+    for part in ("M1 run_success", "fast burn", "2 bad of 3", "Owner: on-call",
+                 "docs/oncall.md#m1-run-success", "run 0"):
+        assert part in text
+    still, again = step_incidents(opened, burning, NOON + MIN)
+    assert still == opened and again == []  # the same burn says nothing more
+    closed, resolved = step_incidents(still, [], NOON + 10 * MIN)
+    assert closed == {} and [n.kind for n in resolved] == ["resolve"]
+
+
+def test_the_repository_objectives_load_with_the_workbook_rules():
+    objectives = load_objectives(REPO / "platform" / "objectives.yaml")
+    assert {o.id for o in objectives} >= {"M1", "M3", "M5", "M7"}
+    m1 = next(o for o in objectives if o.id == "M1")
+    assert (m1.target, m1.window) == (0.99, timedelta(days=7))
+    assert [(r.long_window, r.short_window, r.burn_rate) for r in m1.rules][:2] == [
+        (timedelta(hours=1), timedelta(minutes=5), 14.4),
+        (timedelta(hours=6), timedelta(minutes=30), 6.0)]
+    assert next(o for o in objectives if o.id == "M5").within == timedelta(hours=4)
+
+
+@pytest.mark.parametrize("change, message", [
+    ("target: 0.99", "`target` 99 must be a share between 0 and 1"),
+    ("window: 7d", "'7 days' is not a duration"),
+    ("runbook: m1-run-success", "`runbook` is required"),
+])
+def test_a_broken_objectives_file_names_the_objective_and_the_field(tmp_path, change, message):
+    text = (REPO / "platform" / "objectives.yaml").read_text()
+    broken = {"target: 0.99": "target: 99", "window: 7d": "window: 7 days",
+              "runbook: m1-run-success": ""}[change]
+    path = tmp_path / "objectives.yaml"
+    path.write_text(text.replace(change, broken, 1))
+    with pytest.raises(ObjectivesError, match="objective M1") as raised:
+        load_objectives(path)
+    assert message in str(raised.value) and str(path) in str(raised.value)
+
+
+def outcome(run_id, minutes, ok, assets=("raw/schedule",), days=("2013-03-01", "2013-03-01")):
+    return indicators.RunOutcome(run_id, NOON + minutes * MIN, ok, frozenset(assets), days)
+
+
+def test_a_failed_partition_recovered_in_time_is_good_and_one_never_rebuilt_is_bad():
+    four_hours = timedelta(hours=4)
+    history = [
+        outcome("failed-a", 0, False),
+        outcome("other-day", 30, True, days=("2013-03-02", "2013-03-02")),  # not a recovery
+        outcome("range-ok", 60, True, days=("2013-02-25", "2013-03-03")),  # covers the day
+        outcome("failed-b", 0, False, assets=("ml/model",), days=("2013-03-03", "2013-03-03")),
+    ]
+    events = indicators.time_to_recover(history, four_hours, NOON + 5 * timedelta(hours=1))
+    by_run = {e.subject.split()[1]: e for e in events}
+    assert by_run["failed-a"].good and by_run["failed-a"].at == NOON + 60 * MIN
+    assert not by_run["failed-b"].good and by_run["failed-b"].at == NOON + four_hours
+    # before its time is up, an unrecovered failure is no event yet
+    assert indicators.time_to_recover(history[3:], four_hours, NOON + MIN) == []
+
+
+def test_run_success_counts_every_ended_run():
+    events = indicators.run_success([outcome("a", 0, True), outcome("b", 1, False)])
+    assert [e.good for e in events] == [True, False]
+
+
+def test_every_objective_has_its_runbook_section():
+    from tests.unit.test_docs import anchors
+
+    sections = anchors(REPO / "docs" / "oncall.md")
+    for objective in load_objectives(REPO / "platform" / "objectives.yaml"):
+        assert objective.runbook in sections, (objective.id, objective.runbook)
