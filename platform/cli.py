@@ -28,12 +28,14 @@ from dagster import AssetKey, DagsterInstance
 
 import runner
 from assets.keys import table_of
+from assets.monitor.indicators import Sources
 from assets.monitor.prometheus import ServiceLevelCollector, serve_metrics
 from assets.partitions import FIRST_DAY, LAST_DAY, weekly_partitions
 from core.gate import registry
 from core.ingest.upstream import days_between, deliver_days
 from core.monitor.service_levels import load_objectives
 from core.tables import table_exists
+from core.train.model_spec import load_specs
 from definitions import build_definitions
 from instance.config import InstanceChoices, install, use_password
 from resources.settings import Settings
@@ -73,8 +75,9 @@ def cmd_instance(args) -> int:
 
 def cmd_metrics(args) -> int:
     settings = Settings.from_env()
+    specs = load_specs(settings.model_specs_dir, settings.dbt_manifest_path)
     collector = ServiceLevelCollector(open_instance(), load_objectives(settings.objectives_file),
-                                      settings.quarantine_dir, settings.ui_url)
+                                      Sources.of(settings, specs))
     server, thread = serve_metrics(collector, args.port, args.address)
     print(f"the service levels of {settings.objectives_file} on"
           f" http://{args.address}:{args.port}/metrics (Ctrl-C stops)")

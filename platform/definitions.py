@@ -27,6 +27,7 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from assets.ingest.raw import raw_daily, raw_reference_assets  # noqa: E402
 from assets.models import build_model_assets  # noqa: E402
+from assets.monitor.indicators import Sources  # noqa: E402
 from assets.monitor.service_levels import build_service_level_assets  # noqa: E402
 from assets.policies import with_freshness  # noqa: E402
 from assets.transform.dbt import build_dbt_assets  # noqa: E402
@@ -68,8 +69,9 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
         settings.point_in_time_audit_days, settings.data_dir / "as_of")
         for name in sorted({spec.feature_model for spec in specs})}
     objectives = load_objectives(settings.objectives_file)
-    service_level_assets, service_levels_job, service_levels_schedule = build_service_level_assets(
-        specs, objectives, settings.quarantine_dir, settings.ui_url)
+    sources = Sources.of(settings, specs)
+    service_level_assets, service_level_jobs, service_level_schedules = (
+        build_service_level_assets(specs, objectives, sources))
     models = [build_model_assets(spec, settings.prediction_lead_days,
                                  auditors[spec.feature_model]) for spec in specs]
     # A day (or a backfilled range) of data: the feeds in, staging, labels and features built.
@@ -85,9 +87,9 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
         asset_checks=[*(build_point_in_time_check(auditor) for auditor in auditors.values()),
                       *(check for model in models for check in model.checks)],
         jobs=[daily_data_job, *(job for model in models for job in model.jobs),
-              service_levels_job],
-        schedules=[service_levels_schedule],
-        sensors=[automation_sensor, *build_sensors(specs, dbt_daily, settings, objectives)],
+              *service_level_jobs],
+        schedules=service_level_schedules,
+        sensors=[automation_sensor, *build_sensors(specs, dbt_daily, settings, objectives, sources)],
         resources={
             "warehouse": DuckDBWarehouse(
                 path=str(settings.warehouse_path),

@@ -6,6 +6,7 @@ assets never import sensors."""
 from dagster import AssetsDefinition
 
 from assets.keys import ModelKeys
+from assets.monitor.indicators import Sources
 from core.monitor.service_levels import Objective
 from core.train.model_spec import ModelSpec
 from resources.settings import Settings
@@ -17,13 +18,12 @@ from sensors.serving import build_serving_sensor
 
 
 def build_sensors(specs: list[ModelSpec], dbt_daily: AssetsDefinition, settings: Settings,
-                  objectives: list[Objective]) -> list:
+                  objectives: list[Objective], sources: Sources) -> list:
     alerts_file = settings.data_dir / "alerts.jsonl"
     return [
         build_new_data_sensor(list(dbt_daily.keys), [ModelKeys(spec.name) for spec in specs]),
         *(build_retrain_sensor(spec) for spec in specs),
         *(build_serving_sensor(spec) for spec in specs),
         build_alert_sensor(alerts_file),
-        build_service_level_sensor(objectives, settings.quarantine_dir, settings.ui_url,
-                                   alerts_file, settings.alert_webhook_url),
+        build_service_level_sensor(objectives, sources, alerts_file, settings.alert_webhook_url),
     ]

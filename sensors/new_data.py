@@ -24,7 +24,7 @@ from dagster import (
 )
 
 from assets.gate.published import champion_version
-from assets.ingest.landing_batch import LANDING_BATCH_TAG, WAITS_TAG
+from assets.ingest.landing_batch import FILES_TAG, LANDING_BATCH_TAG, WAITS_TAG
 from assets.ingest.raw import ingested_hashes, raw_key
 from assets.keys import ModelKeys
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
@@ -97,7 +97,7 @@ def build_new_data_sensor(daily_chain: list[AssetKey], models: list[ModelKeys]):
 
 def _run_request(run: LandingRun, chain: list[AssetKey], batch: str) -> RunRequest:
     files = ",".join(f"{dataset}/{run.last}.csv" for dataset in run.datasets)
-    tags = {"landing/files": files, LANDING_BATCH_TAG: batch,
+    tags = {FILES_TAG: files, LANDING_BATCH_TAG: batch,
             **({WAITS_TAG: "true"} if run.serves else {})}
     selection = [raw_key(dataset) for dataset in run.datasets] + (chain if run.serves else [])
     if run.first == run.last:

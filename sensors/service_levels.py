@@ -17,7 +17,7 @@ from typing import Callable
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
-from assets.monitor.indicators import indicator_events
+from assets.monitor.indicators import Sources, indicator_events
 from core.monitor.service_levels import Notice, Objective, firing, step_incidents
 
 WEBHOOK_TIMEOUT_SECONDS = 5
@@ -42,10 +42,10 @@ def deliver(notice: Notice, alerts_file: Path, webhook_url: str | None, log) -> 
 
 
 def evaluate(instance, objectives: list[Objective], cursor: str | None, now: datetime,
-             quarantine_dir: Path, ui_url: str) -> tuple[str, list[Notice], str]:
+             sources: Sources) -> tuple[str, list[Notice], str]:
     """The new cursor, the notices to deliver, and a one-line state for the tick."""
     open_before = json.loads(cursor) if cursor else {}
-    events = indicator_events(instance, objectives, now, quarantine_dir, ui_url)
+    events = indicator_events(instance, objectives, now, sources)
     fired = [f for o in objectives for f in firing(o, events[o.id], now)]
     open_after, notices = step_incidents(open_before, fired, now)
     state = (f"burning: {', '.join(sorted(open_after))}" if open_after
@@ -53,7 +53,7 @@ def evaluate(instance, objectives: list[Objective], cursor: str | None, now: dat
     return json.dumps(open_after, sort_keys=True), notices, state
 
 
-def build_service_level_sensor(objectives: list[Objective], quarantine_dir: Path, ui_url: str,
+def build_service_level_sensor(objectives: list[Objective], sources: Sources,
                                alerts_file: Path, webhook_url: str | None,
                                clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
     @sensor(
@@ -66,7 +66,7 @@ def build_service_level_sensor(objectives: list[Objective], quarantine_dir: Path
     )
     def service_level_alerts(context: SensorEvaluationContext):
         cursor, notices, state = evaluate(context.instance, objectives, context.cursor, clock(),
-                                          quarantine_dir, ui_url)
+                                          sources)
         for notice in notices:
             deliver(notice, alerts_file, webhook_url, context.log)
         context.update_cursor(cursor)

@@ -1,26 +1,31 @@
 """The service level indicators' events, read from what the platform records: the Dagster
 instance's runs and materializations, the landing zone's quarantine, the artifact probes.
 
-The asset (assets/monitor/service_levels.py), the alert sensor (sensors/service_levels.py) and
-the Prometheus endpoint read the same events through ``indicator_events``.
+The assets (assets/monitor/service_levels.py), the alert sensor (sensors/service_levels.py)
+and the Prometheus endpoint (assets/monitor/prometheus.py) read the same events through
+``indicator_events``.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from assets.keys import MONITORING_GROUP, raw_key
+from assets.ingest.landing_batch import FILES_TAG, WAITS_TAG
+from assets.keys import MONITORING_GROUP, ModelKeys, raw_key
 from assets.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from core.ingest.contract import DAILY_DATASETS
 from core.monitor import indicators
 from core.monitor.service_levels import Event, Objective
+from core.train.cost import COSTS
 
 SERVING_ARTIFACTS = AssetKey([MONITORING_GROUP, "serving_artifacts"])
 SERVICE_LEVELS = AssetKey([MONITORING_GROUP, "service_levels"])
+REPRODUCIBILITY = AssetKey([MONITORING_GROUP, "reproducibility"])
 PAGE = 1000  # records read per call
 
 
@@ -88,20 +93,105 @@ def file_verdicts(instance: DagsterInstance, quarantine_dir: Path, since: dateti
     return verdicts
 
 
-def artifact_probes(instance: DagsterInstance, since: datetime, ui_url: str
-                    ) -> list[indicators.ArtifactProbe]:
+def _probes(instance: DagsterInstance, key: AssetKey, since: datetime, ui_url: str
+            ) -> list[indicators.Probe]:
+    """The probes recorded in the ``probes`` metadata of ``key``'s materializations."""
     probes = []
-    for record in _materializations(instance, SERVING_ARTIFACTS, since):
+    for record in _materializations(instance, key, since):
         metadata = record.asset_materialization.metadata
         for probe in metadata["probes"].value if "probes" in metadata else []:
-            probes.append(indicators.ArtifactProbe(
+            probes.append(indicators.Probe(
                 _utc(record.timestamp), probe["model"], probe["version"], not probe["reason"],
                 probe["reason"], run_link(ui_url, record.run_id)))
     return probes
 
 
+def serving_runs(instance: DagsterInstance, since: datetime, sources: "Sources"
+                 ) -> list[indicators.ServingRun]:
+    """The landing runs that served a day (assets/ingest/landing_batch.WAITS_TAG), each with
+    when its files landed (their modification time in the landing zone)."""
+    runs = []
+    for record in instance.get_run_records(RunsFilter(
+            statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE], updated_after=since,
+            tags={WAITS_TAG: "true"})):
+        if record.end_time is None:
+            continue
+        run = record.dagster_run
+        files = [Path(sources.landing_dir) / name
+                 for name in run.tags.get(FILES_TAG, "").split(",") if name]
+        times = [path.stat().st_mtime for path in files if path.exists()]
+        runs.append(indicators.ServingRun(
+            run.run_id, _utc(record.end_time), run.status == DagsterRunStatus.SUCCESS,
+            _utc(max(times)) if times and len(times) == len(files) else None,
+            run.tags.get(PARTITION_TAG) or run.tags.get(RANGE_END_TAG, "?"),
+            run_link(sources.ui_url, run.run_id)))
+    return runs
+
+
+def training_costs(instance: DagsterInstance, since: datetime, sources: "Sources"
+                   ) -> list[indicators.TrainingCost]:
+    costs = []
+    for name in sources.model_names:
+        for record in _materializations(instance, ModelKeys(name).model, since):
+            metadata = record.asset_materialization.metadata
+            costs.append(indicators.TrainingCost(
+                _utc(record.timestamp), name,
+                str(metadata["version"].value) if "version" in metadata else "?",
+                {cost: metadata[cost].value for cost in COSTS if cost in metadata},
+                run_link(sources.ui_url, record.run_id)))
+    return costs
+
+
+def quality_readings(instance: DagsterInstance, since: datetime, sources: "Sources"
+                     ) -> list[indicators.QualityReading]:
+    readings = []
+    for name, (metric, higher_is_better) in sources.gate_metrics.items():
+        for record in _materializations(instance, ModelKeys(name).drift_report, since):
+            metadata = record.asset_materialization.metadata
+            holdout = metadata.get(f"champion_holdout_{metric}")
+            realized = metadata.get(f"realized_{metric}_interval")
+            if holdout is None or realized is None or holdout.value is None:
+                continue
+            readings.append(indicators.QualityReading(
+                _utc(record.timestamp), name, str(metadata["champion_version"].value), metric,
+                higher_is_better, float(holdout.value), realized.value,
+                run_link(sources.ui_url, record.run_id)))
+    return readings
+
+
+def drift_reports(instance: DagsterInstance, since: datetime, sources: "Sources"
+                  ) -> list[indicators.DriftReport]:
+    reports = []
+    for name in sources.model_names:
+        for record in _materializations(instance, ModelKeys(name).drift_report, since):
+            metadata = record.asset_materialization.metadata
+            if "day" in metadata:
+                reports.append(indicators.DriftReport(
+                    date.fromisoformat(str(metadata["day"].value)), name,
+                    bool(metadata["feature_drift"].value), bool(metadata["decay"].value)))
+    return reports
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where the indicators read from, besides the instance."""
+    quarantine_dir: Path
+    landing_dir: Path
+    ui_url: str
+    gate_metrics: dict[str, tuple[str, bool]]  # model -> its gate metric, higher is better
+
+    @property
+    def model_names(self) -> list[str]:
+        return sorted(self.gate_metrics)
+
+    @classmethod
+    def of(cls, settings, specs) -> "Sources":
+        return cls(settings.quarantine_dir, settings.landing_dir, settings.ui_url,
+                   {s.name: (s.gate.metric, s.gate.higher_is_better) for s in specs})
+
+
 def indicator_events(instance: DagsterInstance, objectives: list[Objective], now: datetime,
-                     quarantine_dir: Path, ui_url: str) -> dict[str, list[Event]]:
+                     sources: Sources) -> dict[str, list[Event]]:
     """Each objective's events over its longest window (its budget's or a rule's), by id."""
     unknown = {o.id for o in objectives} - set(READERS)
     if unknown:
@@ -110,24 +200,32 @@ def indicator_events(instance: DagsterInstance, objectives: list[Objective], now
     events = {}
     for objective in objectives:
         since = now - max(objective.window, *(r.long_window for r in objective.rules))
-        found = READERS[objective.id](instance=instance, objective=objective, since=since,
-                                      now=now, quarantine_dir=quarantine_dir, ui_url=ui_url)
+        found = READERS[objective.id](instance, objective, since, now, sources)
         events[objective.id] = [e for e in found if since <= e.at <= now]
     return events
 
 
-def _recoveries(instance, objective, since, now, ui_url, **_):
+def _recoveries(instance, objective, since, now, sources):
     within = objective.within or timedelta(hours=4)
     # failures up to `within` before the window can recover (or not) inside it
-    return indicators.time_to_recover(run_outcomes(instance, since - within, ui_url), within, now)
+    return indicators.time_to_recover(run_outcomes(instance, since - within, sources.ui_url),
+                                      within, now)
 
 
-READERS = {
-    "M1": lambda instance, since, ui_url, **_: indicators.run_success(
-        run_outcomes(instance, since, ui_url)),
-    "M3": lambda instance, quarantine_dir, since, ui_url, **_: indicators.landed_files_accepted(
-        file_verdicts(instance, quarantine_dir, since, ui_url)),
+READERS = {  # objective id -> (instance, objective, since, now, sources) -> events
+    "M1": lambda instance, objective, since, now, sources: indicators.run_success(
+        run_outcomes(instance, since, sources.ui_url)),
+    "M2": lambda instance, objective, since, now, sources: indicators.landing_to_served(
+        serving_runs(instance, since, sources), objective.within or timedelta(hours=1)),
+    "M3": lambda instance, objective, since, now, sources: indicators.landed_files_accepted(
+        file_verdicts(instance, sources.quarantine_dir, since, sources.ui_url)),
+    "M4": lambda instance, objective, since, now, sources: indicators.quality_gap(
+        quality_readings(instance, since, sources), objective.threshold or 0.01),
     "M5": _recoveries,
-    "M7": lambda instance, since, ui_url, **_: indicators.serving_artifact_intact(
-        artifact_probes(instance, since, ui_url)),
+    "M6": lambda instance, objective, since, now, sources: indicators.training_within_budget(
+        training_costs(instance, since, sources), objective.budgets),
+    "M7": lambda instance, objective, since, now, sources: indicators.probes_passed(
+        _probes(instance, SERVING_ARTIFACTS, since, sources.ui_url)),
+    "M8": lambda instance, objective, since, now, sources: indicators.probes_passed(
+        _probes(instance, REPRODUCIBILITY, since, sources.ui_url)),
 }

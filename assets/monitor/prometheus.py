@@ -14,28 +14,25 @@ Metrics (labels: objective, indicator; rule, window and severity on the burn one
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable
 
 from dagster import DagsterInstance
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
-from assets.monitor.indicators import indicator_events
+from assets.monitor.indicators import Sources, indicator_events
 from core.monitor.service_levels import Objective, budget, burn, firing
 
 
 class ServiceLevelCollector:
-    def __init__(self, instance: DagsterInstance, objectives: list[Objective],
-                 quarantine_dir: Path, ui_url: str,
+    def __init__(self, instance: DagsterInstance, objectives: list[Objective], sources: Sources,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
-        self.instance, self.objectives = instance, objectives
-        self.quarantine_dir, self.ui_url, self.clock = quarantine_dir, ui_url, clock
+        self.instance, self.objectives, self.sources, self.clock = (
+            instance, objectives, sources, clock)
 
     def collect(self):
         now = self.clock()
-        events = indicator_events(self.instance, self.objectives, now, self.quarantine_dir,
-                                  self.ui_url)
+        events = indicator_events(self.instance, self.objectives, now, self.sources)
         labels = ["objective", "indicator"]
         target = GaugeMetricFamily("pipeline_slo_target", "the objective's target share of good"
                                    " events", labels=labels)

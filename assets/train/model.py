@@ -32,6 +32,7 @@ from core.evaluate.metrics import for_people, task_metrics
 from core.gate import registry
 from core.serve.artifact_probe import onnx_sha256
 from core.serve.skew import input_profile
+from core.train.cost import measured_cost
 from core.train.model_spec import ModelSpec
 from core.train.modeling import export_onnx, onnx_predict, sklearn_predict, train_pipeline
 from core.train.training_sets import TrainingSetRef, frame_hash, read_training_set
@@ -108,8 +109,9 @@ def build_model(spec: ModelSpec):
         context.log.info(f"training {spec.estimator} on {len(train):,} rows"
                          f" ({windows.train_start}..{windows.train_end}),"
                          f" {len(inputs.columns)} inputs, {params}")
-        pipeline = train_pipeline(train, spec.label, spec.estimator, params, inputs, spec.task)
-        onnx_bytes = export_onnx(pipeline, inputs, spec.name, spec.task)
+        with measured_cost() as cost:
+            pipeline = train_pipeline(train, spec.label, spec.estimator, params, inputs, spec.task)
+            onnx_bytes = export_onnx(pipeline, inputs, spec.name, spec.task)
 
         made_with = (inputs.to_dict(), spec.label, spec.task, spec.estimator, params)
         identity = made_of(spec.name, frame_hash({"train": train[[*inputs.columns, spec.label]]}),
@@ -149,6 +151,7 @@ def build_model(spec: ModelSpec):
                 "labeled_through": training_set.lineage["labeled_days"][1],
                 "path": MetadataValue.path(str(directory / "model.onnx")),
                 "training_rows": training_set.train_rows,
+                **cost,  # what this training cost (M6, platform/objectives.yaml)
                 "inputs": MetadataValue.json(inputs.to_dict()),
                 "hyperparameters": MetadataValue.json(params),
                 "lineage": MetadataValue.json(metadata),

@@ -167,11 +167,11 @@ def _first_model(con, clause: str, params=()) -> RegisteredModel | None:
     return _row_to_model(row) if row else None
 
 
-def registered_onnx_sha256(con, version: str) -> str | None:
-    """The SHA-256 of the version's ONNX as trained (core/serve/artifact_probe.py)."""
-    row = con.execute("select json_extract_string(lineage, '$.onnx_sha256')"
-                      " from ml.model_registry where version = ?", [version]).fetchone()
-    return row[0] if row else None
+def lineage_of(con, version: str) -> dict:
+    """What made the version and where its parts are (assets/train/model.py writes it)."""
+    row = con.execute("select lineage from ml.model_registry where version = ?",
+                      [version]).fetchone()
+    return json.loads(row[0]) if row and row[0] else {}
 
 
 def get_model(con, version: str) -> RegisteredModel | None:

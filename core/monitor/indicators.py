@@ -8,7 +8,7 @@ only what each indicator counts as good or bad, and when.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from core.monitor.service_levels import Event
 
@@ -81,16 +81,126 @@ def landed_files_accepted(verdicts: list[FileVerdict]) -> list[Event]:
 
 
 @dataclass(frozen=True)
-class ArtifactProbe:
+class Probe:
+    """A check of one model version's artifact: M7 (it loads, its hash) or M8 (retrained on
+    its stored training set, the same bytes)."""
     at: datetime
     model: str
     version: str
-    intact: bool
-    reason: str  # why not, or "" when intact
+    passed: bool
+    reason: str  # why not, or "" when it passed
     link: str = ""
 
 
-def serving_artifact_intact(probes: list[ArtifactProbe]) -> list[Event]:
-    """M7: each probe of a serving model's artifact; good when it loads and has its hash."""
-    return [Event(p.at, p.intact, f"{p.model} {p.version}" + (f": {p.reason}" if p.reason else ""),
+def probes_passed(probes: list[Probe]) -> list[Event]:
+    """M7 and M8: each probe; good when it passed."""
+    return [Event(p.at, p.passed, f"{p.model} {p.version}" + (f": {p.reason}" if p.reason else ""),
                   p.link) for p in probes]
+
+
+@dataclass(frozen=True)
+class ServingRun:
+    """A landing's run that served its day (sensors/new_data.py), and when its files landed."""
+    run_id: str
+    ended_at: datetime
+    succeeded: bool
+    landed_at: datetime | None  # the newest of its files; None when they are gone
+    day: str
+    link: str = ""
+
+    @property
+    def latency(self) -> timedelta | None:
+        return self.ended_at - self.landed_at if self.landed_at else None
+
+
+def landing_to_served(runs: list[ServingRun], within: timedelta) -> list[Event]:
+    """M2: a day's files landing -> its predictions served; good when the run succeeded within
+    ``within`` of the last file landing."""
+    return [Event(r.ended_at, r.succeeded and r.latency is not None and r.latency <= within,
+                  f"{r.day} served " + (f"{r.latency.total_seconds():.0f} s after landing"
+                                        if r.latency is not None else "(files gone)")
+                  + ("" if r.succeeded else ", run failed"), r.link) for r in runs]
+
+
+def latency_summary(runs: list[ServingRun]) -> dict[str, float] | None:
+    """Mean and 95th percentile of the successful runs' latencies, in seconds."""
+    seconds = sorted(r.latency.total_seconds() for r in runs
+                     if r.succeeded and r.latency is not None)
+    if not seconds:
+        return None
+    p95 = seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))]
+    return {"mean_seconds": sum(seconds) / len(seconds), "p95_seconds": p95, "days": len(seconds)}
+
+
+@dataclass(frozen=True)
+class TrainingCost:
+    at: datetime
+    model: str
+    version: str
+    cost: dict[str, float]  # cpu_seconds, peak_memory_mb
+    link: str = ""
+
+
+def training_within_budget(costs: list[TrainingCost], budgets: dict[str, dict[str, float]]
+                           ) -> list[Event]:
+    """M6: each training; good when each of its costs is within the model's budget
+    (``budgets[model]``, else ``budgets["default"]``). A cost not recorded counts as over."""
+    events = []
+    for c in costs:
+        budget = budgets.get(c.model, budgets.get("default", {}))
+        over = [f"{name} {c.cost.get(name, float('nan')):.0f} > {limit:g}"
+                for name, limit in budget.items() if not c.cost.get(name, float("inf")) <= limit]
+        events.append(Event(c.at, not over, f"{c.model} {c.version}"
+                            + (f": {', '.join(over)}" if over else ""), c.link))
+    return events
+
+
+@dataclass(frozen=True)
+class QualityReading:
+    """A drift report's realized gate metric of the serving version, with its interval, and the
+    version's holdout value."""
+    at: datetime
+    model: str
+    version: str
+    metric: str
+    higher_is_better: bool
+    holdout: float
+    realized: dict  # value, low, high (core/evaluate/uncertainty.Interval.as_dict)
+    link: str = ""
+
+
+def quality_gap(readings: list[QualityReading], max_gap: float) -> list[Event]:
+    """M4: the serving version's realized metric against its holdout; bad only when even the
+    interval's better end is worse than the holdout by more than ``max_gap`` (relative): a gap
+    inside the noise of the days judged is no breach."""
+    events = []
+    for r in readings:
+        if not r.realized or r.holdout in (None, 0):
+            continue
+        best = r.realized["high"] if r.higher_is_better else r.realized["low"]
+        worse_by = (r.holdout - best if r.higher_is_better else best - r.holdout) / abs(r.holdout)
+        events.append(Event(
+            r.at, worse_by <= max_gap,
+            f"{r.model} {r.version}: realized {r.metric} {r.realized['value']:.3f}"
+            f" [{r.realized['low']:.3f}, {r.realized['high']:.3f}] against {r.holdout:.3f}"
+            " on its holdout", r.link))
+    return events
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    day: date  # the day reported on
+    model: str
+    feature_drift: bool
+    decay: bool
+
+
+def drift_alert_rate(reports: list[DriftReport], follow_days: int = 14) -> dict[str, int]:
+    """M10, reported rather than held to a target: days with feature drift, and how many of
+    them a decay of the same model followed within ``follow_days`` (a drift alert that was
+    worth acting on)."""
+    drifted = [r for r in reports if r.feature_drift]
+    decays = {(r.model, r.day) for r in reports if r.decay}
+    followed = sum(any((r.model, r.day + timedelta(days=k)) in decays
+                       for k in range(follow_days + 1)) for r in drifted)
+    return {"drift_alerts": len(drifted), "followed_by_decay": followed}

@@ -60,6 +60,10 @@ class Objective:
     owner: str
     rules: tuple[BurnRule, ...] = field(default=())
     within: timedelta | None = None  # a time limit the indicator judges by (M5: recover within)
+    # a limit the indicator judges by that is not a time (M4: the largest relative gap)
+    threshold: float | None = None
+    # per model (or "default"), a limit per cost: what one training may use (M6)
+    budgets: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def allowed_bad(self) -> float:
@@ -246,8 +250,27 @@ def load_objectives(path: Path) -> list[Objective]:
             window=_duration(_required(entry, "window", where), f"{where}: window"),
             runbook=str(_required(entry, "runbook", where)),
             owner=str(entry.get("owner", document.get("owner", "unowned"))), rules=rules,
-            within=_duration(entry["within"], f"{where}: within") if "within" in entry else None))
+            within=_duration(entry["within"], f"{where}: within") if "within" in entry else None,
+            threshold=_threshold(entry.get("threshold"), f"{where}: threshold"),
+            budgets=_budgets(entry.get("budgets", {}), f"{where}: budgets")))
     return objectives
+
+
+def _threshold(value, where: str) -> float | None:
+    if value is not None and (not isinstance(value, (int, float)) or value < 0):
+        raise ObjectivesError(f"{where}: {value!r} must be a number ≥ 0")
+    return None if value is None else float(value)
+
+
+def _budgets(entries, where: str) -> dict[str, dict[str, float]]:
+    if not isinstance(entries, dict):
+        raise ObjectivesError(f"{where}: expected a mapping of model (or default) to limits")
+    for model, limits in entries.items():
+        if not isinstance(limits, dict) or not all(
+                isinstance(v, (int, float)) and v > 0 for v in limits.values()):
+            raise ObjectivesError(f"{where}: {model}: expected positive limits, like"
+                                  " {cpu_seconds: 900, peak_memory_mb: 4096}")
+    return {model: {k: float(v) for k, v in limits.items()} for model, limits in entries.items()}
 
 
 def _rules(entries, where: str) -> tuple[BurnRule, ...]:

@@ -148,3 +148,70 @@ def test_every_objective_has_its_runbook_section():
     sections = anchors(REPO / "docs" / "oncall.md")
     for objective in load_objectives(REPO / "platform" / "objectives.yaml"):
         assert objective.runbook in sections, (objective.id, objective.runbook)
+
+
+def serving(run_id, landed_minutes_before_end, ok=True):
+    end = NOON + MIN
+    landed = None if landed_minutes_before_end is None else end - landed_minutes_before_end * MIN
+    return indicators.ServingRun(run_id, end, ok, landed, "2013-03-08")
+
+
+def test_a_day_is_served_in_time_only_when_its_run_succeeded_within_the_limit():
+    runs = [serving("fast", 3), serving("slow", 90), serving("failed", 3, ok=False),
+            serving("files-gone", None)]
+    events = indicators.landing_to_served(runs, timedelta(hours=1))
+    assert [e.good for e in events] == [True, False, False, False]
+    assert "180 s after landing" in events[0].subject and "run failed" in events[2].subject
+    summary = indicators.latency_summary(runs)
+    assert summary["days"] == 2 and summary["mean_seconds"] == pytest.approx((180 + 5400) / 2)
+    assert summary["p95_seconds"] == 5400
+    assert indicators.latency_summary([serving("x", None)]) is None
+
+
+def test_a_training_over_its_models_budget_is_bad_and_says_which_cost():
+    budgets = {"default": {"cpu_seconds": 900.0, "peak_memory_mb": 4096.0},
+               "big": {"cpu_seconds": 3600.0}}
+    costs = [indicators.TrainingCost(NOON, "small", "v1", {"cpu_seconds": 30, "peak_memory_mb": 900}),
+             indicators.TrainingCost(NOON, "small", "v2", {"cpu_seconds": 1200, "peak_memory_mb": 900}),
+             indicators.TrainingCost(NOON, "big", "v3", {"cpu_seconds": 1200}),
+             indicators.TrainingCost(NOON, "small", "v4", {"cpu_seconds": 30})]
+    events = indicators.training_within_budget(costs, budgets)
+    assert [e.good for e in events] == [True, False, True, False]
+    assert "cpu_seconds 1200 > 900" in events[1].subject
+    assert "peak_memory_mb nan > 4096" in events[3].subject  # not recorded: over
+
+
+def test_budgets_must_be_positive_limits(tmp_path):
+    path = tmp_path / "objectives.yaml"
+    path.write_text("objectives:\n  - {id: M6, name: cost, target: 0.9, window: 7d,"
+                    " runbook: x, budgets: {default: {cpu_seconds: -1}}}\n")
+    with pytest.raises(ObjectivesError, match="objective M6: budgets: default"):
+        load_objectives(path)
+
+
+def reading(value, low, high, holdout=0.70, higher=True):
+    return indicators.QualityReading(NOON, "m", "v1", "auc" if higher else "mae", higher,
+                                     holdout, {"value": value, "low": low, "high": high})
+
+
+def test_a_quality_gap_is_a_breach_only_beyond_the_limit_and_the_noise():
+    events = indicators.quality_gap([
+        reading(0.66, 0.64, 0.72),  # 6 % worse, but the interval reaches the holdout: noise
+        reading(0.66, 0.65, 0.67),  # surely 4 % worse at best: a breach
+        reading(0.695, 0.69, 0.694),  # surely worse, but by 0.9 % at most: within 1 %
+        reading(33.0, 32.0, 34.0, holdout=30.0, higher=False),  # MAE surely 6.7 % worse
+    ], max_gap=0.01)
+    assert [e.good for e in events] == [True, False, True, False]
+    assert "realized auc 0.660 [0.650, 0.670] against 0.700" in events[1].subject
+
+
+def test_drift_alerts_are_counted_with_those_a_decay_followed():
+    from datetime import date
+
+    day = date(2013, 6, 1)
+    reports = [indicators.DriftReport(day, "m", True, False),
+               indicators.DriftReport(day + timedelta(days=10), "m", False, True),
+               indicators.DriftReport(day + timedelta(days=20), "m", True, False),
+               indicators.DriftReport(day + timedelta(days=40), "m", True, False),
+               indicators.DriftReport(day + timedelta(days=45), "other", False, True)]
+    assert indicators.drift_alert_rate(reports) == {"drift_alerts": 3, "followed_by_decay": 1}

@@ -70,9 +70,8 @@ def test_each_model_spec_becomes_its_chain_with_its_checks_jobs_and_sensors(repo
         assert defs.resolve_job_def(f"review_{model}") is not None
         assert defs.resolve_sensor_def(f"retrain_on_evidence_{model}").job_name == f"retrain_{model}"
         assert defs.resolve_sensor_def(f"serve_new_champion_{model}") is not None
-    # retraining follows evidence, not the calendar: the one schedule probes and measures
-    (schedule,) = defs.schedules
-    assert schedule.job_name == "service_levels"
+    # retraining follows evidence, not the calendar: the schedules probe and measure
+    assert {s.job_name for s in defs.schedules} == {"service_levels", "reproducibility"}
 
 
 def test_lineage_follows_what_is_known_when(repo_defs):

@@ -17,13 +17,22 @@ import pytest
 from dagster import build_sensor_context
 from prometheus_client.parser import text_string_to_metric_families
 
-from assets.monitor.indicators import SERVICE_LEVELS, SERVING_ARTIFACTS, indicator_events
+from assets.monitor.indicators import (
+    REPRODUCIBILITY,
+    SERVICE_LEVELS,
+    SERVING_ARTIFACTS,
+    Sources,
+    indicator_events,
+)
 from assets.monitor.prometheus import ServiceLevelCollector, serve_metrics
 from core.ingest.contract import landing_path
+from core.ingest.upstream import deliver_days
 from core.monitor.service_levels import load_objectives
+from core.train.model_spec import load_specs
 from sensors.service_levels import build_service_level_sensor
-from tests.e2e.test_promotion import MODEL, with_weak_champion
+from tests.e2e.test_promotion import MODEL, NEXT_DAY, SHORT_SHADOW, with_weak_champion
 from tools.sandbox import Platform
+from tools.ticks import execute_requests, tick_new_data
 
 WEEK = (date(2013, 3, 1), date(2013, 3, 7))
 BAD_DAY = date(2013, 3, 8)
@@ -38,14 +47,26 @@ class Clock:
         return self.now
 
 
-def alert_sensor(platform, clock):
+def sources(platform) -> Sources:
     settings = platform.settings
-    return build_service_level_sensor(
-        load_objectives(settings.objectives_file), settings.quarantine_dir, settings.ui_url,
-        settings.data_dir / "alerts.jsonl", None, clock)
+    return Sources.of(settings, load_specs(settings.model_specs_dir, settings.dbt_manifest_path,
+                                           platform.spec_overrides))
 
 
-class Ticks:
+def objectives(platform):
+    return load_objectives(platform.settings.objectives_file)
+
+
+def events_at(platform, now: datetime) -> dict:
+    return indicator_events(platform.instance, objectives(platform), now, sources(platform))
+
+
+def alert_sensor(platform, clock):
+    return build_service_level_sensor(objectives(platform), sources(platform),
+                                      platform.settings.data_dir / "alerts.jsonl", None, clock)
+
+
+class AlertTicks:
     """The alert sensor ticked again and again, its cursor carried as the daemon carries it."""
 
     def __init__(self, platform, now: datetime):
@@ -76,9 +97,9 @@ def incident(tmp_path_factory, definitions_module, runner):
     platform = Platform(tmp_path_factory.mktemp("slo"), definitions_module, runner)
     platform.land(*WEEK)
     assert all(platform.materialize(*WEEK).values())
-    ticks = Ticks(platform, last_run_end(platform.instance) + MINUTE)
-    quiet = ticks.at(ticks.clock.now)
-    quiet_state = ticks.state
+    alerts = AlertTicks(platform, last_run_end(platform.instance) + MINUTE)
+    quiet = alerts.at(alerts.clock.now)
+    quiet_state = alerts.state
 
     platform.land(BAD_DAY, BAD_DAY)
     schedule = landing_path(platform.settings.landing_dir, "schedule", BAD_DAY)
@@ -86,7 +107,7 @@ def incident(tmp_path_factory, definitions_module, runner):
     schedule.write_text(good_text.replace("year,", "yeer,", 1))  # the header breaks the contract
     assert not all(platform.materialize(BAD_DAY, BAD_DAY).values())
     failed_at = last_run_end(platform.instance)
-    return platform, ticks, quiet, quiet_state, failed_at, schedule, good_text
+    return platform, alerts, quiet, quiet_state, failed_at, schedule, good_text
 
 
 def test_a_quiet_week_fires_nothing(incident):
@@ -96,10 +117,8 @@ def test_a_quiet_week_fires_nothing(incident):
 
 
 def test_a_bad_file_and_its_failed_run_alert_once_then_resolve(incident):
-    platform, ticks, _, _, failed_at, schedule, good_text = incident
-    settings, objectives = platform.settings, load_objectives(platform.settings.objectives_file)
-    events = indicator_events(platform.instance, objectives, failed_at + MINUTE,
-                              settings.quarantine_dir, settings.ui_url)
+    platform, alerts, _, _, failed_at, schedule, good_text = incident
+    events = events_at(platform, failed_at + MINUTE)
     # M3: the week's 21 files (3 datasets x 7 days) ingested, the broken one quarantined
     m3 = events["M3"]
     assert (sum(e.good for e in m3), sum(not e.good for e in m3)) == (21, 1)
@@ -109,11 +128,10 @@ def test_a_bad_file_and_its_failed_run_alert_once_then_resolve(incident):
     assert sum(not e.good for e in events["M1"]) == 1 and len(events["M1"]) >= 3
     # M5: no verdict yet; five hours on, unrecovered, it counts against the objective
     assert events["M5"] == []
-    late = indicator_events(platform.instance, objectives, failed_at + timedelta(hours=5),
-                            settings.quarantine_dir, settings.ui_url)["M5"]
+    late = events_at(platform, failed_at + timedelta(hours=5))["M5"]
     assert [e.good for e in late] == [False] and BAD_DAY.isoformat() in late[0].subject
 
-    opened = ticks.at(failed_at + MINUTE)
+    opened = alerts.at(failed_at + MINUTE)
     assert opened and {a["kind"] for a in opened} == {"slo_alert"}
     assert {a["objective"] for a in opened} == {"M1", "M3"}
     assert len({a["key"] for a in opened}) == len(opened)  # one alert per objective and rule
@@ -121,20 +139,19 @@ def test_a_bad_file_and_its_failed_run_alert_once_then_resolve(incident):
     assert m3_alert["runbook"] == "docs/oncall.md#m3-landed-files-accepted"
     assert m3_alert["owner"] and str(schedule) in m3_alert["text"]
     assert m3_alert["burn"]["long"]["bad"] == 1
-    assert ticks.at(failed_at + 2 * MINUTE) == []  # the burn goes on: nothing more is said
+    assert alerts.at(failed_at + 2 * MINUTE) == []  # the burn goes on: nothing more is said
 
     # the corrected delivery: the day is built again, within the time to recover
     schedule.write_text(good_text)
     assert all(platform.materialize(BAD_DAY, BAD_DAY).values())
-    recovered = indicator_events(platform.instance, objectives, last_run_end(platform.instance)
-                                 + MINUTE, settings.quarantine_dir, settings.ui_url)["M5"]
+    recovered = events_at(platform, last_run_end(platform.instance) + MINUTE)["M5"]
     assert [e.good for e in recovered] == [True]
 
     # seven hours on, every window has left the failure behind: each incident resolves once
-    resolved = ticks.at(failed_at + timedelta(hours=7))
+    resolved = alerts.at(failed_at + timedelta(hours=7))
     assert sorted(a["key"] for a in resolved) == sorted(a["key"] for a in opened)
     assert {a["kind"] for a in resolved} == {"slo_resolve"}
-    assert ticks.at(failed_at + timedelta(hours=7, minutes=1)) == []
+    assert alerts.at(failed_at + timedelta(hours=7, minutes=1)) == []
 
 
 def free_port() -> int:
@@ -145,9 +162,7 @@ def free_port() -> int:
 
 def test_prometheus_scrapes_the_indicators_and_the_burn(incident):
     platform, _, _, _, failed_at, *_ = incident
-    settings = platform.settings
-    collector = ServiceLevelCollector(platform.instance, load_objectives(settings.objectives_file),
-                                      settings.quarantine_dir, settings.ui_url,
+    collector = ServiceLevelCollector(platform.instance, objectives(platform), sources(platform),
                                       Clock(failed_at + MINUTE))
     port = free_port()
     server, thread = serve_metrics(collector, port)
@@ -173,13 +188,46 @@ def test_prometheus_scrapes_the_indicators_and_the_burn(incident):
                  rule="broken", severity="page") == 0
 
 
-def test_a_corrupted_serving_artifact_fails_its_probe_and_pages(built_platform, tmp_path):
-    platform = with_weak_champion(built_platform, tmp_path / "m7")
-    assert platform.execute([SERVING_ARTIFACTS]).success
-    intact = platform.instance.get_latest_materialization_event(SERVING_ARTIFACTS)
-    assert intact.asset_materialization.metadata["broken"].value == 0
-    ticks = Ticks(platform, last_run_end(platform.instance) + MINUTE)
-    assert [a for a in ticks.at(ticks.clock.now) if a["objective"] == "M7"] == []
+@pytest.fixture(scope="module")
+def served(built_platform, tmp_path_factory):
+    """A weak champion (its spec's seed: it reproduces), then Feb 13 flies and lands with Feb
+    14's schedule, and the new-data sensor's runs serve Feb 14 (M2)."""
+    platform = with_weak_champion(built_platform, tmp_path_factory.mktemp("champion"))
+    landing = platform.settings.landing_dir
+    _, cursor = tick_new_data(platform.defs, platform.instance, landing, None,
+                              platform.settings.warehouse_path)
+    deliver_days(landing, NEXT_DAY, NEXT_DAY)  # Feb 13's outcomes, weather; Feb 14's schedule
+    requests, _ = tick_new_data(platform.defs, platform.instance, landing, cursor)
+    assert execute_requests(platform, requests)
+    return platform
+
+
+def test_a_day_served_from_its_landing_and_a_training_are_within_their_objectives(served):
+    events = events_at(served, last_run_end(served.instance) + MINUTE)
+    (day,) = events["M2"]
+    assert day.good and "2013-02-14 served" in day.subject
+    seconds = float(day.subject.split(" served ")[1].split(" s ")[0])
+    assert 0 < seconds < 3600
+    (training,) = events["M6"]  # the weak champion's training recorded its own cost
+    assert training.good and training.subject.startswith(MODEL.name)
+    metadata = served.instance.get_latest_materialization_event(
+        MODEL.model).asset_materialization.metadata
+    assert metadata["cpu_seconds"].value > 0 and metadata["peak_memory_mb"].value > 100
+
+    # M4: the drift report of the flown day compares the realized AUC with the holdout's
+    assert served.execute([MODEL.drift_report], partition_key=str(NEXT_DAY)).success
+    (gap,) = events_at(served, last_run_end(served.instance) + MINUTE)["M4"]
+    assert gap.subject.startswith(f"{MODEL.name} ") and "on its holdout" in gap.subject
+
+
+def test_a_corrupted_serving_artifact_fails_its_probe_and_pages(served, tmp_path):
+    platform = served.clone(tmp_path / "m7")  # the artifact is damaged in this copy alone
+    assert platform.execute([SERVING_ARTIFACTS, REPRODUCIBILITY]).success
+    for key in (SERVING_ARTIFACTS, REPRODUCIBILITY):  # intact, and its training reproduces
+        probes = platform.instance.get_latest_materialization_event(key).asset_materialization
+        assert [p["reason"] for p in probes.metadata["probes"].value] == [""], key
+    alerts = AlertTicks(platform, last_run_end(platform.instance) + MINUTE)
+    assert [a for a in alerts.at(alerts.clock.now) if a["objective"] in ("M7", "M8")] == []
 
     with platform.warehouse.connect(read_only=True) as con:
         (directory,) = con.execute("select artifact_dir from ml.model_registry where"
@@ -193,9 +241,25 @@ def test_a_corrupted_serving_artifact_fails_its_probe_and_pages(built_platform, 
     (broken,) = probe.asset_materialization.metadata["probes"].value
     assert "registered" in broken["reason"] and str(onnx) in broken["reason"]
 
-    paged = [a for a in ticks.at(last_run_end(platform.instance) + MINUTE)
+    paged = [a for a in alerts.at(last_run_end(platform.instance) + MINUTE)
              if a["objective"] == "M7"]
     assert [a["kind"] for a in paged] == ["slo_alert"]
     assert MODEL.name in paged[0]["text"] and "m7-serving-artifact-intact" in paged[0]["text"]
     table = platform.instance.get_latest_materialization_event(SERVICE_LEVELS)
     assert "FIRING" in table.asset_materialization.metadata["objectives"].value
+
+
+# Early stopping holds out a random tenth of the rows: with no seed, each training differs.
+UNSEEDED = {MODEL.name: {**SHORT_SHADOW[MODEL.name], "estimator": {"params": {
+    "random_state": None, "early_stopping": True}}}}
+
+
+def test_a_training_that_does_not_reproduce_fails_m8(built_platform, tmp_path):
+    platform = with_weak_champion(built_platform, tmp_path / "m8", UNSEEDED)
+    assert platform.execute([REPRODUCIBILITY]).success
+    probe = platform.instance.get_latest_materialization_event(REPRODUCIBILITY)
+    (differs,) = probe.asset_materialization.metadata["probes"].value
+    assert "retrained on the same" in differs["reason"]
+    ticket = [a for a in AlertTicks(platform, last_run_end(platform.instance) + MINUTE).at(
+        last_run_end(platform.instance) + MINUTE) if a["objective"] == "M8"]
+    assert [(a["kind"], a["severity"]) for a in ticket] == [("slo_alert", "ticket")]
