@@ -77,7 +77,7 @@ review: $(STAMP) $(MANIFEST)  ## make review ACTION=promote|reject|rollback|paus
 bench: $(STAMP) $(MANIFEST) $(POSTGRES)  ## timings, written to .bench/results.json
 	$(BIN)/python -m tools.bench
 
-daemon-loop: $(STAMP) $(MANIFEST) instance  ## after make run END=2013-03-31: make daemon-loop START=2013-04-01 END=2013-04-06
+daemon-loop: $(STAMP) $(MANIFEST) instance  ## after make run END=2013-03-31 CUTOFF=2013-03-17: make daemon-loop START=2013-04-01 END=2013-04-06
 	mkdir -p .bench
 	$(BIN)/python -m tools.daemon_loop $(if $(START),--start $(START)) $(if $(END),--end $(END))
 

@@ -21,7 +21,7 @@ import getpass
 import os
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance
@@ -171,6 +171,12 @@ def cmd_run(args) -> int:
     if args.cutoff not in cutoffs:
         print(f"--cutoff {args.cutoff} is not a weekly partition: cutoffs are Sundays from "
               f"{cutoffs[0]} to {cutoffs[-1]}")
+        return 2
+    if date.fromisoformat(args.cutoff) >= args.end:
+        suggestion = max((c for c in cutoffs if date.fromisoformat(c) <= args.end - timedelta(
+            days=14)), default=cutoffs[0])
+        print(f"--cutoff {args.cutoff} is not before --end {args.end}: no labeled day after it"
+              f" to judge a model on. Train earlier, e.g. CUTOFF={suggestion}")
         return 2
     if not any(settings.landing_dir.glob("*/*.csv")):
         print(f"landing {args.start}..{args.end} into {settings.landing_dir}")

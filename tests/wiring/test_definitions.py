@@ -221,3 +221,13 @@ def test_a_bad_spec_stops_the_definitions_from_loading(tmp_path, definitions_mod
         definitions_module.build_definitions(settings)
 
 
+
+
+def test_make_run_refuses_a_cutoff_not_before_its_end_and_names_one_that_works(
+        cli, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PLATFORM_DATA_DIR", str(tmp_path))
+    assert cli.main(["run", "--end", "2013-03-31"]) == 2  # the default cutoff is in September
+    said = capsys.readouterr().out
+    assert "--cutoff 2013-09-29 is not before --end 2013-03-31" in said
+    assert "CUTOFF=2013-03-17" in said
+    assert not any(tmp_path.iterdir())  # refused before landing anything
