@@ -29,7 +29,7 @@ from assets.ingest.raw import ingested_hashes, raw_key
 from assets.keys import ModelKeys
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
 from core.ingest.contract import DAILY_DATASETS, file_sha256
-from core.ingest.plan import LandingRun, landing_runs, plan_ingestion
+from core.ingest.plan import LandingRun, landing_runs, open_days, plan_ingestion
 from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse, WarehouseBusy
 
@@ -88,7 +88,7 @@ def build_new_data_sensor(daily_chain: list[AssetKey], models: list[ModelKeys]):
         context.log.info(f"{len(plan.days)} day(s) to ingest: {[d.day for d in plan.days]}")
         serving = [key for model in models if champion_version(context.instance, model)
                    for key in (model.predictions, model.shadow_predictions)]
-        runs = landing_runs(plan.days)
+        runs = landing_runs(plan.days, open_days(set(scheduled), found))
         batch = hashlib.sha256(" ".join(run.run_key for run in runs).encode()).hexdigest()[:12]
         return [_run_request(run, daily_chain + serving, batch) for run in runs]
 

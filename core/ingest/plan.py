@@ -80,7 +80,7 @@ class LandingRun:
     run_key: str
 
 
-def landing_runs(days: list[DayToIngest]) -> list[LandingRun]:
+def landing_runs(days: list[DayToIngest], open_days: set[str] = frozenset()) -> list[LandingRun]:
     """The runs of the planned ``days``, in day order.
 
     A day whose new schedule came alone is a day ahead, to be served: its run ingests the
@@ -89,12 +89,21 @@ def landing_runs(days: list[DayToIngest]) -> list[LandingRun]:
     a whole backlog after a pause) are in the same run too, their schedules read again
     (unchanged), and it builds their labels before the features that read them, once their
     raw runs are done (assets/ingest/landing_batch.py). Every other day is a run of its raw feeds.
+
+    Outcomes can also come after the day ahead was served (they waited for their schedule's run
+    in a busy queue): that day ahead (in ``open_days``: scheduled, not flown) was scored from
+    features missing them and refused by the serving-skew check. It is served again over both
+    days, its features now reading the new labels.
     """
     planned = {day.day for day in days}
     runs = []
     for day in days:
         if day.datasets != ("schedule",):
             runs.append(LandingRun(day.day, day.day, day.datasets, False, day.run_key))
+            ahead = _day_after(day.day)
+            if "outcomes" in day.datasets and ahead in open_days and ahead not in planned:
+                runs.append(LandingRun(day.day, ahead, ("schedule",), True,
+                                       f"serve:{ahead}:after:{day.run_key}"))
             continue
         first = day.day
         while _day_before(first) in planned:
@@ -105,3 +114,12 @@ def landing_runs(days: list[DayToIngest]) -> list[LandingRun]:
 
 def _day_before(day: str) -> str:
     return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+
+
+def _day_after(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+def open_days(scheduled_days: set[str], found: dict[str, str]) -> set[str]:
+    """Days whose schedule is ingested and whose outcomes have not landed: not flown yet."""
+    return {day for day in scheduled_days if f"outcomes/{day}" not in found}

@@ -4,7 +4,7 @@ landing's own runs. The sensor's real ticks are tests/e2e/test_sensors.py."""
 
 
 
-from core.ingest.plan import DayToIngest, LandingRun, landing_runs, plan_ingestion
+from core.ingest.plan import DayToIngest, LandingRun, landing_runs, open_days, plan_ingestion
 
 VALID_DAYS = {"2013-03-01", "2013-03-02", "2013-03-03"}
 
@@ -75,3 +75,23 @@ def test_a_backlog_ingests_each_day_then_serves_the_day_ahead_over_all_of_them()
     assert (runs[-1].first, runs[-1].last) == ("2013-03-03", "2013-03-04")
 
 
+
+
+def test_outcomes_that_come_after_their_day_ahead_was_served_serve_it_again():
+    # A busy queue: Mar 2 was served (its schedule ingested) before Mar 1's outcomes could be;
+    # they come alone now. Mar 2 is served again over both days, reading Mar 1's labels.
+    runs = landing_runs([_day("2013-03-01", "outcomes")], open_days={"2013-03-02"})
+    assert runs == [
+        LandingRun("2013-03-01", "2013-03-01", ("outcomes",), False, "2013-03-01:key"),
+        LandingRun("2013-03-01", "2013-03-02", ("schedule",), True,
+                   "serve:2013-03-02:after:2013-03-01:key")]
+    # Mar 2 already flown (not open), or served in this same landing: nothing more.
+    assert len(landing_runs([_day("2013-03-01", "outcomes")], open_days=set())) == 1
+    assert [r.serves for r in landing_runs(
+        [_day("2013-03-01", "outcomes"), _day("2013-03-02", "schedule")],
+        open_days={"2013-03-02"})] == [False, True]
+
+
+def test_open_days_are_scheduled_days_whose_outcomes_have_not_landed():
+    found = {"schedule/2013-03-01": "s1", "outcomes/2013-03-01": "o1", "schedule/2013-03-02": "s2"}
+    assert open_days({"2013-03-01", "2013-03-02"}, found) == {"2013-03-02"}
