@@ -12,11 +12,16 @@ from dagster import DefaultSensorStatus, RunFailureSensorContext, run_failure_se
 from assets.partitions import PARTITION_TAG, RANGE_START_TAG
 
 
-def notify(alert: dict, alerts_file: Path, log) -> None:
-    log.error(f"ALERT run {alert['run_id']} of {alert['job']} failed: {alert['error']}")
+def append_alert(alert: dict, alerts_file: Path) -> None:
+    """One JSON line in the alerts file: what every alert of the platform leaves behind."""
     alerts_file.parent.mkdir(parents=True, exist_ok=True)
     with alerts_file.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(alert, sort_keys=True) + "\n")
+
+
+def notify(alert: dict, alerts_file: Path, log) -> None:
+    log.error(f"ALERT run {alert['run_id']} of {alert['job']} failed: {alert['error']}")
+    append_alert(alert, alerts_file)
 
 
 def _reason(step_failure) -> str:

@@ -19,6 +19,7 @@ from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, se
 
 from assets.monitor.indicators import Sources, indicator_events
 from core.monitor.service_levels import Notice, Objective, firing, step_incidents
+from sensors.alerts import append_alert
 
 WEBHOOK_TIMEOUT_SECONDS = 5
 
@@ -28,9 +29,7 @@ def deliver(notice: Notice, alerts_file: Path, webhook_url: str | None, log) -> 
     record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "kind": f"slo_{notice.kind}", "key": notice.key, "severity": notice.severity,
               "text": notice.text, **notice.details}
-    alerts_file.parent.mkdir(parents=True, exist_ok=True)
-    with alerts_file.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
+    append_alert(record, alerts_file)
     if webhook_url:
         request = urllib.request.Request(webhook_url, data=json.dumps(record).encode(),
                                          headers={"Content-Type": "application/json"})

@@ -128,48 +128,47 @@ def serving_runs(instance: DagsterInstance, since: datetime, sources: "Sources"
     return runs
 
 
+def _per_model(instance: DagsterInstance, since: datetime, sources: "Sources", asset: str):
+    """(model, record, metadata) for each materialization of each model's ``asset`` (an
+    attribute of assets/keys.ModelKeys) since ``since``."""
+    for name in sources.model_names:
+        for record in _materializations(instance, getattr(ModelKeys(name), asset), since):
+            yield name, record, record.asset_materialization.metadata
+
+
 def training_costs(instance: DagsterInstance, since: datetime, sources: "Sources"
                    ) -> list[indicators.TrainingCost]:
-    costs = []
-    for name in sources.model_names:
-        for record in _materializations(instance, ModelKeys(name).model, since):
-            metadata = record.asset_materialization.metadata
-            costs.append(indicators.TrainingCost(
-                _utc(record.timestamp), name,
-                str(metadata["version"].value) if "version" in metadata else "?",
-                {cost: metadata[cost].value for cost in COSTS if cost in metadata},
-                run_link(sources.ui_url, record.run_id)))
-    return costs
+    return [indicators.TrainingCost(
+        _utc(record.timestamp), name,
+        str(metadata["version"].value) if "version" in metadata else "?",
+        {cost: metadata[cost].value for cost in COSTS if cost in metadata},
+        run_link(sources.ui_url, record.run_id))
+        for name, record, metadata in _per_model(instance, since, sources, "model")]
 
 
 def quality_readings(instance: DagsterInstance, since: datetime, sources: "Sources"
                      ) -> list[indicators.QualityReading]:
     readings = []
-    for name, (metric, higher_is_better) in sources.gate_metrics.items():
-        for record in _materializations(instance, ModelKeys(name).drift_report, since):
-            metadata = record.asset_materialization.metadata
-            holdout = metadata.get(f"champion_holdout_{metric}")
-            realized = metadata.get(f"realized_{metric}_interval")
-            if holdout is None or realized is None or holdout.value is None:
-                continue
-            readings.append(indicators.QualityReading(
-                _utc(record.timestamp), name, str(metadata["champion_version"].value), metric,
-                higher_is_better, float(holdout.value), realized.value,
-                run_link(sources.ui_url, record.run_id)))
+    for name, record, metadata in _per_model(instance, since, sources, "drift_report"):
+        metric, higher_is_better = sources.gate_metrics[name]
+        holdout = metadata.get(f"champion_holdout_{metric}")
+        realized = metadata.get(f"realized_{metric}_interval")
+        if holdout is None or realized is None or holdout.value is None:
+            continue
+        readings.append(indicators.QualityReading(
+            _utc(record.timestamp), name, str(metadata["champion_version"].value), metric,
+            higher_is_better, float(holdout.value), realized.value,
+            run_link(sources.ui_url, record.run_id)))
     return readings
 
 
 def drift_reports(instance: DagsterInstance, since: datetime, sources: "Sources"
                   ) -> list[indicators.DriftReport]:
-    reports = []
-    for name in sources.model_names:
-        for record in _materializations(instance, ModelKeys(name).drift_report, since):
-            metadata = record.asset_materialization.metadata
-            if "day" in metadata:
-                reports.append(indicators.DriftReport(
-                    date.fromisoformat(str(metadata["day"].value)), name,
-                    bool(metadata["feature_drift"].value), bool(metadata["decay"].value)))
-    return reports
+    return [indicators.DriftReport(
+        date.fromisoformat(str(metadata["day"].value)), name,
+        bool(metadata["feature_drift"].value), bool(metadata["decay"].value))
+        for name, record, metadata in _per_model(instance, since, sources, "drift_report")
+        if "day" in metadata]
 
 
 @dataclass(frozen=True)

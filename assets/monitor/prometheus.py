@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
 from assets.monitor.indicators import Sources, indicator_events
-from core.monitor.service_levels import Objective, budget, burn, firing
+from core.monitor.service_levels import Objective, budget, rule_states
 
 
 class ServiceLevelCollector:
@@ -55,12 +55,10 @@ class ServiceLevelCollector:
             counts.add_metric([*ids, "good"], spent.total - spent.bad)
             counts.add_metric([*ids, "bad"], spent.bad)
             left.add_metric(ids, spent.remaining)
-            fired = {f.rule.name for f in firing(objective, mine, now)}
-            for rule in objective.rules:
-                for which, window in (("long", rule.long_window), ("short", rule.short_window)):
-                    rates.add_metric([*ids, rule.name, which],
-                                     burn(mine, now, window, objective.allowed_bad).rate)
-                fires.add_metric([*ids, rule.name, rule.severity], float(rule.name in fired))
+            for state in rule_states(objective, mine, now):
+                rates.add_metric([*ids, state.rule.name, "long"], state.long.rate)
+                rates.add_metric([*ids, state.rule.name, "short"], state.short.rate)
+                fires.add_metric([*ids, state.rule.name, state.rule.severity], float(state.fires))
         yield from (target, good, counts, left, rates, fires)
 
 

@@ -36,7 +36,7 @@ from assets.policies import WAREHOUSE_STEP
 from core.evaluate.model_card import markdown_table
 from core.gate import registry
 from core.monitor.indicators import drift_alert_rate, latency_summary
-from core.monitor.service_levels import Objective, budget, burn, firing
+from core.monitor.service_levels import Objective, budget, rule_states
 from core.serve.artifact_probe import probe_artifact
 from core.train.model_spec import ModelSpec
 from core.train.reproduce import NotComparable, reproduction_problem
@@ -102,7 +102,6 @@ def build_service_level_assets(specs: list[ModelSpec], objectives: list[Objectiv
         rows, metadata, series = [], {}, {}
         for objective in objectives:
             spent = budget(objective, events[objective.id], now)
-            fired = {f.rule.name for f in firing(objective, events[objective.id], now)}
             rows.append({
                 "objective": f"{objective.id} {objective.name}",
                 "target": f"{objective.target:.2%}",
@@ -110,8 +109,8 @@ def build_service_level_assets(specs: list[ModelSpec], objectives: list[Objectiv
                 "events (bad)": f"{spent.total} ({spent.bad})",
                 "budget left": f"{spent.remaining:.0%}",
                 "burn rate over each rule's long window": ", ".join(
-                    f"{r.name} {burn(events[objective.id], now, r.long_window, objective.allowed_bad).rate:.1f}x"
-                    + (" FIRING" if r.name in fired else "") for r in objective.rules),
+                    f"{state.rule.name} {state.long.rate:.1f}x" + (" FIRING" if state.fires else "")
+                    for state in rule_states(objective, events[objective.id], now)),
             })
             metadata[f"{objective.id}_budget_left"] = round(spent.remaining, 3)
             if spent.good_share is not None:

@@ -119,17 +119,34 @@ def budget(objective: Objective, events: list[Event], now: datetime) -> Budget:
     return Budget(bad, len(inside), 1 - bad / len(inside), 1.0 - spent)
 
 
-def firing(objective: Objective, events: list[Event], now: datetime) -> list[Firing]:
-    """The objective's rules that fire at ``now``."""
-    fired = []
+@dataclass(frozen=True)
+class RuleState:
+    rule: BurnRule
+    long: Burn
+    short: Burn
+    fires: bool
+
+
+def rule_states(objective: Objective, events: list[Event], now: datetime) -> list[RuleState]:
+    """Each rule of the objective at ``now``: its burn over both windows, and whether it fires."""
+    states = []
     for rule in objective.rules:
         long = burn(events, now, rule.long_window, objective.allowed_bad)
         short = burn(events, now, rule.short_window, objective.allowed_bad)
-        if (long.total >= rule.min_events and long.rate >= rule.burn_rate
-                and short.rate >= rule.burn_rate):
-            behind = sorted((e for e in _in(events, now, rule.long_window) if not e.good),
+        fires = (long.total >= rule.min_events and long.rate >= rule.burn_rate
+                 and short.rate >= rule.burn_rate)
+        states.append(RuleState(rule, long, short, fires))
+    return states
+
+
+def firing(objective: Objective, events: list[Event], now: datetime) -> list[Firing]:
+    """The objective's rules that fire at ``now``, with the bad events behind each."""
+    fired = []
+    for state in rule_states(objective, events, now):
+        if state.fires:
+            behind = sorted((e for e in _in(events, now, state.rule.long_window) if not e.good),
                             key=lambda e: e.at, reverse=True)
-            fired.append(Firing(objective, rule, long, short, tuple(behind)))
+            fired.append(Firing(objective, state.rule, state.long, state.short, tuple(behind)))
     return fired
 
 
