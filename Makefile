@@ -32,7 +32,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/platform
 # The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-fast lint dbt-docs instance ui metrics land backtest replay rollback review bench gate-bench daemon-loop input-gain chaos clean manifest
+.PHONY: run test test-fast lint dbt-docs instance ui metrics land backtest replay replay-faults rollback review bench gate-bench daemon-loop input-gain chaos clean manifest
 
 run: $(STAMP) $(MANIFEST) instance  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
@@ -40,7 +40,7 @@ run: $(STAMP) $(MANIFEST) instance  ## land 2013 (if empty), materialize everyth
 # Two test files at a time (pytest-xdist, one worker per core): the end-to-end tests spend much
 # of their time waiting on daemons, servers and subprocesses.
 test: lint $(MANIFEST) $(CHROMIUM) $(POSTGRES)  ## lint, then every tier: unit, wiring, end-to-end (what CI runs)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 test-fast: $(STAMP) $(MANIFEST)  ## the unit tier alone: core's rules, no Dagster instance, no warehouse file
 	$(BIN)/python -m pytest tests/unit
@@ -67,6 +67,9 @@ backtest: $(STAMP) $(MANIFEST) instance  ## train + evaluate every weekly cutoff
 
 replay: $(STAMP)  ## make replay START=2013-04-01 END=2013-05-31 SPEED=60 (seconds per day), with make ui running
 	$(BIN)/python platform/cli.py replay $(if $(START),--start $(START)) $(if $(END),--end $(END)) $(if $(SPEED),--seconds-per-day $(SPEED))
+
+replay-faults: $(STAMP) $(MANIFEST)  ## a month under dagster dev with a broken file and a killed run; the service levels it leaves [DAYS=30]
+	$(BIN)/python -m tools.replay_faults $(if $(DAYS),--days $(DAYS))
 
 rollback: $(STAMP) $(MANIFEST)  ## make rollback VERSION=<id> WHY="..." [WHO=name]
 	$(BIN)/python platform/cli.py rollback $(VERSION) --why "$(WHY)" $(if $(WHO),--who "$(WHO)")

@@ -16,7 +16,6 @@ from pathlib import Path
 import definitions
 import runner
 from core.ingest.upstream import deliver_days
-from instance.postgres import PASSWORD_ENV
 from resources.settings import REPO_ROOT
 from tools import daemon_loop, ticks
 from tools.sandbox import SMALL_WINDOW, Platform
@@ -46,11 +45,7 @@ def daemon_latency(platform, env: dict, first: date, days: int) -> dict:
     is reported apart; the median and worst are of the ``days`` after it, a running
     deployment's landings."""
     settings = platform.settings
-    env = {**env, "DAGSTER_HOME": str(platform.root / "dagster_home"),
-           "PLATFORM_DATA_DIR": str(settings.data_dir), "LANDING_DIR": str(settings.landing_dir),
-           "WAREHOUSE_PATH": str(settings.warehouse_path), "DBT_RUNS": settings.dbt_runs}
-    if platform.postgres is not None:
-        env[PASSWORD_ENV] = platform.postgres.password
+    env = platform.environment(env)
     process = daemon_loop.start_dagster_dev(env, REPO_ROOT / ".bench" / "daemon_latency.log")
     samples = []
     try:

@@ -13,7 +13,7 @@ from dagster import DagsterInstance
 from core.ingest.upstream import land_days
 from instance.config import InstanceChoices
 from instance.config import install as install_instance_config
-from instance.postgres import PostgresAddress
+from instance.postgres import PASSWORD_ENV, PostgresAddress
 from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import DuckDBWarehouse
 
@@ -81,6 +81,20 @@ class Platform:
         self.instance = make_instance(root, parts or (STOCK_PARTS if stock else None), postgres)
         self._definitions_module = definitions_module
         self.runner = runner
+
+    def environment(self, base: dict) -> dict:
+        """``base`` (os.environ, say) pointed at this deployment: what a Dagster process of it
+        (`dagster dev`, a daemon, a webserver) needs to find its instance, data and code."""
+        settings = self.settings
+        env = {**base, "DAGSTER_HOME": str(self.root / "dagster_home"),
+               "PLATFORM_DATA_DIR": str(settings.data_dir),
+               "LANDING_DIR": str(settings.landing_dir),
+               "WAREHOUSE_PATH": str(settings.warehouse_path),
+               "MODEL_SPECS_DIR": str(settings.model_specs_dir),
+               "DBT_RUNS": settings.dbt_runs, "PYTHONPATH": CODE_PYTHONPATH}
+        if self.postgres is not None:
+            env[PASSWORD_ENV] = self.postgres.password
+        return env
 
     def land(self, first: date, last: date):
         return land_days(self.settings.landing_dir, first, last)

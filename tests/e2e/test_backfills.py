@@ -62,10 +62,7 @@ class Operator:
 def operator(built_platform, tmp_path_factory):
     """A deployment with Jan 1 .. Feb 12 built, under the real webserver, then the daemon."""
     platform = built_platform.clone(tmp_path_factory.mktemp("backfills"))
-    settings = platform.settings
-    env = {**os.environ, "DAGSTER_HOME": str(platform.root / "dagster_home"),
-           "PLATFORM_DATA_DIR": str(settings.data_dir), "LANDING_DIR": str(settings.landing_dir),
-           "WAREHOUSE_PATH": str(settings.warehouse_path), "PYTHONPATH": str(REPO_ROOT)}
+    env = platform.environment(os.environ)
     webserver, url = daemon_loop.start_webserver(env, timeout=180)
     daemon = None
     try:

@@ -27,7 +27,7 @@ from internals.run_launcher import WORKER_PID_TAG
 from resources.settings import REPO_ROOT
 from tests.conftest import CLASSIFIER
 from tools import daemon_loop, faults
-from tools.sandbox import CODE_PYTHONPATH, Platform
+from tools.sandbox import Platform
 
 MODEL = keys.ModelKeys(CLASSIFIER)
 CUTOFF, SERVED, LANDED = "2013-02-03", date(2013, 2, 13), date(2013, 2, 13)
@@ -63,12 +63,7 @@ def deployment(postgres, tmp_path_factory, definitions_module, runner):
 def daemon(deployment, tmp_path, monkeypatch):
     """The real daemon over the deployment (its environment is the code server's too); its log
     is ``daemon.log``. The password reaches it as on the cluster: DAGSTER_PG_PASSWORD."""
-    settings = deployment.settings
-    env = {"DAGSTER_HOME": str(deployment.root / "dagster_home"),
-           "PLATFORM_DATA_DIR": str(settings.data_dir), "WAREHOUSE_PATH": str(settings.warehouse_path),
-           "LANDING_DIR": str(settings.landing_dir), "MODEL_SPECS_DIR": str(settings.model_specs_dir),
-           "PYTHONPATH": CODE_PYTHONPATH, "DAGSTER_EVENT_BATCH_SIZE": "1000",
-           "DAGSTER_PG_PASSWORD": deployment.postgres.password}
+    env = {**deployment.environment({}), "DAGSTER_EVENT_BATCH_SIZE": "1000"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)  # faults.queue_runs loads the workspace from here
     log = tmp_path / "daemon.log"
@@ -139,7 +134,9 @@ def schedule_rows(platform, day: str) -> list[tuple]:
                           " where partition_date = ? order by all", [day])
 
 
-def test_a_killed_run_is_failed_by_run_monitoring_and_its_day_reruns_clean(deployment, daemon):
+def test_a_killed_run_is_failed_by_run_monitoring_and_retried_clean(deployment, daemon):
+    """Its worker SIGKILLed mid-run: run monitoring fails the run, and the daemon runs it again
+    once (run_retries in platform/dagster.yaml), which rebuilds the day as it was."""
     instance, day = deployment.instance, "2013-02-10"
     before = schedule_rows(deployment, day)
     (run_id,) = faults.queue_runs(instance, "daily_data", [day])
@@ -153,9 +150,9 @@ def test_a_killed_run_is_failed_by_run_monitoring_and_its_day_reruns_clean(deplo
     assert failed.status == DagsterRunStatus.FAILURE
     assert schedule_rows(deployment, day) == before  # the write was one transaction
 
-    (again,) = faults.queue_runs(instance, "daily_data", [day])
-    wait_for(lambda: instance.get_run_by_id(again).is_finished, 180, "the re-run")
-    assert instance.get_run_by_id(again).status == DagsterRunStatus.SUCCESS
+    (retry,) = wait_for(lambda: finished(instance.get_runs(RunsFilter(
+        tags={"dagster/parent_run_id": run_id}))), 240, "the daemon's retry to end")
+    assert retry.status == DagsterRunStatus.SUCCESS and retry.tags["dagster/partition"] == day
     assert schedule_rows(deployment, day) == before
 
 

@@ -33,6 +33,7 @@ from sensors.service_levels import build_service_level_sensor
 from tests.e2e.test_promotion import MODEL, NEXT_DAY, SHORT_SHADOW, with_weak_champion
 from tools.sandbox import Platform
 from tools.ticks import execute_requests, tick_new_data
+from tools.webhook import WebhookReceiver
 
 WEEK = (date(2013, 3, 1), date(2013, 3, 7))
 BAD_DAY = date(2013, 3, 8)
@@ -61,17 +62,18 @@ def events_at(platform, now: datetime) -> dict:
     return indicator_events(platform.instance, objectives(platform), now, sources(platform))
 
 
-def alert_sensor(platform, clock):
+def alert_sensor(platform, clock, webhook_url=None):
     return build_service_level_sensor(objectives(platform), sources(platform),
-                                      platform.settings.data_dir / "alerts.jsonl", None, clock)
+                                      platform.settings.data_dir / "alerts.jsonl", webhook_url,
+                                      clock)
 
 
 class AlertTicks:
     """The alert sensor ticked again and again, its cursor carried as the daemon carries it."""
 
-    def __init__(self, platform, now: datetime):
+    def __init__(self, platform, now: datetime, webhook_url: str | None = None):
         self.platform, self.clock, self.cursor = platform, Clock(now), None
-        self.sensor = alert_sensor(platform, self.clock)
+        self.sensor = alert_sensor(platform, self.clock, webhook_url)
 
     def at(self, now: datetime) -> list[dict]:
         """Tick at ``now``: the notices delivered by this tick, as the alerts file has them."""
@@ -152,6 +154,14 @@ def test_a_bad_file_and_its_failed_run_alert_once_then_resolve(incident):
     assert sorted(a["key"] for a in resolved) == sorted(a["key"] for a in opened)
     assert {a["kind"] for a in resolved} == {"slo_resolve"}
     assert alerts.at(failed_at + timedelta(hours=7, minutes=1)) == []
+
+
+def test_each_alert_is_posted_to_the_webhook_as_written(incident):
+    platform, _, _, _, failed_at, *_ = incident
+    with WebhookReceiver() as hook:  # a real HTTP endpoint, where a chat or pager would be
+        written = AlertTicks(platform, failed_at, hook.url).at(failed_at + MINUTE)
+    assert "M1" in {a["objective"] for a in written}  # the failed run
+    assert hook.received == written
 
 
 def free_port() -> int:

@@ -32,11 +32,7 @@ def webserver(built_platform, tmp_path_factory):
     platform = built_platform.clone(tmp_path_factory.mktemp("ui"))  # Jan 1 .. Feb 12 materialized
     assert platform.train("2013-02-03", holdout_days=7, models=[ModelKeys("not_on_time")]).success
 
-    env = {**os.environ, "DAGSTER_HOME": str(platform.root / "dagster_home"),
-           "PLATFORM_DATA_DIR": str(platform.settings.data_dir),
-           "WAREHOUSE_PATH": str(platform.settings.warehouse_path),
-           "PYTHONPATH": str(REPO_ROOT)}
-    server, url = daemon_loop.start_webserver(env, timeout=120)
+    server, url = daemon_loop.start_webserver(platform.environment(os.environ), timeout=120)
     try:
         yield url
     finally:

@@ -94,6 +94,10 @@ def test_helm_values_render_the_same_instance(values, instance_yaml):
     assert (values["concurrency"]["runs"]["maxConcurrentRuns"]
             == instance_yaml["concurrency"]["runs"]["max_concurrent_runs"])
     assert values["dagsterDaemon"]["runMonitoring"]["enabled"] == instance_yaml["run_monitoring"]["enabled"]
+    retries, local_retries = values["dagsterDaemon"]["runRetries"], instance_yaml["run_retries"]
+    assert (retries["enabled"], retries["maxRetries"], retries["retryOnAssetOrOpFailure"]) == (
+        local_retries["enabled"], local_retries["max_retries"],
+        local_retries["retry_on_asset_or_op_failure"])
     postgres, chart = instance_yaml["storage"]["postgres"]["postgres_db"], values["postgresql"]
     assert (postgres["hostname"], postgres["port"], postgres["db_name"], postgres["username"],
             postgres["scheme"]) == (chart["postgresqlHost"], chart["service"]["port"],
