@@ -22,7 +22,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -32,7 +31,7 @@ from dagster import DagsterRunStatus, RunsFilter
 from assets.ingest.landing_batch import WAITS_TAG
 from assets.monitor.indicators import SERVICE_LEVELS, SERVING_ARTIFACTS
 from core.ingest.contract import landing_path
-from core.ingest.upstream import delivery_timeline, package_day_text
+from core.ingest.upstream import delivery_timeline, package_day_text, write_atomically
 from internals.run_launcher import WORKER_PID_TAG
 from resources.settings import REPO_ROOT
 from tools import daemon_loop, latency
@@ -44,8 +43,7 @@ QUIET_SECONDS = 35.0
 
 def deliver(landing: Path, day: date, lead_days: int, broken: bool = False) -> Path | None:
     """The end of ``day`` lands: its outcomes and weather, the schedule of the day ahead. With
-    ``broken``, that schedule's header is misspelt. Each file appears whole (written aside,
-    then renamed). Returns the schedule's path."""
+    ``broken``, that schedule's header is misspelt. Returns the schedule's path."""
     schedule = None
     for dataset, of_day in delivery_timeline(day, day, lead_days):
         text = package_day_text(dataset, of_day)
@@ -54,11 +52,7 @@ def deliver(landing: Path, day: date, lead_days: int, broken: bool = False) -> P
             schedule = path
             if broken:
                 text = text.replace("year,", "yeer,", 1)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".part",
-                                         delete=False) as part:
-            part.write(text)
-        os.replace(part.name, path)
+        write_atomically(path, text)
     return schedule
 
 
@@ -81,8 +75,7 @@ def kill_serving_run(instance, landed: float, timeout: float = 300) -> str:
 def replay(platform, days: int, broken_at: int, killed_at: int, webhook_url: str
            ) -> list[dict]:
     settings, instance = platform.settings, platform.instance
-    env = {**platform.environment(dict(os.environ)),
-           "ALERT_WEBHOOK_URL": webhook_url}
+    env = {**platform.environment(os.environ), "ALERT_WEBHOOK_URL": webhook_url}
     first = latency.LAST_BUILT + timedelta(days=1)
     process = daemon_loop.start_dagster_dev(env, WORK / "dagster_dev.log")
     lines, broken_schedule = [], None

@@ -87,7 +87,7 @@ def package_day_text(dataset: str, day: date) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomically(path: Path, content: str) -> bool:
+def write_atomically(path: Path, content: str) -> bool:
     """Write through a temp file and rename, so a watcher never sees half a file.
 
     Returns False (and leaves the file alone) when it already holds exactly this content.
@@ -106,7 +106,7 @@ def land_days(landing_dir: Path, first: date, last: date,
               datasets: tuple[str, ...] = tuple(DAILY_DATASETS)) -> dict[str, int]:
     """Deliver whole days ``first..last`` of ``datasets``, regardless of when the world would
     have. Returns the number of files written (new or changed) per dataset."""
-    return {name: sum(_write_atomically(landing_path(landing_dir, name, day),
+    return {name: sum(write_atomically(landing_path(landing_dir, name, day),
                                         package_day_text(name, day))
                       for day in days_between(first, last))
             for name in datasets}
@@ -133,6 +133,6 @@ def deliver_days(landing_dir: Path, first: date, last: date, lead_days: int = 1)
     number of files written (new or changed) per dataset."""
     written = dict.fromkeys(DAILY_DATASETS, 0)
     for dataset, day in delivery_timeline(first, last, lead_days):
-        written[dataset] += _write_atomically(landing_path(landing_dir, dataset, day),
+        written[dataset] += write_atomically(landing_path(landing_dir, dataset, day),
                                               package_day_text(dataset, day))
     return written

@@ -8,7 +8,6 @@ instance; only its clock is set, so that "an hour later" needs no hour.
 """
 
 import json
-import socket
 import urllib.request
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -31,6 +30,7 @@ from core.monitor.service_levels import load_objectives
 from core.train.model_spec import load_specs
 from sensors.service_levels import build_service_level_sensor
 from tests.e2e.test_promotion import MODEL, NEXT_DAY, SHORT_SHADOW, with_weak_champion
+from tools import daemon_loop
 from tools.sandbox import Platform
 from tools.ticks import execute_requests, tick_new_data
 from tools.webhook import WebhookReceiver
@@ -164,17 +164,11 @@ def test_each_alert_is_posted_to_the_webhook_as_written(incident):
     assert hook.received == written
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_prometheus_scrapes_the_indicators_and_the_burn(incident):
     platform, _, _, _, failed_at, *_ = incident
     collector = ServiceLevelCollector(platform.instance, objectives(platform), sources(platform),
                                       Clock(failed_at + MINUTE))
-    port = free_port()
+    port = daemon_loop.free_port()
     server, thread = serve_metrics(collector, port)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
