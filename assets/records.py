@@ -27,3 +27,22 @@ def latest_metadata(instance: DagsterInstance, key: AssetKey,
         return {}
     return {name: value.value for name, value in
             record.asset_materialization.metadata.items()}
+
+
+def latest_storage_ids(instance: DagsterInstance, key: AssetKey,
+                       partitions: list[str]) -> dict[str, int]:
+    """{partition: storage id of its latest materialization} for those of ``partitions`` that
+    have one. Storage ids grow with time: a larger one was recorded later."""
+    latest: dict[str, int] = {}
+    if not partitions:  # an empty filter would match every partition
+        return latest
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, asset_partitions=partitions), limit=100,
+            cursor=cursor)
+        for record in result.records:  # newest first
+            latest.setdefault(record.partition_key, record.storage_id)
+        if not result.has_more:
+            return latest
+        cursor = result.cursor

@@ -12,6 +12,7 @@ Everything else downstream follows by declarative automation.
 
 import hashlib
 import json
+from datetime import date, timedelta
 
 import duckdb
 from dagster import (
@@ -24,16 +25,20 @@ from dagster import (
 )
 
 from assets.gate.published import champion_version
-from assets.ingest.landing_batch import FILES_TAG, LANDING_BATCH_TAG, WAITS_TAG
+from assets.ingest.landing_batch import FILES_TAG, LANDED_AT_TAG, LANDING_BATCH_TAG, WAITS_TAG
 from assets.ingest.raw import ingested_hashes, raw_key
-from assets.keys import ModelKeys
+from assets.keys import LABELS, ModelKeys
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
+from assets.records import latest_storage_ids
 from core.ingest.contract import DAILY_DATASETS, file_sha256
 from core.ingest.plan import LandingRun, landing_runs, open_days, plan_ingestion
 from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse, WarehouseBusy
 
 HASH_CHARS = 16
+# How far back a day ahead's run builds labels a failed serving run left unbuilt; failures on
+# more days in a row than that are an incident to backfill (docs/oncall.md, refused file).
+HEAL_DAYS = 7
 
 
 def scan_landing_zone(landing: LandingZone) -> dict[str, str]:
@@ -88,16 +93,30 @@ def build_new_data_sensor(daily_chain: list[AssetKey], models: list[ModelKeys]):
         context.log.info(f"{len(plan.days)} day(s) to ingest: {[d.day for d in plan.days]}")
         serving = [key for model in models if champion_version(context.instance, model)
                    for key in (model.predictions, model.shadow_predictions)]
-        runs = landing_runs(plan.days, open_days(set(scheduled), found))
+        runs = landing_runs(plan.days, open_days(set(scheduled), found),
+                            unlabeled_days(context.instance, min(d.day for d in plan.days)))
         batch = hashlib.sha256(" ".join(run.run_key for run in runs).encode()).hexdigest()[:12]
-        return [_run_request(run, daily_chain + serving, batch) for run in runs]
+        return [_run_request(run, daily_chain + serving, batch, landing) for run in runs]
 
     return new_data
 
 
-def _run_request(run: LandingRun, chain: list[AssetKey], batch: str) -> RunRequest:
-    files = ",".join(f"{dataset}/{run.last}.csv" for dataset in run.datasets)
-    tags = {FILES_TAG: files, LANDING_BATCH_TAG: batch,
+def unlabeled_days(instance, before: str) -> set[str]:
+    """The HEAL_DAYS days before ``before`` whose outcomes were ingested after their labels were
+    last built (or that have none): a serving run that was to build them failed."""
+    days = [(date.fromisoformat(before) - timedelta(days=n)).isoformat()
+            for n in range(1, HEAL_DAYS + 1)]
+    outcomes = latest_storage_ids(instance, raw_key("outcomes"), days)
+    labels = latest_storage_ids(instance, LABELS, days)
+    return {day for day, ingested in outcomes.items() if labels.get(day, -1) < ingested}
+
+
+def _run_request(run: LandingRun, chain: list[AssetKey], batch: str,
+                 landing: LandingZone) -> RunRequest:
+    files = [landing.file_for(dataset, date.fromisoformat(run.last)) for dataset in run.datasets]
+    landed = max(path.stat().st_mtime for path in files)  # found by this tick's scan
+    tags = {FILES_TAG: ",".join(f"{path.parent.name}/{path.name}" for path in files),
+            LANDED_AT_TAG: f"{landed:.3f}", LANDING_BATCH_TAG: batch,
             **({WAITS_TAG: "true"} if run.serves else {})}
     selection = [raw_key(dataset) for dataset in run.datasets] + (chain if run.serves else [])
     if run.first == run.last:

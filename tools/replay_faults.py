@@ -44,11 +44,11 @@ QUIET_SECONDS = 35.0
 def deliver(landing: Path, day: date, lead_days: int, broken: bool = False) -> Path | None:
     """The end of ``day`` lands: its outcomes and weather, the schedule of the day ahead. With
     ``broken``, that schedule's header is misspelt. Returns the schedule's path."""
-    schedule = None
+    schedule, ahead = None, day + timedelta(days=lead_days)
     for dataset, of_day in delivery_timeline(day, day, lead_days):
         text = package_day_text(dataset, of_day)
         path = landing_path(landing, dataset, of_day)
-        if dataset == "schedule":
+        if dataset == "schedule" and of_day == ahead:  # not ``day``'s own, published before
             schedule = path
             if broken:
                 text = text.replace("year,", "yeer,", 1)

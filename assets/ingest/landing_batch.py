@@ -10,6 +10,9 @@ from dagster import DagsterRunStatus, RetryRequested, RunsFilter
 LANDING_BATCH_TAG = "landing/batch"  # the same on every run of one landing
 WAITS_TAG = "landing/waits_for_batch"  # on the run that builds and serves
 FILES_TAG = "landing/files"  # the run's landing files: dataset/day.csv, comma-separated
+# When the newest of those files landed (epoch seconds), as the sensor saw it: a file re-sent
+# later must not move when an earlier run's files landed.
+LANDED_AT_TAG = "landing/landed_at"
 UNFINISHED = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
               DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 # Long enough for the landing's other runs to wait in the queue and run (a backlog's too).

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from assets.ingest.landing_batch import FILES_TAG, WAITS_TAG
+from assets.ingest.landing_batch import LANDED_AT_TAG, WAITS_TAG
 from assets.keys import MONITORING_GROUP, ModelKeys, raw_key
 from assets.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from core.ingest.contract import DAILY_DATASETS
@@ -109,7 +109,7 @@ def _probes(instance: DagsterInstance, key: AssetKey, since: datetime, ui_url: s
 def serving_runs(instance: DagsterInstance, since: datetime, sources: "Sources"
                  ) -> list[indicators.ServingRun]:
     """The landing runs that served a day (assets/ingest/landing_batch.WAITS_TAG), each with
-    when its files landed (their modification time in the landing zone)."""
+    when its files landed."""
     runs = []
     for record in instance.get_run_records(RunsFilter(
             statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE], updated_after=since,
@@ -117,15 +117,18 @@ def serving_runs(instance: DagsterInstance, since: datetime, sources: "Sources"
         if record.end_time is None:
             continue
         run = record.dagster_run
-        files = [Path(sources.landing_dir) / name
-                 for name in run.tags.get(FILES_TAG, "").split(",") if name]
-        times = [path.stat().st_mtime for path in files if path.exists()]
         runs.append(indicators.ServingRun(
             run.run_id, _utc(record.end_time), run.status == DagsterRunStatus.SUCCESS,
-            _utc(max(times)) if times and len(times) == len(files) else None,
+            _landed_at(run.tags),
             run.tags.get(PARTITION_TAG) or run.tags.get(RANGE_END_TAG, "?"),
             run_link(sources.ui_url, run.run_id)))
     return runs
+
+
+def _landed_at(tags: dict) -> datetime | None:
+    """When the run's files landed, as the new-data sensor saw them when it requested the run
+    (a file re-sent later does not move it)."""
+    return _utc(float(tags[LANDED_AT_TAG])) if LANDED_AT_TAG in tags else None
 
 
 def _per_model(instance: DagsterInstance, since: datetime, sources: "Sources", asset: str):
@@ -175,7 +178,6 @@ def drift_reports(instance: DagsterInstance, since: datetime, sources: "Sources"
 class Sources:
     """Where the indicators read from, besides the instance."""
     quarantine_dir: Path
-    landing_dir: Path
     ui_url: str
     gate_metrics: dict[str, tuple[str, bool]]  # model -> its gate metric, higher is better
 
@@ -185,7 +187,7 @@ class Sources:
 
     @classmethod
     def of(cls, settings, specs) -> "Sources":
-        return cls(settings.quarantine_dir, settings.landing_dir, settings.ui_url,
+        return cls(settings.quarantine_dir, settings.ui_url,
                    {s.name: (s.gate.metric, s.gate.higher_is_better) for s in specs})
 
 

@@ -11,7 +11,8 @@ day; this module decides, free of Dagster, so that the rules are tested directly
   when the corrected schedule lands);
 - the run key names the day and the content of its files: the same files never run twice;
 - a day ahead (its schedule alone) is one run from its landing file to its predictions
-  (landing_runs), so that a landed day is served without waiting for sensor ticks in between.
+  (landing_runs), so that a landed day is served without waiting for sensor ticks in between;
+  it also builds the labels a failed serving run left unbuilt, so the loop heals.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class LandingRun:
     run_key: str
 
 
-def landing_runs(days: list[DayToIngest], open_days: set[str] = frozenset()) -> list[LandingRun]:
+def landing_runs(days: list[DayToIngest], open_days: set[str] = frozenset(),
+                 unlabeled_days: set[str] = frozenset()) -> list[LandingRun]:
     """The runs of the planned ``days``, in day order.
 
     A day whose new schedule came alone is a day ahead, to be served: its run ingests the
@@ -89,6 +91,11 @@ def landing_runs(days: list[DayToIngest], open_days: set[str] = frozenset()) -> 
     a whole backlog after a pause) are in the same run too, their schedules read again
     (unchanged), and it builds their labels before the features that read them, once their
     raw runs are done (assets/ingest/landing_batch.py). Every other day is a run of its raw feeds.
+
+    The days just before it whose outcomes are ingested but whose labels are not built
+    (``unlabeled_days``: the serving run that should have built them failed, e.g. on a refused
+    schedule) are in the run too, so that the loop heals with the next landing instead of
+    refusing each day after on features that miss those labels.
 
     Outcomes can also come after the day ahead was served (they waited for their schedule's run
     in a busy queue): that day ahead (in ``open_days``: scheduled, not flown) was scored from
@@ -106,7 +113,7 @@ def landing_runs(days: list[DayToIngest], open_days: set[str] = frozenset()) -> 
                                        f"serve:{ahead}:after:{day.run_key}"))
             continue
         first = day.day
-        while _day_before(first) in planned:
+        while _day_before(first) in planned or _day_before(first) in unlabeled_days:
             first = _day_before(first)
         runs.append(LandingRun(first, day.day, ("schedule",), True, f"serve:{day.run_key}"))
     return runs

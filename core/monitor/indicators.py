@@ -104,7 +104,7 @@ class ServingRun:
     run_id: str
     ended_at: datetime
     succeeded: bool
-    landed_at: datetime | None  # the newest of its files; None when they are gone
+    landed_at: datetime | None  # the newest of its files; None when not recorded
     day: str
     link: str = ""
 
@@ -118,7 +118,7 @@ def landing_to_served(runs: list[ServingRun], within: timedelta) -> list[Event]:
     ``within`` of the last file landing."""
     return [Event(r.ended_at, r.succeeded and r.latency is not None and r.latency <= within,
                   f"{r.day} served " + (f"{r.latency.total_seconds():.0f} s after landing"
-                                        if r.latency is not None else "(files gone)")
+                                        if r.latency is not None else "(landing time not recorded)")
                   + ("" if r.succeeded else ", run failed"), r.link) for r in runs]
 
 

@@ -127,6 +127,43 @@ def test_a_landed_day_is_served_by_its_landing_runs_alone(built_platform, tmp_pa
                           " where flight_date = '2013-02-13'")[0][0] > 500
 
 
+
+def test_a_refused_day_ahead_heals_with_its_corrected_file(built_platform, tmp_path):
+    """Feb 14's schedule lands with a misspelt header: its serving run fails, and Feb 13's
+    labels, which that run was to build, are not built. The supplier's corrected file comes with
+    the next landing: that landing's serving run builds them too, and Feb 14 and 15 are served
+    (not refused by the serving-skew check for features missing Feb 13's labels)."""
+    platform = built_platform.clone(tmp_path, SMALL_WINDOW)
+    assert platform.train("2013-02-03", models=[MODEL]).success
+    assert platform.promote([MODEL]).success
+    landing, day = platform.settings.landing_dir, date(2013, 2, 13)
+    _, cursor = tick_new_data(platform.defs, platform.instance, landing, None,
+                              platform.settings.warehouse_path)
+    land_days(landing, day, day, datasets=("schedule",))  # Feb 13 served a day ahead
+    requests, cursor = tick_new_data(platform.defs, platform.instance, landing, cursor)
+    assert ticks.execute_requests(platform, requests)
+    deliver_days(landing, day, day)  # Feb 13's outcomes and weather, Feb 14's schedule
+    broken = landing_path(landing, "schedule", date(2013, 2, 14))
+    broken.write_text(broken.read_text().replace("year,", "yeer,", 1))
+    requests, cursor = tick_new_data(platform.defs, platform.instance, landing, cursor)
+    assert not ticks.execute_requests(platform, requests)
+    reported_feb_13 = ("select count(*) filter (where outcome_reported)"
+                       " from labels.flight_labels where flight_date = '2013-02-13'")
+    assert platform.query(reported_feb_13) == [(0,)]  # its outcomes are in, its labels not
+
+    deliver_days(landing, date(2013, 2, 14), date(2013, 2, 14))  # Feb 14's schedule again
+    requests, _ = tick_new_data(platform.defs, platform.instance, landing, cursor)
+    serve = next(r for r in requests if WAITS_TAG in r.tags)
+    assert (serve.partition_key_range.start, serve.partition_key_range.end) == (
+        "2013-02-13", "2013-02-15")
+    assert ticks.execute_requests(platform, requests)
+    served = dict(platform.query(
+        "select flight_date::varchar, count(*) from ml.not_on_time_predictions"
+        " where flight_date in ('2013-02-14', '2013-02-15') group by 1"))
+    assert set(served) == {"2013-02-14", "2013-02-15"} and min(served.values()) > 500
+    assert platform.query(reported_feb_13)[0][0] > 500
+
+
 def _drift_metadata(platform):
     event = platform.instance.get_latest_materialization_event(DRIFT_REPORT)
     return {key: value.value for key, value in event.asset_materialization.metadata.items()}

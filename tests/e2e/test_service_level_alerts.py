@@ -8,6 +8,7 @@ instance; only its clock is set, so that "an hour later" needs no hour.
 """
 
 import json
+import os
 import urllib.request
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -212,6 +213,12 @@ def test_a_day_served_from_its_landing_and_a_training_are_within_their_objective
     assert day.good and "2013-02-14 served" in day.subject
     seconds = float(day.subject.split(" served ")[1].split(" s ")[0])
     assert 0 < seconds < 3600
+    # The supplier re-sends Feb 14's schedule an hour later: when the day landed stays put.
+    resent = landing_path(served.settings.landing_dir, "schedule", NEXT_DAY + timedelta(days=1))
+    later = resent.stat().st_mtime + 3600
+    os.utime(resent, (later, later))
+    assert events_at(served, last_run_end(served.instance) + MINUTE)["M2"][0].subject \
+        == day.subject
     (training,) = events["M6"]  # the weak champion's training recorded its own cost
     assert training.good and training.subject.startswith(MODEL.name)
     metadata = served.instance.get_latest_materialization_event(

@@ -75,6 +75,17 @@ def test_a_backlog_ingests_each_day_then_serves_the_day_ahead_over_all_of_them()
     assert (runs[-1].first, runs[-1].last) == ("2013-03-03", "2013-03-04")
 
 
+def test_a_day_ahead_also_builds_the_labels_a_failed_serving_run_left_unbuilt():
+    # Mar 2's schedule was refused: the run that served it (and built Mar 1's labels) failed.
+    # Its corrected file comes with Mar 2's outcomes and Mar 3's schedule.
+    days = [_day("2013-03-02", "outcomes", "schedule", "weather"), _day("2013-03-03", "schedule")]
+    runs = landing_runs(days, unlabeled_days={"2013-03-01"})
+    assert (runs[-1].first, runs[-1].last, runs[-1].serves) == ("2013-03-01", "2013-03-03", True)
+    # Only the days just before: an older unlabeled day past a labeled one stays out.
+    runs = landing_runs([_day("2013-03-03", "schedule")], unlabeled_days={"2013-03-01"})
+    assert (runs[-1].first, runs[-1].last) == ("2013-03-03", "2013-03-03")
+
+
 
 
 def test_outcomes_that_come_after_their_day_ahead_was_served_serve_it_again():
