@@ -4,6 +4,7 @@ Building a window costs a dbt run (seconds), so one January + early February bui
 by the read-only tests (session scope); tests that change data work on their own copies.
 """
 
+import json
 import os
 import re
 import shutil
@@ -13,7 +14,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from dagster import BetaWarning, PreviewWarning
+from dagster import AssetKey, BetaWarning, PreviewWarning
+from filelock import FileLock
 from hypothesis import settings as hypothesis_settings
 
 import cli as cli_module
@@ -86,9 +88,30 @@ def new_platform(tmp_path, definitions_module, runner):
 
 
 @pytest.fixture(scope="session")
-def built_platform(tmp_path_factory, definitions_module, runner):
-    """Jan 1 .. Feb 12 landed and materialized (raw, staging, features) through Dagster."""
-    platform = Platform(tmp_path_factory.mktemp("built"), definitions_module, runner)
+def built_platform(tmp_path_factory, worker_id, definitions_module, runner):
+    """Jan 1 .. Feb 12 landed and materialized (raw, staging, features) through Dagster.
+
+    Built once per test run: the first pytest-xdist worker to need it builds it in the run's
+    shared temp folder, and every worker works on a copy of its own."""
+    if worker_id == "master":  # not under xdist
+        return _build(Platform(tmp_path_factory.mktemp("built"), definitions_module, runner))
+    shared = tmp_path_factory.getbasetemp().parent / "built"  # this run's, all workers'
+    with FileLock(f"{shared}.lock"):
+        built = Platform(shared, definitions_module, runner)
+        if not (shared / BUILT_OUTCOME).exists():
+            _build(built)
+            (shared / BUILT_OUTCOME).write_text(json.dumps(
+                {key.to_user_string(): ok for key, ok in built.outcome.items()}))
+        platform = built.clone(tmp_path_factory.mktemp("built"))
+    platform.outcome = {AssetKey.from_user_string(key): ok for key, ok in
+                        json.loads((shared / BUILT_OUTCOME).read_text()).items()}
+    return platform
+
+
+BUILT_OUTCOME = "outcome.json"  # written last: the build is complete
+
+
+def _build(platform: Platform) -> Platform:
     platform.land(SHARED_FIRST, SHARED_LAST)
     platform.outcome = platform.materialize(SHARED_FIRST, SHARED_LAST)
     return platform

@@ -76,11 +76,10 @@ def bad_outcome_files(good: bytes) -> dict[str, tuple[bytes, str, int | None, st
     }
 
 
-def queue_runs(instance, job_name: str, partitions: list[str]) -> list[str]:
-    """Submit one run per partition to the run queue and stop every sensor, as an operator would
-    from the UI. Dagster has no public Python API that queues a run of a code location without
-    a webserver, so this reuses what `dagster job launch` does, in one process."""
-    from dagster._cli.job import _create_run
+@contextmanager
+def _repository(instance):
+    """The repo's one code location, loaded from workspace.yaml: (code location, repository,
+    workspace)."""
     from dagster._cli.workspace.cli_target import WorkspaceOpts, get_workspace_from_cli_opts
     from dagster.version import __version__
 
@@ -89,8 +88,28 @@ def queue_runs(instance, job_name: str, partitions: list[str]) -> list[str]:
         (location,) = workspace.get_code_location_entries().values()
         code_location = location.code_location
         (repo,) = code_location.get_repositories().values()
-        for sensor in repo.get_sensors():  # the test, not new files, decides what runs
-            instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
+        yield code_location, repo, workspace
+
+
+def _stop_sensors(instance, repo) -> None:
+    for sensor in repo.get_sensors():  # the test, not new files, decides what runs
+        instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
+
+
+def stop_every_sensor(instance) -> None:
+    """As an operator would from the UI."""
+    with _repository(instance) as (_, repo, _):
+        _stop_sensors(instance, repo)
+
+
+def queue_runs(instance, job_name: str, partitions: list[str]) -> list[str]:
+    """Submit one run per partition to the run queue and stop every sensor, as an operator would
+    from the UI. Dagster has no public Python API that queues a run of a code location without
+    a webserver, so this reuses what `dagster job launch` does, in one process."""
+    from dagster._cli.job import _create_run
+
+    with _repository(instance) as (code_location, repo, workspace):
+        _stop_sensors(instance, repo)
         remote_job = repo.get_full_job(job_name)
         run_ids = []
         for partition in partitions:
@@ -106,22 +125,19 @@ def queue_runs(instance, job_name: str, partitions: list[str]) -> list[str]:
 
 def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | None = None,
                            postgres=None, stock: bool = False) -> dict:
-    """Land ``days``, queue one daily_data run per day, let the real daemon run them all;
-    ``stock``: on Dagster's event log and run launcher and dagster-dbt's dbt runs.
-
-    Returns the run records and every event message of those runs. The environment of this
-    process is pointed at ``root`` (the code server inherits it).
-    """
+    """Land ``days`` in a new deployment in ``root``, then run_together their daily_data runs
+    under a daemon started for them; ``stock``: on Dagster's event log and run launcher and
+    dagster-dbt's dbt runs. The environment of this process is pointed at ``root`` (the code
+    server inherits it)."""
     import os
     import subprocess
     from datetime import date
 
-    from dagster import AssetKey, DagsterRunStatus, RunsFilter
+    from dagster import AssetKey
 
     import runner
     from core.ingest.upstream import land_days
     from definitions import build_definitions
-    from resources.warehouse import DuckDBWarehouse
     from tools import daemon_loop
     from tools.sandbox import STOCK_PARTS, make_instance, make_settings
 
@@ -142,21 +158,40 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
     reference.append(AssetKey(["staging", "stg_planes"]))
     assert runner.execute(defs, instance, reference, log=lambda _: None).success
 
-    run_ids = queue_runs(instance, "daily_data", days)
-    queued_statuses = {run.status.value for run in instance.get_runs(RunsFilter(run_ids=run_ids))}
+    def start_daemon():
+        return daemon_loop.start_session(
+            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            {**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    return run_together(instance, days, settings.warehouse_path, start_daemon)
+
+
+def run_together(instance, days: list[str], warehouse_path: Path, start_daemon=None) -> dict:
+    """Queue one daily_data run per day and have them all in flight at once: the warehouse is
+    held, as an analyst's dbt run would hold it, until every run has started, so that their
+    steps meet at the warehouse whatever the machine's speed instead of the first run finishing
+    before the last one's process is up. ``start_daemon`` starts the daemon that dequeues them
+    (stopped at the end); without it, one is running already: its sensors are stopped and the
+    runs in flight finish first.
+
+    Returns the run records and every event message of those runs."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from resources.warehouse import DuckDBWarehouse
+    from tools import daemon_loop
 
     def runs():
         return [record.dagster_run for record in instance.get_run_records(RunsFilter(run_ids=run_ids))]
 
     waiting = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING)
-    # Hold the warehouse, as an analyst's dbt run would, until every run has started: their
-    # steps then meet at the warehouse whatever the machine's speed, instead of the first run
-    # finishing before the last one's process is up.
+    if start_daemon is None:  # a running daemon: only these runs, and none still in flight
+        stop_every_sensor(instance)  # (they would wait on the warehouse held below)
+        daemon_loop.wait_until_idle(instance, quiet_seconds=2, timeout=600)
     with ExitStack() as held:
-        held.enter_context(DuckDBWarehouse(path=str(settings.warehouse_path)).exclusive_access())
-        daemon = daemon_loop.start_session(
-            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            {**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        held.enter_context(DuckDBWarehouse(path=str(warehouse_path)).exclusive_access())
+        run_ids = queue_runs(instance, "daily_data", days)
+        queued_statuses = {run.status.value for run in runs()}
+        daemon = start_daemon() if start_daemon else None
         started = time.monotonic()
         try:
             while time.monotonic() - started < 300:
@@ -170,15 +205,17 @@ def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | No
                     break
                 time.sleep(1)
         finally:
-            daemon_loop.stop_session(daemon)
+            if daemon is not None:
+                daemon_loop.stop_session(daemon)
     records = instance.get_run_records(RunsFilter(run_ids=run_ids))
     return {
+        "instance": instance,
         "queued_statuses": queued_statuses,
         "records": records,
         "messages": [e.message or "" for run_id in run_ids for e in instance.all_logs(run_id)],
         "seconds": time.monotonic() - started,
         "seconds_until_all_started": all_started,
-        "warehouse_path": settings.warehouse_path,
+        "warehouse_path": warehouse_path,
     }
 
 

@@ -1,6 +1,7 @@
 """The instance on a real PostgreSQL, under the real daemon: the loop runs (a landed day is
-served, the retrain and serving sensors act), a killed run is failed by run monitoring and its
-day re-runs clean, and PostgreSQL going away loses nothing.
+served, the retrain and serving sensors act), runs in flight together share the warehouse, a
+killed run is failed by run monitoring and its day re-runs clean, and PostgreSQL going away
+loses nothing.
 
 One deployment for the module (Jan 1 .. Feb 12 landed and built, a weak champion trained at
 Feb 3 serving Feb 13), its instance on a database of the session's server
@@ -26,6 +27,7 @@ from core.ingest.upstream import deliver_days, land_days
 from internals.run_launcher import WORKER_PID_TAG
 from resources.settings import REPO_ROOT
 from tests.conftest import CLASSIFIER
+from tests.e2e.test_concurrency import assert_in_flight_together_without_lock_errors
 from tools import daemon_loop, faults
 from tools.sandbox import Platform
 
@@ -59,15 +61,16 @@ def deployment(postgres, tmp_path_factory, definitions_module, runner):
     return platform
 
 
-@pytest.fixture
-def daemon(deployment, tmp_path, monkeypatch):
-    """The real daemon over the deployment (its environment is the code server's too); its log
-    is ``daemon.log``. The password reaches it as on the cluster: DAGSTER_PG_PASSWORD."""
+@pytest.fixture(scope="module")
+def daemon(deployment, tmp_path_factory):
+    """The real daemon over the deployment, one for the module (its environment is the code
+    server's too); its log is ``daemon.log``. The password reaches it as on the cluster:
+    DAGSTER_PG_PASSWORD."""
     env = {**deployment.environment({}), "DAGSTER_EVENT_BATCH_SIZE": "1000"}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)  # faults.queue_runs loads the workspace from here
-    log = tmp_path / "daemon.log"
-    with log.open("w") as output:
+    log = tmp_path_factory.mktemp("daemon") / "daemon.log"
+    with pytest.MonkeyPatch.context() as patch, log.open("w") as output:
+        for name, value in env.items():
+            patch.setenv(name, value)  # faults.queue_runs loads the workspace from here
         process = daemon_loop.start_session(
             [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
             dict(os.environ), stdout=output, stderr=subprocess.STDOUT)
@@ -132,6 +135,14 @@ def test_the_loop_runs_on_postgresql_under_the_daemon(deployment, daemon):
 def schedule_rows(platform, day: str) -> list[tuple]:
     return platform.query("select * exclude (source_file) from raw.schedule"
                           " where partition_date = ? order by all", [day])
+
+
+def test_queued_runs_in_flight_together_finish_with_no_lock_errors(deployment, daemon):
+    """As on SQLite (tests/e2e/test_concurrency.py), where claiming the pool's slot is a
+    transaction of this database."""
+    days = ["2013-02-05", "2013-02-06"]
+    outcome = faults.run_together(deployment.instance, days, deployment.settings.warehouse_path)
+    assert_in_flight_together_without_lock_errors(outcome, days)
 
 
 def test_a_killed_run_is_failed_by_run_monitoring_and_retried_clean(deployment, daemon):
