@@ -11,9 +11,9 @@ deployment that keeps up. Two faults on the way:
 - a killed run: one landing's serving run has its worker SIGKILLed in the middle; run
   monitoring fails the run and the daemon runs it again (run_retries, platform/dagster.yaml).
 
-Then the service levels asset is materialized as its hourly schedule would, and the table it
-shows in the UI is printed, with every alert and resolve the daemon's alert sensor delivered
-(data/alerts.jsonl). Nothing is simulated but the calendar: a day passes in a minute or two.
+Then the probes and the service levels asset are materialized as their schedules would, and
+the table it shows in the UI is printed, with every alert and resolve the daemon's alert sensor
+delivered (data/alerts.jsonl). Nothing is simulated but the calendar: a day passes in a minute or two.
 """
 
 import argparse
@@ -29,7 +29,7 @@ from pathlib import Path
 from dagster import DagsterRunStatus, RunsFilter
 
 from assets.ingest.landing_batch import WAITS_TAG
-from assets.monitor.indicators import SERVICE_LEVELS, SERVING_ARTIFACTS
+from assets.monitor.indicators import REPRODUCIBILITY, SERVICE_LEVELS, SERVING_ARTIFACTS
 from core.ingest.contract import landing_path
 from core.ingest.upstream import delivery_timeline, package_day_text, write_atomically
 from internals.run_launcher import WORKER_PID_TAG
@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     with WebhookReceiver() as hook:
         lines = replay(platform, args.days, broken_at, killed_at, hook.url)
 
-    result = platform.execute([SERVING_ARTIFACTS, SERVICE_LEVELS])
+    # the probes (M7 hourly, M8 daily) and the indicators, as their schedules would run them
+    result = platform.execute([SERVING_ARTIFACTS, REPRODUCIBILITY, SERVICE_LEVELS])
     if not result.success:
         raise RuntimeError("the service levels asset failed")
     levels = platform.instance.get_latest_materialization_event(SERVICE_LEVELS)
@@ -144,7 +145,7 @@ def main(argv=None) -> int:
             print(f"  {alert['at']} {alert['kind']} {alert['key']} ({alert['severity']})")
         else:  # a failed run's (sensors/alerts.py)
             print(f"  {alert['at']} run_failed {alert['job']} {alert['partition']}:"
-                  f" {'; '.join(alert['reasons'])[:100]}")
+                  f" {('; '.join(alert['reasons']) or alert['error'])[:100]}")
     print(f"{len(hook.received)} of them posted to the webhook {hook.url}")
     (REPO_ROOT / ".bench").mkdir(exist_ok=True)
     (REPO_ROOT / ".bench" / "replay_faults.json").write_text(json.dumps(

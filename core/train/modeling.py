@@ -99,6 +99,12 @@ def export_onnx(pipeline: Pipeline, inputs: ModelInputs, name: str, task: str) -
         name=name,  # the default is a random uuid, which would make the bytes differ
         doc_string="",
     )
+    # skl2onnx lists the opsets in the order of a set of domain names, which follows the
+    # process's string hash seed: the same model would serialize differently from run to run.
+    opsets = sorted((opset.domain, opset.version) for opset in model.opset_import)
+    del model.opset_import[:]
+    for domain, version in opsets:
+        model.opset_import.add(domain=domain, version=version)
     return model.SerializeToString()
 
 
