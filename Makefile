@@ -59,7 +59,7 @@ ui: $(STAMP) $(MANIFEST) instance  ## Dagster UI + daemon on 127.0.0.1:3000 [INS
 metrics: $(STAMP) instance  ## the service levels for Prometheus: 127.0.0.1:9108/metrics [METRICS_PORT=]
 	$(PG_PASSWORD) $(BIN)/python platform/cli.py metrics --port $(or $(METRICS_PORT),9108)
 
-land: $(STAMP)  ## land days: make land START=2013-01-01 END=2013-01-31
+land: $(STAMP)  ## land days: make land START=2013-01-01 END=2013-01-31 [YEARS=N: synthetic history]
 	$(BIN)/python platform/cli.py land $(if $(START),--start $(START)) $(if $(END),--end $(END))
 
 backtest: $(STAMP) $(MANIFEST) instance  ## train + evaluate every weekly cutoff
@@ -119,6 +119,13 @@ $(STAMP): pyproject.toml
 $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 	cd dbt_project && ../$(BIN)/dbt parse --quiet
 	touch $@
+
+# YEARS=N: N years of history, the real 2013 and N - 1 years replayed before it, marked synthetic
+# (core/ingest/history.py), for measuring scale: make land YEARS=10, then make run YEARS=10. Every
+# command on that deployment takes the same YEARS (its partitions follow it).
+ifdef YEARS
+export HISTORY_YEARS := $(YEARS)
+endif
 
 # The instance's configuration, written before every command that uses it (the choices below
 # may differ from the last time): INSTANCE=postgres starts the deployment's own PostgreSQL under

