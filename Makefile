@@ -32,7 +32,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/platform
 # The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-fast lint dbt-docs instance ui metrics land backtest replay replay-faults rollback review bench gate-bench daemon-loop input-gain chaos clean manifest
+.PHONY: run test test-fast lint dbt-docs instance ui metrics land backtest replay replay-faults rollback review bench bench-scale gate-bench daemon-loop input-gain chaos clean manifest
 
 run: $(STAMP) $(MANIFEST) instance  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
@@ -79,6 +79,9 @@ review: $(STAMP) $(MANIFEST)  ## make review ACTION=promote|reject|rollback|paus
 
 bench: $(STAMP) $(MANIFEST) $(POSTGRES)  ## timings, written to .bench/results.json
 	$(BIN)/python -m tools.bench
+
+bench-scale: $(STAMP) $(MANIFEST)  ## 1, 3 and 10 years of history, each in a fresh deployment: cost per stage [SCALE="1 3 10"]
+	$(BIN)/python -m tools.bench_scale $(if $(SCALE),--scales $(SCALE))
 
 daemon-loop: $(STAMP) $(MANIFEST) instance  ## after make run END=2013-03-31 CUTOFF=2013-03-17: make daemon-loop START=2013-04-01 END=2013-04-06
 	mkdir -p .bench
