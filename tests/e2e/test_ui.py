@@ -4,6 +4,7 @@ downloaded). Screenshots go to test-output/ui/.
 """
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -27,16 +28,31 @@ expect.set_options(timeout=60_000)
 
 
 @pytest.fixture(scope="module")
-def webserver(built_platform, tmp_path_factory):
-    """A deployment with six weeks ingested and one model evaluated, served by the webserver."""
+def deployment(built_platform, tmp_path_factory):
+    """Six weeks ingested and one model evaluated."""
     platform = built_platform.clone(tmp_path_factory.mktemp("ui"))  # Jan 1 .. Feb 12 materialized
     assert platform.train("2013-02-03", holdout_days=7, models=[ModelKeys("not_on_time")]).success
+    return platform
 
-    server, url = daemon_loop.start_webserver(platform.environment(os.environ), timeout=120)
+
+def serve(env: dict):
+    server, url = daemon_loop.start_webserver(env, timeout=120)
     try:
         yield url
     finally:
         daemon_loop.stop_session(server)
+
+
+@pytest.fixture(scope="module")
+def webserver(deployment):
+    yield from serve(deployment.environment(os.environ))
+
+
+@pytest.fixture(scope="module")
+def webserver_at_ten_years(deployment):
+    """The same deployment given ten years of history (HISTORY_YEARS=10): 3,641 daily
+    partitions, the six weeks of 2013 materialized among them."""
+    yield from serve({**deployment.environment(os.environ), "HISTORY_YEARS": "10"})
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +63,19 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, webserver, request) -> Page:
+def open_page(browser, base_url: str) -> Page:
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.set_default_timeout(60_000)  # the first load of a page compiles the asset graph
     # A "Join the Dagster community" dialog may cover the page on first visit: skip it.
     page.add_locator_handler(page.get_by_text("Join the Dagster community"),
                              lambda: page.get_by_text("Skip", exact=True).click())
-    page.base_url = webserver
+    page.base_url = base_url
+    return page
+
+
+@pytest.fixture
+def page(browser, webserver, request) -> Page:
+    page = open_page(browser, webserver)
     yield page
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{request.node.name}.png")
@@ -74,6 +95,18 @@ def test_partition_view_of_raw_schedule(page):
     expect(materialized).to_be_visible()
     count = int(materialized.inner_text().split("(")[1].rstrip(")"))
     assert count == 43  # Jan 1 .. Feb 12 in this instance
+
+
+def test_partition_view_at_ten_years_of_history(browser, webserver_at_ten_years):
+    page = open_page(browser, webserver_at_ten_years)
+    page.goto(f"{page.base_url}/assets/features/flight_features?view=partitions")
+    expect(page.get_by_text(re.compile(r"3,?641 Partitions Selected"))).to_be_visible()
+    materialized = page.get_by_text("Materialized (")
+    expect(materialized).to_be_visible()
+    assert int(materialized.inner_text().split("(")[1].rstrip(")")) == 43
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "partition_view_at_ten_years_of_history.png")
+    page.close()
 
 
 def test_asset_check_results_on_raw_schedule(page):
