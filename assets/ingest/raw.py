@@ -7,6 +7,7 @@ its own transaction. A day written twice gives the same table; a bad file change
 
 import hashlib
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 from dagster import (
@@ -47,6 +48,8 @@ from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse
 
 RAW_GROUP = "raw"
+# Landing files read into memory at a time by one ingest: a month's (~1.5 MB of CSV per feed).
+CHUNK_DAYS = 31
 
 _INGEST_LOG_DDL = """
 create table if not exists raw.ingest_log (
@@ -97,40 +100,58 @@ def _insert_rows(con, table: str, columns: dict[str, list]) -> None:
     con.unregister("new_rows")
 
 
+def _delivery_plan(con, dataset: LandingDataset, files: dict[date, Path], hashes: dict[date, str],
+                   stored: dict[date, str]) -> dict[date, tuple[str, str]]:
+    """{day: (decision, reason)}: new, identical or replaced (a served schedule may not be)."""
+    if dataset.name == "schedule":
+        return plan_schedule_delivery(files, hashes, stored, served_days(con, list(files)))
+    return {day: ("replaced", "a corrected delivery") if day in stored and stored[day] != hashes[day]
+            else ("identical", "the same file again") if day in stored
+            else ("new", "first delivery of the day") for day in files}
+
+
 def ingest_days(
     warehouse: DuckDBWarehouse, landing: LandingZone, dataset: LandingDataset, days: list[date]
 ) -> tuple[dict, list[AssetCheckResult]]:
     """Load the landing files of ``days`` into ``raw.<dataset>``.
 
     Returns the materialization metadata and the data-quality check results of the days.
-    Every file is checked against the contract in memory first, then against what the warehouse
-    holds (core/ingest/deliveries.py) inside the transaction that replaces the days: on any error the
-    warehouse is as it was.
+    Every file is checked against the contract in memory, then against what the warehouse
+    holds (core/ingest/deliveries.py), all inside the one transaction that replaces the days:
+    on any error the warehouse is as it was. The files are read CHUNK_DAYS at a time, so that a
+    backfill's memory does not grow with its range.
     """
     files = {day: landing.file_for(dataset.name, day) for day in days}
-    incoming = read_landing_files(dataset, list(files.values()))  # raises LandingFileError
-    hashes = {day: file_sha256(path) for day, path in files.items()}
+    hashes: dict[date, str] = {}
     first, last = days[0], days[-1]
+    plan: dict[date, tuple[str, str]] = {}
+    rows_per_day: dict[date, int] = {}
+    null_counts = [0] * len(dataset.key_columns)
 
     with warehouse.transaction() as con:
         for ddl in ("create schema if not exists raw", _raw_table_ddl(dataset), _INGEST_LOG_DDL,
                     INGEST_EVENTS_DDL):
             con.execute(ddl)
-        if dataset.name == "outcomes":
-            check_outcomes_against_schedule(con, incoming)
         stored = _stored_hashes(con, dataset, days)
-        if dataset.name == "schedule":
-            plan = plan_schedule_delivery(files, hashes, stored, served_days(con, days))
-        else:
-            plan = {day: ("replaced", "a corrected delivery") if day in stored and
-                    stored[day] != hashes[day] else ("identical", "the same file again")
-                    if day in stored else ("new", "first delivery of the day") for day in days}
-        con.register("incoming", incoming)
-        con.execute(f"delete from raw.{dataset.name} where partition_date between ? and ?",
-                    [first, last])
-        con.execute(f"insert into raw.{dataset.name} by name select * from incoming")
-        rows_per_day = dict(con.execute(
-            "select partition_date, count(*) from incoming group by 1").fetchall())
+        for start in range(0, len(days), CHUNK_DAYS):
+            chunk = days[start:start + CHUNK_DAYS]
+            incoming = read_landing_files(dataset, [files[day] for day in chunk])  # LandingFileError
+            hashes.update({day: file_sha256(files[day]) for day in chunk})
+            if dataset.name == "outcomes":
+                check_outcomes_against_schedule(con, incoming)
+            plan.update(_delivery_plan(con, dataset, {day: files[day] for day in chunk},
+                                       hashes, stored))
+            con.register("incoming", incoming)
+            con.execute(f"delete from raw.{dataset.name} where partition_date between ? and ?",
+                        [chunk[0], chunk[-1]])
+            con.execute(f"insert into raw.{dataset.name} by name select * from incoming")
+            rows_per_day.update(con.execute(
+                "select partition_date, count(*) from incoming group by 1").fetchall())
+            (counts,) = con.execute(  # fetchall: unregister() refuses an open result
+                "select " + ", ".join(f"count(*) filter (where {c} is null)"
+                                      for c in dataset.key_columns) + " from incoming").fetchall()
+            null_counts = [total + count for total, count in zip(null_counts, counts, strict=True)]
+            con.unregister("incoming")
         con.execute("delete from raw.ingest_log where dataset = ? and partition_date between ? and ?",
                     [dataset.name, first, last])
         each_day = {"dataset": [dataset.name] * len(days), "partition_date": days,
@@ -142,16 +163,12 @@ def ingest_days(
             **each_day,
             "previous_sha256": pa.array([stored.get(day) for day in days], pa.string()),
             "decision": [plan[day][0] for day in days], "reason": [plan[day][1] for day in days]})
-        (null_counts,) = con.execute(  # fetchall: unregister() refuses an open result
-            "select " + ", ".join(f"count(*) filter (where {c} is null)"
-                                  for c in dataset.key_columns) + " from incoming").fetchall()
-        con.unregister("incoming")
         checks = quality_check_results(con, dataset, first, last)
 
     decisions = {decision: sum(1 for d, _ in plan.values() if d == decision)
                  for decision in ("new", "identical", "replaced")}
     metadata = {
-        "dagster/row_count": incoming.num_rows,
+        "dagster/row_count": sum(rows_per_day.values()),
         "days": len(days),
         "deliveries": MetadataValue.json(decisions),
         "null_counts": MetadataValue.json(dict(zip(dataset.key_columns, null_counts, strict=True))),

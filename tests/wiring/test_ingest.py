@@ -9,6 +9,7 @@ from datetime import date, datetime
 import duckdb
 import pytest
 
+from assets.ingest import raw
 from assets.ingest.raw import ingest_days
 from assets.serve.predictions import predictions_ddl
 from core.ingest.contract import OUTCOMES, SCHEDULE, LandingFileError
@@ -55,6 +56,32 @@ def test_ingest_is_idempotent(stored_day):
     assert stored_rows(warehouse) == before
     with duckdb.connect(warehouse.path, read_only=True) as con:
         assert con.execute("select count(*) from raw.ingest_log").fetchone()[0] == 1
+
+
+def test_a_range_is_read_in_chunks_and_one_bad_file_late_in_it_stores_nothing(
+        tmp_path, monkeypatch):
+    """A backfill reads CHUNK_DAYS files at a time, all in one transaction: a bad file in its
+    last chunk leaves none of the range's days behind; the good range stores every day."""
+    monkeypatch.setattr(raw, "CHUNK_DAYS", 2)
+    days = [date(2013, 2, d) for d in range(25, 29)] + [DAY]  # the bad file: DAY's
+    landing = LandingZone(path=str(tmp_path / "landing"), quarantine_path=str(tmp_path / "q"))
+    land_days(tmp_path / "landing", days[0], days[-1], datasets=("schedule",))
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    good = landing.file_for("schedule", days[-1]).read_bytes()
+    content, problem, *_ = faults.bad_landing_files(good)["duplicate rows"]
+    landing.file_for("schedule", days[-1]).write_bytes(content)
+    with pytest.raises(LandingFileError, match=problem):
+        ingest_days(warehouse, landing, SCHEDULE, days)
+    assert rows(warehouse, "raw.schedule") == []
+
+    landing.file_for("schedule", days[-1]).write_bytes(good)
+    metadata, _ = ingest_days(warehouse, landing, SCHEDULE, days)
+    with warehouse.connect(read_only=True) as con:
+        per_day = dict(con.execute(
+            "select partition_date, count(*) from raw.schedule group by 1").fetchall())
+    expected = {day: package_day_text("schedule", day).count("\n") - 1 for day in days}
+    assert per_day == expected
+    assert metadata["dagster/row_count"] == sum(expected.values())
 
 
 @pytest.fixture
