@@ -14,11 +14,12 @@ from resources.settings import REPO_ROOT
 DBT = str(Path(sys.executable).parent / "dbt")
 
 
-def _dbt(*args: str, warehouse: Path, target: Path) -> subprocess.CompletedProcess:
+def _dbt(*args: str, warehouse: Path, target: Path, env: dict | None = None
+         ) -> subprocess.CompletedProcess:
     return subprocess.run(
         [DBT, *args, "--target-path", str(target)],
         cwd=REPO_ROOT / "dbt_project", capture_output=True, text=True, timeout=600,
-        env={**os.environ, "WAREHOUSE_PATH": str(warehouse)},
+        env={**os.environ, "WAREHOUSE_PATH": str(warehouse), **(env or {})},
     )
 
 
@@ -41,3 +42,22 @@ def test_dbt_build_and_docs_run_without_dagster(built_platform, tmp_path):
     assert "model.flight_delays.flight_features" in catalog["nodes"]
     columns = catalog["nodes"]["model.flight_delays.flight_features"]["columns"]
     assert "route_flights_28d" in columns
+
+
+def test_a_windowed_builds_tests_read_its_days_and_a_plain_build_every_day(
+        built_platform, tmp_path):
+    """A day's build (Dagster's window, macros/flights.sql) tests that day's rows only
+    (macros/tests.sql): a flight scheduled twice on Jan 5 fails the plain build's unique test,
+    not the test of Feb 1..2's build, whose cost does not grow with the history."""
+    platform = built_platform.clone(tmp_path)
+    with platform.warehouse.transaction() as con:
+        con.execute("insert into raw.schedule select * from raw.schedule"
+                    " where partition_date = '2013-01-05' limit 1")
+    window = {"DBT_MIN_DATE": "2013-02-01", "DBT_MAX_DATE": "2013-02-02"}
+    windowed = _dbt("test", "--select", "stg_schedule", warehouse=platform.settings.warehouse_path,
+                    target=tmp_path / "target", env=window)
+    assert windowed.returncode == 0, windowed.stdout[-3000:]
+    plain = _dbt("test", "--select", "stg_schedule", warehouse=platform.settings.warehouse_path,
+                 target=tmp_path / "target")
+    assert plain.returncode != 0
+    assert "FAIL 1 unique_stg_schedule_flight_id" in plain.stdout
