@@ -56,8 +56,33 @@ def run_outcomes(instance: DagsterInstance, since: datetime, ui_url: str
         assets = frozenset(key.to_user_string() for key in run.asset_selection or ())
         outcomes.append(indicators.RunOutcome(
             run.run_id, _utc(record.end_time), run.status == DagsterRunStatus.SUCCESS,
-            assets or frozenset([run.job_name]), partitions, run_link(ui_url, run.run_id)))
+            assets or frozenset([run.job_name]), partitions, run_link(ui_url, run.run_id),
+            _utc(record.start_time) if record.start_time else None))
     return outcomes
+
+
+def left_missing(instance: DagsterInstance, failed: indicators.RunOutcome
+                 ) -> set[tuple[str, str]]:
+    """The (asset, partition) pairs ``failed`` was to build that no run had built before it
+    started: what its failure left missing."""
+    missing = set()
+    by_asset: dict[str, list[str]] = {}
+    for asset, partition in indicators.built_by(failed):
+        by_asset.setdefault(asset, []).append(partition)
+    for asset, partitions in by_asset.items():
+        keyed = [p for p in partitions if p]
+        records_filter = AssetRecordsFilter(
+            asset_key=AssetKey.from_user_string(asset), asset_partitions=keyed or None,
+            before_timestamp=failed.started_at.timestamp() if failed.started_at else None)
+        built, cursor = set(), None
+        while True:
+            result = instance.fetch_materializations(records_filter, limit=PAGE, cursor=cursor)
+            built |= {record.partition_key or "" for record in result.records}
+            if not result.has_more or built >= set(partitions):
+                break
+            cursor = result.cursor
+        missing |= {(asset, p) for p in partitions if p not in built}
+    return missing
 
 
 def _materializations(instance: DagsterInstance, key: AssetKey, since: datetime):
@@ -209,8 +234,9 @@ def indicator_events(instance: DagsterInstance, objectives: list[Objective], now
 def _recoveries(instance, objective, since, now, sources):
     within = objective.within or timedelta(hours=4)
     # failures up to `within` before the window can recover (or not) inside it
-    return indicators.time_to_recover(run_outcomes(instance, since - within, sources.ui_url),
-                                      within, now)
+    runs = run_outcomes(instance, since - within, sources.ui_url)
+    missing = {run.run_id: left_missing(instance, run) for run in runs if not run.succeeded}
+    return indicators.time_to_recover(runs, within, now, missing)
 
 
 READERS = {  # objective id -> (instance, objective, since, now, sources) -> events

@@ -21,6 +21,7 @@ class RunOutcome:
     assets: frozenset[str]  # the asset keys the run was to materialize ("" for none)
     partitions: tuple[str, str] | None  # first and last partition key, None if unpartitioned
     link: str = ""
+    started_at: datetime | None = None
 
 
 def run_success(runs: list[RunOutcome]) -> list[Event]:
@@ -28,32 +29,44 @@ def run_success(runs: list[RunOutcome]) -> list[Event]:
     return [Event(r.ended_at, r.succeeded, f"run {r.run_id[:8]}", r.link) for r in runs]
 
 
-def _covers(later: RunOutcome, failed: RunOutcome) -> bool:
-    """Whether ``later`` built what ``failed`` did not: one of its assets, all its partitions."""
-    if not later.assets & failed.assets:
-        return False
-    if failed.partitions is None or later.partitions is None:
-        return failed.partitions == later.partitions
-    # partition keys are ISO dates: their order is the text's
-    return later.partitions[0] <= failed.partitions[0] and failed.partitions[1] <= later.partitions[1]
+def built_by(run: RunOutcome) -> set[tuple[str, str]]:
+    """The (asset, partition) pairs a run was to build: each asset for each day of its range
+    ("" for an unpartitioned run)."""
+    if run.partitions is None:
+        return {(asset, "") for asset in run.assets}
+    first, last = (date.fromisoformat(day) for day in run.partitions)
+    days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    return {(asset, day) for asset in run.assets for day in days}
 
 
-def time_to_recover(runs: list[RunOutcome], within: timedelta, now: datetime) -> list[Event]:
-    """M5: a failed run's assets and partitions succeed again within ``within``.
+def time_to_recover(runs: list[RunOutcome], within: timedelta, now: datetime,
+                    left_missing: dict[str, set[tuple[str, str]]] | None = None) -> list[Event]:
+    """M5: what a failed run left unbuilt is built by later successful runs within ``within``.
 
-    The event is known at the recovery (good) or when ``within`` has passed without one (bad,
-    at the failure + ``within``); a failure still inside its time to recover is no event yet.
+    What a failure left unbuilt: the pairs of ``built_by`` that did not exist before it
+    (``left_missing``, by run id: a range that re-reads days already built, as a serving run
+    does for the days before the one it serves, leaves those days as they were); every pair
+    when it left nothing missing (a failed rebuild must still succeed) or when not known. Later
+    runs recover it together: the landing after a refused file and the labels' run may share
+    the work. The event is known at the recovery (good) or when ``within`` has passed without
+    one (bad, at the failure + ``within``); a failure still inside its time is no event yet.
     """
     ordered = sorted(runs, key=lambda r: r.ended_at)
     events = []
     for i, failed in enumerate(ordered):
         if failed.succeeded:
             continue
-        recovery = next((later for later in ordered[i + 1:]
-                         if later.succeeded and _covers(later, failed)), None)
+        unbuilt = (left_missing or {}).get(failed.run_id) or built_by(failed)
+        recovered_at = None
+        for later in ordered[i + 1:]:
+            if later.succeeded:
+                unbuilt = unbuilt - built_by(later)
+                if not unbuilt:
+                    recovered_at = later.ended_at
+                    break
         subject = f"run {failed.run_id[:8]} ({_describe(failed)})"
-        if recovery is not None and recovery.ended_at - failed.ended_at <= within:
-            events.append(Event(recovery.ended_at, True, subject, failed.link))
+        if recovered_at is not None and recovered_at - failed.ended_at <= within:
+            events.append(Event(recovered_at, True, subject, failed.link))
         elif failed.ended_at + within <= now:
             events.append(Event(failed.ended_at + within, False, subject, failed.link))
     return events

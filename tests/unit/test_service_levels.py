@@ -137,6 +137,30 @@ def test_a_failed_partition_recovered_in_time_is_good_and_one_never_rebuilt_is_b
     assert indicators.time_to_recover(history[3:], four_hours, NOON + MIN) == []
 
 
+def test_what_a_failure_left_missing_may_be_rebuilt_by_several_later_runs():
+    """A serving run over Feb 23..24 fails on Feb 24's refused schedule: Feb 23 was built
+    before it (left as it was), Feb 24 is what it left missing. The corrected landing's run
+    builds Feb 24..25, the labels' run another asset: together, not alone, they recover it."""
+    four_hours, serving = timedelta(hours=4), ("raw/schedule", "features/flight_features")
+    failed = outcome("serving", 0, False, assets=serving, days=("2013-02-23", "2013-02-24"))
+    history = [
+        failed,
+        outcome("schedules", 20, True, assets=("raw/schedule",), days=("2013-02-24",) * 2),
+        outcome("next-landing", 40, True, assets=("features/flight_features",),
+                days=("2013-02-24", "2013-02-25")),
+    ]
+    later = NOON + 5 * timedelta(hours=1)
+    left = {"serving": {("raw/schedule", "2013-02-24"), ("features/flight_features", "2013-02-24")}}
+    (event,) = indicators.time_to_recover(history, four_hours, later, left)
+    assert event.good and event.at == NOON + 40 * MIN
+    # without knowing what existed before, Feb 23 must be rebuilt too: never, so bad
+    (event,) = indicators.time_to_recover(history, four_hours, later)
+    assert not event.good
+    # a failed rebuild that left nothing missing still needs a success of what it rebuilt
+    (event,) = indicators.time_to_recover(history, four_hours, later, {"serving": set()})
+    assert not event.good
+
+
 def test_run_success_counts_every_ended_run():
     events = indicators.run_success([outcome("a", 0, True), outcome("b", 1, False)])
     assert [e.good for e in events] == [True, False]
