@@ -3,14 +3,14 @@
 Each scale (years of history, core/ingest/history.py) is measured in a fresh deployment under
 .bench/scale/<N>y, in a process of its own (the partitions follow HISTORY_YEARS at import):
 
-  land            every day up to Dec 28 of the real year, whole
+  land            every day but the last four of the real year, whole
   backfill raw    the landing contract and load of every day (one single-run backfill)
   backfill dbt    staging, labels and features of every day (dbt build and its tests)
-  train           both models on every labeled day before the last cutoff (Dec 15), with
-                  their checks and evaluations: rows, time, peak memory
+  train           both models on every labeled day before the last cutoff with two weeks of
+                  holdout, with their checks and evaluations: rows, time, peak memory
   serve           both champions' predictions for the days after the cutoff
   monitor         realized performance and drift reports for those days
-  landing         two days landed one at a time: landing -> next day served (the new-data tick
+  landing         three days landed one at a time: landing -> next day served (the new-data tick
                   and the landing's runs), then the automation tick and the retrain tick
   UI              the webserver's GraphQL queries the UI makes: an asset's partition status,
                   the asset graph, a run's page (the raw backfill's, with its events)
@@ -35,7 +35,7 @@ from resources.settings import REPO_ROOT
 
 WORK = REPO_ROOT / ".bench" / "scale"
 SCALES = (1, 3, 10)
-LANDINGS = 2  # days landed one at a time after the backfill
+LANDINGS = 3  # days landed one at a time after the backfill
 # Goals (the ten-years issue): no stage grows faster than the data (at most 11x one year's at
 # ten years), peak memory <= 4 GB, the UI's partition status <= 2 s, each sensor tick <= 5 s,
 # a landing served within 20 % of one year's.
@@ -211,7 +211,7 @@ def measure(work: Path) -> dict:
     figures["automation_tick_s"] = round(time.perf_counter() - started, 2)
     figures["landings"] = samples
     for name in ("landing_s", "new_data_tick_s", "retrain_tick_s"):
-        figures[name] = max(sample[name] for sample in samples)
+        figures[name] = statistics.median(sample[name] for sample in samples)
 
     raw_runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS], tags={
         "dagster/asset_partition_range_start": str(first)}), limit=1)
@@ -227,7 +227,7 @@ ROWS = [
     ("train both models on every labeled day", lambda f: f["train"]["wall_s"], "growth"),
     ("serve the days after the cutoff", lambda f: f["serve"]["wall_s"], "growth"),
     ("realized performance + drift reports", lambda f: f["monitor"]["wall_s"], "growth"),
-    ("a landed day served (worst of 2)", lambda f: f["landing_s"], "landing"),
+    ("a landed day served (median of 3)", lambda f: f["landing_s"], "landing"),
     ("new-data sensor tick", lambda f: f["new_data_tick_s"], "tick"),
     ("automation tick", lambda f: f["automation_tick_s"], "tick"),
     ("retrain sensor tick", lambda f: f["retrain_tick_s"], "tick"),
