@@ -92,7 +92,8 @@ def _succeeded(outcome, what: str):
     return outcome
 
 
-def _graphql(url: str, query: str, variables: dict) -> float:
+def _graphql(url: str, query: str, variables: dict) -> tuple[float, dict]:
+    """One query's time and its data."""
     body = json.dumps({"query": query, "variables": variables}).encode()
     request = urllib.request.Request(f"{url}/graphql", body,
                                      {"Content-Type": "application/json"})
@@ -100,9 +101,24 @@ def _graphql(url: str, query: str, variables: dict) -> float:
     with urllib.request.urlopen(request, timeout=300) as response:
         answer = json.loads(response.read())
     seconds = time.perf_counter() - started
-    if answer.get("errors"):
-        raise RuntimeError(f"bench-scale: GraphQL errors: {answer['errors'][:2]}")
-    return seconds
+    if answer.get("errors") or not answer.get("data"):
+        raise RuntimeError(f"bench-scale: GraphQL errors: {answer.get('errors', [])[:2]}")
+    return seconds, answer["data"]
+
+
+def _answered(name: str, data: dict) -> int:
+    """How much a query's answer holds (partition keys, asset nodes, run events): a figure for
+    a query that answered nothing would measure nothing."""
+    if name.startswith("partition_status"):
+        (dimension,) = data["assetNodeOrError"]["partitionKeysByDimension"]
+        size = len(dimension["partitionKeys"])
+    elif name == "asset_graph":
+        size = len(data["assetNodes"])
+    else:
+        size = len(data["logsForRun"]["events"]) if data["runOrError"].get("id") else 0
+    if not size:
+        raise RuntimeError(f"bench-scale: the UI's {name} query answered nothing: {data}")
+    return size
 
 
 def _ui_figures(platform, raw_run_id: str) -> dict:
@@ -122,9 +138,10 @@ def _ui_figures(platform, raw_run_id: str) -> dict:
     figures = {}
     try:
         for name, (query, variables) in queries.items():
-            first = _graphql(url, query, variables)
-            again = statistics.median(_graphql(url, query, variables) for _ in range(3))
-            figures[name] = {"first_s": round(first, 3), "warm_s": round(again, 3)}
+            first, data = _graphql(url, query, variables)
+            again = statistics.median(_graphql(url, query, variables)[0] for _ in range(3))
+            figures[name] = {"first_s": round(first, 3), "warm_s": round(again, 3),
+                             "answered": _answered(name, data)}
     finally:
         daemon_loop.stop_session(server)
     return figures
