@@ -15,8 +15,9 @@ Each scale (years of history, core/ingest/history.py) is measured in a fresh dep
   UI              the webserver's GraphQL queries the UI makes: an asset's partition status,
                   the asset graph, a run's page (the raw backfill's, with its events)
 
-Wall times and the peak RSS of this process and its children during each stage; the table
-compares each figure with one year's and with the goals the bench holds them to.
+Wall times and the peak RSS of this process and its children during each stage (what earlier
+stages left allocated included); the table compares each figure with one year's and with the
+goals the bench holds them to. `--table` prints the last run's table again.
 """
 
 import argparse
@@ -236,27 +237,29 @@ def measure(work: Path) -> dict:
     return figures
 
 
-# What the table prints: (label, how to read it from one scale's figures, the goal's kind).
+# The stages, each a row of time and peak memory: (label, its key in one scale's figures).
+STAGES = [
+    ("land (files)", "land"),
+    ("backfill raw", "backfill raw"),
+    ("backfill dbt (staging, labels, features)", "backfill dbt"),
+    ("train both models on every labeled day", "train"),
+    ("serve the days after the cutoff", "serve"),
+    ("realized performance + drift reports", "monitor"),
+]
+# The other rows: (label, how to read it from one scale's figures, the goal's kind).
 ROWS = [
-    ("land (files)", lambda f: f["land"]["wall_s"], "growth"),
-    ("backfill raw", lambda f: f["backfill raw"]["wall_s"], "growth"),
-    ("backfill dbt (staging, labels, features)", lambda f: f["backfill dbt"]["wall_s"], "growth"),
-    ("train both models on every labeled day", lambda f: f["train"]["wall_s"], "growth"),
-    ("serve the days after the cutoff", lambda f: f["serve"]["wall_s"], "growth"),
-    ("realized performance + drift reports", lambda f: f["monitor"]["wall_s"], "growth"),
-    ("a landed day served (median of 3)", lambda f: f["landing_s"], "landing"),
-    ("new-data sensor tick", lambda f: f["new_data_tick_s"], "tick"),
-    ("automation tick", lambda f: f["automation_tick_s"], "tick"),
-    ("retrain sensor tick", lambda f: f["retrain_tick_s"], "tick"),
-    ("UI: partition status, raw/schedule", lambda f: f["ui"]["partition_status_raw"]["warm_s"],
+    ("a landed day served, s (median of 3)", lambda f: f["landing_s"], "landing"),
+    ("new-data sensor tick, s", lambda f: f["new_data_tick_s"], "tick"),
+    ("automation tick, s", lambda f: f["automation_tick_s"], "tick"),
+    ("retrain sensor tick, s", lambda f: f["retrain_tick_s"], "tick"),
+    ("UI: partition status of raw/schedule, s", lambda f: f["ui"]["partition_status_raw"]["warm_s"],
      "graphql"),
-    ("UI: partition status, features", lambda f: f["ui"]["partition_status_features"]["warm_s"],
+    ("UI: partition status of features, s", lambda f: f["ui"]["partition_status_features"]["warm_s"],
      "graphql"),
-    ("UI: asset graph", lambda f: f["ui"]["asset_graph"]["warm_s"], "graphql"),
-    ("UI: a backfill run's page", lambda f: f["ui"]["run_page"]["warm_s"], "graphql"),
-    ("peak memory, MB (any stage)", lambda f: max(
-        f[s]["peak_rss_mb"] for s in ("land", "backfill raw", "backfill dbt", "train", "serve",
-                                      "monitor")), "memory"),
+    ("UI: asset graph, s", lambda f: f["ui"]["asset_graph"]["warm_s"], "graphql"),
+    ("UI: a backfill run's page, s", lambda f: f["ui"]["run_page"]["warm_s"], "graphql"),
+    ("peak memory, MB (any stage)", lambda f: max(f[key]["peak_rss_mb"] for _, key in STAGES),
+     "memory"),
 ]
 
 
@@ -281,6 +284,12 @@ def table(results: dict[int, dict]) -> str:
     lines.append("| days, flights | " + " | ".join(
         f"{results[n]['days']:,}, {results[n]['flights']:,}" for n in scales) + " | "
         f"{results[scales[-1]]['flights'] / base['flights']:.1f}x | |")
+    for label, key in STAGES:
+        seconds = [results[n][key]["wall_s"] for n in scales]
+        cells = [f"{results[n][key]['wall_s']:,.3g} s, {results[n][key]['peak_rss_mb'] / 1024:.1f} GB"
+                 for n in scales]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {seconds[-1] / seconds[0]:.1f}x"
+                     f" | {verdict('growth', seconds[-1], seconds[0], scales[-1])} |")
     for label, read, kind in ROWS:
         values = [read(results[n]) for n in scales]
         growth = values[-1] / values[0] if values[0] else float("inf")
@@ -294,7 +303,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=int, nargs="+", default=list(SCALES))
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a scale, in this process
+    parser.add_argument("--table", action="store_true", help="print the last run's table again")
     args = parser.parse_args(argv)
+    if args.table:
+        saved = json.loads((WORK.parent / "scale.json").read_text())
+        print(table({int(years): figures for years, figures in saved.items()}))
+        return 0
     if args.one:
         result = measure(WORK / f"{args.one}y")
         (WORK / f"{args.one}y.json").write_text(json.dumps(result, indent=1))
