@@ -30,7 +30,8 @@ from assets.ingest.raw import ingested_hashes, raw_key
 from assets.keys import LABELS, ModelKeys
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
 from assets.records import latest_storage_ids
-from core.ingest.contract import DAILY_DATASETS, file_sha256
+from core.ingest.contract import DAILY_DATASETS
+from core.ingest.digests import FileDigests
 from core.ingest.plan import LandingRun, landing_runs, open_days, plan_ingestion
 from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse, WarehouseBusy
@@ -41,12 +42,16 @@ HASH_CHARS = 16
 HEAL_DAYS = 7
 
 
+# Kept by the code server between ticks: each tick hashes only new or rewritten files.
+LANDING_DIGESTS = FileDigests()
+
+
 def scan_landing_zone(landing: LandingZone) -> dict[str, str]:
     """{"<dataset>/<day>": content hash} for every daily file in the landing zone."""
     found = {}
     for dataset in DAILY_DATASETS:
         for path in sorted(landing.dataset_dir(dataset).glob("*.csv")):
-            found[f"{dataset}/{path.stem}"] = file_sha256(path)[:HASH_CHARS]
+            found[f"{dataset}/{path.stem}"] = LANDING_DIGESTS.digest(path)[:HASH_CHARS]
     return found
 
 
