@@ -6,7 +6,8 @@ synthetic years, each 2013 replayed 52 weeks (364 days) earlier than the one aft
 a Monday stays a Monday. A replayed year is the real January 1 .. December 30 (364 days; the
 real December 31 would fall on the next year's January 1), every flight, aircraft and weather
 row of each day carried along with its dates and timestamps moved by the same whole weeks.
-Flight ids name their date, so they stay unique.
+Flight ids name their date, so they stay unique. Aircraft are the package's, built when they
+were: in a replayed year a plane's age is its 2013 age less the years replayed.
 
 The real year is never replayed into: every day from 2013-01-01 on is the package's own. What is
 synthetic says so where a user looks: the landing folder's README, each raw partition's
