@@ -74,23 +74,25 @@ def left_missing(instance: DagsterInstance, failed: indicators.RunOutcome
         records_filter = AssetRecordsFilter(
             asset_key=AssetKey.from_user_string(asset), asset_partitions=keyed or None,
             before_timestamp=failed.started_at.timestamp() if failed.started_at else None)
-        built, cursor = set(), None
-        while True:
-            result = instance.fetch_materializations(records_filter, limit=PAGE, cursor=cursor)
-            built |= {record.partition_key or "" for record in result.records}
-            if not result.has_more or built >= set(partitions):
+        built = set()
+        for record in _records(instance, records_filter):
+            built.add(record.partition_key or "")
+            if built >= set(partitions):
                 break
-            cursor = result.cursor
         missing |= {(asset, p) for p in partitions if p not in built}
     return missing
 
 
 def _materializations(instance: DagsterInstance, key: AssetKey, since: datetime):
+    return _records(instance, AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()))
+
+
+def _records(instance: DagsterInstance, records_filter: AssetRecordsFilter):
+    """The materialization records ``records_filter`` selects, oldest first, a page at a time."""
     cursor = None
     while True:
-        result = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()), limit=PAGE,
-            cursor=cursor, ascending=True)
+        result = instance.fetch_materializations(records_filter, limit=PAGE, cursor=cursor,
+                                                 ascending=True)
         yield from result.records
         if not result.has_more:
             return
