@@ -48,10 +48,6 @@ class History:
     def last_day(self) -> date:
         return REAL_LAST_DAY
 
-    @property
-    def synthetic(self) -> bool:
-        return self.years > 1
-
     def holds(self, day: date) -> bool:
         return self.first_day <= day <= self.last_day
 

@@ -7,7 +7,13 @@ import pytest
 
 from core.evaluate.model_card import synthetic_note
 from core.ingest.contract import DAILY_DATASETS, landing_path
-from core.ingest.history import REAL_FIRST_DAY, History, history_from_env, source_of
+from core.ingest.history import (
+    REAL_FIRST_DAY,
+    History,
+    history_from_env,
+    is_synthetic,
+    source_of,
+)
 from core.ingest.upstream import (
     TIMESTAMP_FORMAT,
     days_between,
@@ -35,8 +41,8 @@ def test_replayed_years_tile_the_days_before_the_real_one_keeping_weekdays():
 
 def test_one_year_is_the_real_one_alone():
     history = History()
-    assert (history.first_day, history.last_day, history.synthetic) == (
-        date(2013, 1, 1), date(2013, 12, 31), False)
+    assert (history.first_day, history.last_day) == (date(2013, 1, 1), date(2013, 12, 31))
+    assert not is_synthetic(history.first_day)
 
 
 def test_a_history_outside_its_bounds_is_refused_naming_the_setting(monkeypatch):
