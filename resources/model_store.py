@@ -33,10 +33,9 @@ class ModelStore(ConfigurableResource):
     base_dir: str
     ort_threads: int = 2
 
-    def training_set_dir(self, model_name: str, cutoff, content_hash: str) -> Path:
-        # Named by content, so a materialized training set is never overwritten.
-        return (Path(self.base_dir) / "training_sets" / model_name / str(cutoff)
-                / content_hash[:16])
+    def training_sets_dir(self, model_name: str, cutoff) -> Path:
+        """Where a cutoff's training sets live, each in a folder named by its content."""
+        return Path(self.base_dir) / "training_sets" / model_name / str(cutoff)
 
     def version_dir(self, model_name: str, version: str) -> Path:
         return Path(self.base_dir) / model_name / version

@@ -58,8 +58,9 @@ def main() -> int:
     declared = store.inputs_of(directory)
     training_dir = Path(metadata["training_set_dir"])
     try:
-        train, holdout = read_verified(training_dir, metadata["training_set_hash"])
-    except ValueError as error:
+        train, holdout = (read_verified(training_dir, metadata["training_set_files"], frame)
+                          for frame in ("train", "holdout"))
+    except (KeyError, TypeError, ValueError) as error:
         raise SystemExit(f"{training_dir} is not the training set the champion was fitted on"
                          f" ({error})") from error
     holdout = holdout[holdout["flight_date"] >= pd.Timestamp(args.first)]

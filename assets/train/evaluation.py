@@ -77,7 +77,7 @@ def build_evaluation(spec: ModelSpec):
         model_store: ModelStore,
         warehouse: DuckDBWarehouse,
     ):
-        train, holdout = read_training_set(training_set)
+        holdout = read_training_set(training_set, "holdout")
         directory = Path(model.directory)
         predictions = onnx_predict(model_store.onnx_session(directory), holdout, model.inputs,
                                    spec.task)
@@ -96,6 +96,7 @@ def build_evaluation(spec: ModelSpec):
         model_metadata = model_store.read_metadata(directory)
         ablation = None
         if config.perfect_forecast_ablation:
+            train = read_training_set(training_set, "train")
             ablation = perfect_forecast_ablation(train, holdout, spec, HINDSIGHT_WEATHER_COLUMNS,
                                                  metrics[metric])
             context.log.info(f"perfect-forecast ablation: {metric}"

@@ -31,10 +31,17 @@ from assets.policies import WAREHOUSE_STEP
 from core.evaluate.metrics import for_people, task_metrics
 from core.gate import registry
 from core.serve.artifact_probe import onnx_sha256
-from core.serve.skew import input_profile
+from core.serve.skew import DAY, input_profile
 from core.train.cost import measured_cost
 from core.train.model_spec import ModelSpec
-from core.train.modeling import export_onnx, onnx_predict, sklearn_predict, train_pipeline
+from core.train.modeling import (
+    export_onnx,
+    fit_encoding,
+    fit_estimator,
+    onnx_predict,
+    sklearn_predict,
+    training_matrix,
+)
 from core.train.training_sets import TrainingSetRef, frame_hash, read_training_set
 from core.train.versions import made_of, recipe, version_id
 from core.transform.model_inputs import ModelInputs
@@ -103,19 +110,28 @@ def build_model(spec: ModelSpec):
         warehouse: DuckDBWarehouse,
     ) -> Output[ModelArtifact]:
         inputs = spec.inputs
-        train, _ = read_training_set(training_set)
+        # What the model, its identity and its input profile read: years of training rows with
+        # every feature and the hindsight weather would not fit a small machine's memory.
+        train = read_training_set(training_set, "train", [*inputs.columns, spec.label, DAY])
         params = {**spec.params, **config.model_dump()}
         windows = training_set.windows
         context.log.info(f"training {spec.estimator} on {len(train):,} rows"
                          f" ({windows.train_start}..{windows.train_end}),"
                          f" {len(inputs.columns)} inputs, {params}")
-        with measured_cost() as cost:
-            pipeline = train_pipeline(train, spec.label, spec.estimator, params, inputs, spec.task)
-            onnx_bytes = export_onnx(pipeline, inputs, spec.name, spec.task)
-
         made_with = (inputs.to_dict(), spec.label, spec.task, spec.estimator, params)
         identity = made_of(spec.name, frame_hash({"train": train[[*inputs.columns, spec.label]]}),
                            *made_with)
+        # each input as the model learned it: serving is checked against it (core/serve/skew.py)
+        profile = input_profile(train, inputs)
+        with measured_cost() as cost:
+            # each form of the rows let go once the next is made (core/train/modeling.py)
+            prepared, target = training_matrix(train, spec.label, inputs, spec.task)
+            del train
+            pipeline, encoded = fit_encoding(prepared, target, spec.estimator, params, inputs)
+            del prepared
+            pipeline = fit_estimator(pipeline, encoded, target)
+            del encoded
+            onnx_bytes = export_onnx(pipeline, inputs, spec.name, spec.task)
         version, recipe_id = version_id(identity), version_id(recipe(spec.name, *made_with))
         # The rest is lineage, not identity: an unrelated commit or a longer holdout must not
         # turn the same model into a new one.
@@ -128,10 +144,10 @@ def build_model(spec: ModelSpec):
             "training_rows": training_set.train_rows,
             "training_set_hash": training_set.content_hash,
             "training_set_dir": training_set.directory,
+            "training_set_files": training_set.file_digests,
             "onnx_sha256": onnx_sha256(onnx_bytes),  # what the serving artifact must stay
             "dbt_code_versions": dbt_code_versions(context), "git_commit": git_commit(),
-            # each input as the model learned it: serving is checked against it (core/serve/skew.py)
-            "input_profile": input_profile(train, inputs),
+            "input_profile": profile,
         }
         directory = model_store.save(spec.name, version, onnx_bytes, pipeline, metadata)
         with warehouse.transaction() as con:
@@ -181,7 +197,7 @@ def build_model_checks(spec: ModelSpec):
                  description="ONNX Runtime's predictions equal scikit-learn's on the holdout.")
     def onnx_matches_sklearn(model: ModelArtifact, training_set: TrainingSetRef,
                              model_store: ModelStore, warehouse: DuckDBWarehouse):
-        _, holdout = read_training_set(training_set)
+        holdout = read_training_set(training_set, "holdout")
         directory = Path(model.directory)
         served = onnx_predict(model_store.onnx_session(directory), holdout, model.inputs,
                               spec.task)
@@ -204,7 +220,7 @@ def build_model_checks(spec: ModelSpec):
                              f" {gate.worst_acceptable} (the spec's gate.worst_acceptable).")
     def quality_floor(model: ModelArtifact, training_set: TrainingSetRef,
                       model_store: ModelStore, warehouse: DuckDBWarehouse):
-        _, holdout = read_training_set(training_set)
+        holdout = read_training_set(training_set, "holdout")
         session = model_store.onnx_session(Path(model.directory))
         served = onnx_predict(session, holdout, model.inputs, spec.task)
         value = task_metrics(spec.task, holdout[spec.label], served, spec.flag_above)[gate.metric]

@@ -4,8 +4,10 @@ judged on.
 Training rows are the labeled days known at the cutoff's prediction time (all of them, or a
 trailing window); the holdout is the labeled days from the cutoff on (the spec's holdout_days
 by default, or every labeled day). Only flights whose label has arrived are used. Both frames
-are written as Parquet into a folder named by their content hash (core/train/training_sets.py).
+are streamed into Parquet, in a folder named by their content hash (core/train/training_sets.py).
 """
+
+import functools
 
 from dagster import (
     AllPartitionMapping,
@@ -30,14 +32,14 @@ from assets.transform.point_in_time import (
 )
 from core.train.model_spec import ModelSpec
 from core.train.training_sets import (
+    READ_MEMORY_LIMIT,
     TrainingSetRef,
     TrainingWindowError,
     check_trainable,
-    frame_hash,
     plan_windows,
     write_training_set,
 )
-from core.transform.feature_table import labeled_days, read_labeled
+from core.transform.feature_table import labeled_batches, labeled_days
 from core.transform.point_in_time import ROWS
 from resources.model_store import ModelStore
 from resources.warehouse import DuckDBWarehouse
@@ -97,23 +99,26 @@ def build_training_set(spec: ModelSpec, prediction_lead_days: int,
         if audit.stale:
             context.log.warning(f"stored features older than the data or SQL in now (no leak:"
                                 f" rebuild them to train on what is known): {audit.evidence()}")
+        windows_of = {"train": (windows.train_start, windows.train_end),
+                      "holdout": (windows.holdout_start, windows.holdout_end)}
+
+        def trainable(stats) -> None:
+            try:
+                check_trainable(stats["train"], spec, "training", *windows_of["train"])
+                check_trainable(stats["holdout"], spec, "holdout", *windows_of["holdout"])
+            except TrainingWindowError as error:
+                raise permanent_failure(str(error)) from error
+
         with warehouse.connect(read_only=True) as con:
+            con.execute(f"set memory_limit = '{READ_MEMORY_LIMIT}'")
             # With the hindsight weather: never a model input (the model takes the declared
             # inputs only), it serves the evaluation's perfect-forecast ablation.
-            train, holdout = (
-                read_labeled(con, first, last, spec.label, spec.feature_model, hindsight=True)
-                for first, last in ((windows.train_start, windows.train_end),
-                                    (windows.holdout_start, windows.holdout_end)))
-        try:
-            check_trainable(train, spec, "training", windows.train_start, windows.train_end)
-            check_trainable(holdout, spec, "holdout", windows.holdout_start,
-                            windows.holdout_end)
-        except TrainingWindowError as error:
-            raise permanent_failure(str(error)) from error
-
-        content_hash = frame_hash({"train": train, "holdout": holdout})
-        directory = model_store.training_set_dir(spec.name, cutoff, content_hash)
-        write_training_set(directory, train, holdout)
+            frames = {name: functools.partial(labeled_batches, con, first, last, spec.label,
+                                              spec.feature_model, hindsight=True)
+                      for name, (first, last) in windows_of.items()}
+            directory, content_hash, stats, file_digests = write_training_set(
+                model_store.training_sets_dir(spec.name, cutoff), frames, spec.label, trainable)
+        train, holdout = stats["train"], stats["holdout"]
         lineage = {
             "prediction_time": f"the end of day D - {prediction_lead_days} (local time)",
             "prediction_lead_days": prediction_lead_days,
@@ -122,21 +127,22 @@ def build_training_set(spec: ModelSpec, prediction_lead_days: int,
             "point_in_time_audit": evidence_for_people(audit),
         }
         context.log.info(
-            f"cutoff {cutoff}: {len(train):,} training rows {windows.train_start}.."
-            f"{windows.train_end}, {len(holdout):,} holdout rows {windows.holdout_start}.."
+            f"cutoff {cutoff}: {train.rows:,} training rows {windows.train_start}.."
+            f"{windows.train_end}, {holdout.rows:,} holdout rows {windows.holdout_start}.."
             f"{windows.holdout_end}")
         ref = TrainingSetRef(cutoff=cutoff, directory=str(directory), windows=windows,
-                             train_rows=len(train), holdout_rows=len(holdout),
-                             content_hash=content_hash, lineage=lineage)
+                             train_rows=train.rows, holdout_rows=holdout.rows,
+                             content_hash=content_hash, lineage=lineage,
+                             file_digests=file_digests)
         return Output(ref, metadata={
             "path": MetadataValue.path(str(directory)),
             "content_hash": content_hash,
             "train_window": f"{windows.train_start}..{windows.train_end}",
             "holdout_window": f"{windows.holdout_start}..{windows.holdout_end}",
-            "train_rows": len(train),
-            "holdout_rows": len(holdout),
-            "train_label_mean": round(float(train[spec.label].astype(float).mean()), 4),
-            "holdout_label_mean": round(float(holdout[spec.label].astype(float).mean()), 4),
+            "train_rows": train.rows,
+            "holdout_rows": holdout.rows,
+            "train_label_mean": round(train.label_mean, 4),
+            "holdout_label_mean": round(holdout.label_mean, 4),
             "config": MetadataValue.json(config.model_dump()),
             "lineage": MetadataValue.json(lineage),
         })

@@ -20,9 +20,10 @@ from pathlib import Path
 
 
 def file_sha256(path: Path) -> str:
-    """A file's content digest: what names a landed file's delivery, and what a training set's
-    verified frames are cached under."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """A file's content digest, read in blocks: what names a landed file's delivery, and what a
+    training set's files are checked against when read."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,11 @@ def retrained_onnx(lineage: dict) -> bytes:
         raise NotComparable("trained by other training code")
     if lineage.get("libraries") != installed:
         raise NotComparable(f"trained with {lineage.get('libraries')}, installed {installed}")
-    train, _ = read_verified(Path(lineage["training_set_dir"]), lineage["training_set_hash"])
+    if lineage.get("training_set_files") is None:
+        raise NotComparable("trained before training set files were digested")
     inputs = ModelInputs.from_dict(lineage["inputs"])
+    train = read_verified(Path(lineage["training_set_dir"]), lineage["training_set_files"],
+                          "train", [*inputs.columns, lineage["label"]])
     pipeline = train_pipeline(train, lineage["label"], lineage["estimator"],
                               lineage["hyperparameters"], inputs, lineage["task"])
     return export_onnx(pipeline, inputs, lineage["model_name"], lineage["task"])

@@ -9,6 +9,7 @@ from datetime import date
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from core.tables import table_name
 
@@ -42,18 +43,34 @@ def first_feature_day(con: duckdb.DuckDBPyConnection,
                        ).fetchone()[0]
 
 
-def read_labeled(con: duckdb.DuckDBPyConnection, first: date, last: date, label: str,
-                 feature_model: str = "flight_features", hindsight: bool = False) -> pd.DataFrame:
-    """The flights of days first..last whose ``label`` has arrived, with their inputs and label
-    (and, with ``hindsight``, the weather at departure: never a model input)."""
+def labeled_query(first: date, last: date, label: str, feature_model: str = "flight_features",
+                  hindsight: bool = False) -> tuple[str, list]:
+    """The query of the flights of days first..last whose ``label`` has arrived, with their
+    inputs and label (and, with ``hindsight``, the weather at departure: never a model input),
+    in a stable order; and its parameters."""
     hindsight_join = (f" left join {HINDSIGHT_WEATHER_TABLE} w using (flight_id, flight_date)"
                       if hindsight else "")
     hindsight_columns = ", w.* exclude (flight_id, flight_date)" if hindsight else ""
-    return con.execute(
-        f"select f.*, l.{label}{hindsight_columns} from {FEATURES_SCHEMA}.{feature_model} f"
-        f" join {LABELS_TABLE} l using (flight_id, flight_date){hindsight_join}"
-        f" where f.flight_date between ? and ? and l.{label} is not null"
-        " order by f.flight_date, f.flight_id", [first, last]).df()
+    return (f"select f.*, l.{label}{hindsight_columns} from {FEATURES_SCHEMA}.{feature_model} f"
+            f" join {LABELS_TABLE} l using (flight_id, flight_date){hindsight_join}"
+            f" where f.flight_date between ? and ? and l.{label} is not null"
+            " order by f.flight_date, f.flight_id", [first, last])
+
+
+def read_labeled(con: duckdb.DuckDBPyConnection, first: date, last: date, label: str,
+                 feature_model: str = "flight_features", hindsight: bool = False) -> pd.DataFrame:
+    """The rows of ``labeled_query`` as one data frame."""
+    sql, params = labeled_query(first, last, label, feature_model, hindsight)
+    return con.execute(sql, params).df()
+
+
+def labeled_batches(con: duckdb.DuckDBPyConnection, first: date, last: date, label: str,
+                    feature_model: str = "flight_features", hindsight: bool = False,
+                    batch_rows: int = 100_000) -> pa.RecordBatchReader:
+    """The rows of ``labeled_query`` as Arrow record batches, read as they are consumed: years
+    of flights never sit in memory at once."""
+    sql, params = labeled_query(first, last, label, feature_model, hindsight)
+    return con.sql(sql, params=params).to_arrow_reader(batch_rows)
 
 
 def labeled_days(con: duckdb.DuckDBPyConnection, label: str) -> tuple[date | None, date | None]:

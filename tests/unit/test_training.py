@@ -10,12 +10,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from assets.partitions import latest_cutoff
 from core.train.model_spec import Gate
 from core.train.modeling import INPUT_GRID, MISSING_CATEGORY, model_inputs
 from core.train.training_sets import (
+    FrameStats,
     TrainingSetRef,
     TrainingWindowError,
     check_trainable,
@@ -67,25 +69,46 @@ def test_training_ends_with_the_last_day_labeled_at_the_cutoffs_prediction_time(
     assert (windows.train_end, windows.holdout_start) == (D("2013-02-08"), D("2013-02-10"))
 
 
+def stats_of(frame: pd.DataFrame, label: str, tmp_path) -> FrameStats:
+    """What writing ``frame`` as a training set's train frame counts of it."""
+    holdout = frame.iloc[:0]
+    *_, stats, _ = write_training_set(tmp_path, batches_of({"train": frame, "holdout": holdout}),
+                                      label)
+    return stats["train"]
+
+
+def batches_of(frames: dict[str, pd.DataFrame], batch_rows: int = 2) -> dict:
+    """Each frame as a function opening its Arrow batches, as the warehouse hands them."""
+    def opener(frame):
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        return lambda: pa.RecordBatchReader.from_batches(
+            table.schema, table.to_batches(max_chunksize=batch_rows))
+    return {name: opener(frame) for name, frame in frames.items()}
+
+
 @pytest.mark.parametrize(
-    "frame, message",
+    "labels, message",
     [
-        (pd.DataFrame({LABEL: []}), "training window 2013-02-01..2013-02-07 has no labeled flights"),
-        (pd.DataFrame({LABEL: [False, False]}),
-         "training window 2013-02-01..2013-02-07 has a single class"),
+        ([], "training window 2013-02-01..2013-02-07 has no labeled flights"),
+        ([False, False, False],
+         r"training window 2013-02-01..2013-02-07 has a single class \(False for all 3 rows"),
     ],
 )
-def test_untrainable_windows_are_named(frame, message):
+def test_untrainable_windows_are_named(labels, message, tmp_path):
+    stats = stats_of(pd.DataFrame({LABEL: pd.Series(labels, dtype=bool)}), LABEL, tmp_path)
     with pytest.raises(TrainingWindowError, match=message):
-        check_trainable(frame, CLASSIFIER, "training", date(2013, 2, 1), date(2013, 2, 7))
+        check_trainable(stats, CLASSIFIER, "training", date(2013, 2, 1), date(2013, 2, 7))
 
 
-def test_a_regressor_trains_on_a_single_value_but_not_on_no_rows():
-    check_trainable(pd.DataFrame({"arr_delay": [5.0, 5.0]}), REGRESSOR, "training",
-                    date(2013, 2, 1), date(2013, 2, 7))
+def test_a_regressor_trains_on_a_single_value_but_not_on_no_rows(tmp_path):
+    one_value = stats_of(pd.DataFrame({"arr_delay": [5.0, 5.0, 5.0]}), "arr_delay",
+                         tmp_path / "one")
+    assert (one_value.rows, one_value.label_mean) == (3, 5.0)
+    check_trainable(one_value, REGRESSOR, "training", date(2013, 2, 1), date(2013, 2, 7))
     with pytest.raises(TrainingWindowError, match="no labeled flights"):
-        check_trainable(pd.DataFrame({"arr_delay": []}), REGRESSOR, "training",
-                        date(2013, 2, 1), date(2013, 2, 7))
+        check_trainable(stats_of(pd.DataFrame({"arr_delay": pd.Series([], dtype=float)}),
+                                 "arr_delay", tmp_path / "none"),
+                        REGRESSOR, "training", date(2013, 2, 1), date(2013, 2, 7))
 
 
 @pytest.mark.parametrize(
@@ -139,23 +162,50 @@ def test_frame_hash_covers_values_columns_and_order():
         {"train": frame.iloc[:1], "holdout": frame})
 
 
-def test_a_training_set_read_again_is_refused_once_its_files_changed(tmp_path):
-    train = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"]})
-    holdout = pd.DataFrame({"a": [4.0], "b": ["w"]})
-    write_training_set(tmp_path, train, holdout)
+def test_a_training_set_streams_in_whatever_batches_and_reads_back_what_was_written(tmp_path):
+    train = pd.DataFrame({"a": [1.0, 2.0, None, 4.0, 5.0], "n": pd.array([1, None, 3, 4, 5],
+                          dtype="Int32"), LABEL: [True, False, True, True, False],
+                          "flight_date": [date(2013, 3, 1)] * 3 + [date(2013, 3, 2)] * 2})
+    holdout = pd.DataFrame({"a": [6.0], "n": pd.array([6], dtype="Int32"), LABEL: [True],
+                            "flight_date": [date(2013, 3, 3)]})
+    frames = {"train": train, "holdout": holdout}
+    directory, content_hash, stats, digests = write_training_set(
+        tmp_path / "a", batches_of(frames, batch_rows=2), LABEL)
+
+    # The content, not the batches, names the set: one batch gives the same hash and folder.
+    again, same_hash, _, _ = write_training_set(tmp_path / "b", batches_of(frames, 100), LABEL)
+    assert same_hash == content_hash and again.name == directory.name == content_hash[:16]
+    assert (stats["train"].rows, stats["holdout"].rows) == (5, 1)
+    assert stats["train"].label_mean == pytest.approx(0.6)
+    assert set(stats["train"].label_values) == {True, False}
+    assert [p.name for p in (tmp_path / "a").iterdir()] == [directory.name]  # no staging left
+
     windows = plan_windows(date(2013, 3, 3), date(2013, 1, 1), date(2013, 3, 9), 1)
-    ref = TrainingSetRef(cutoff=date(2013, 3, 3), directory=str(tmp_path), windows=windows,
-                         train_rows=3, holdout_rows=1, lineage={},
-                         content_hash=frame_hash({"train": train, "holdout": holdout}))
+    ref = TrainingSetRef(cutoff=date(2013, 3, 3), directory=str(directory), windows=windows,
+                         train_rows=5, holdout_rows=1, lineage={}, content_hash=content_hash,
+                         file_digests=digests)
+    read = read_training_set(ref, "train")
+    # Days come back as pandas timestamps, as DuckDB's data frames hand them.
+    assert read["flight_date"].dtype.kind == "M"
+    pd.testing.assert_frame_equal(read, train.assign(flight_date=pd.to_datetime(
+        train["flight_date"])), check_dtype=False)
+    assert list(read_training_set(ref, "holdout", ["a"]).columns) == ["a"]
 
-    first, _ = read_training_set(ref)
-    first.loc[0, "a"] = 99.0  # a caller's change stays its own
-    again, _ = read_training_set(ref)
-    pd.testing.assert_frame_equal(again, train, check_dtype=False)
+    train.assign(a=[1.0, 2.0, 3.0, 4.0, 9.0]).to_parquet(directory / "train.parquet",
+                                                         index=False)
+    with pytest.raises(ValueError, match="train.parquet changed since it was materialized"):
+        read_training_set(ref, "train")
+    read_training_set(ref, "holdout")  # the untouched file still reads
 
-    train.assign(a=[1.0, 2.0, 5.0]).to_parquet(tmp_path / "train.parquet", index=False)
-    with pytest.raises(ValueError, match="changed since it was materialized"):
-        read_training_set(ref)
+
+def test_a_training_set_that_fails_its_check_leaves_nothing(tmp_path):
+    def refuse(stats):
+        raise TrainingWindowError(f"{stats['train'].rows} rows")
+
+    frames = {"train": pd.DataFrame({LABEL: [True]}), "holdout": pd.DataFrame({LABEL: [True]})}
+    with pytest.raises(TrainingWindowError, match="1 rows"):
+        write_training_set(tmp_path, batches_of(frames), LABEL, refuse)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_model_inputs_snap_numbers_to_the_grid_and_text_the_categories():
