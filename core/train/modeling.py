@@ -85,6 +85,9 @@ def training_matrix(train: pd.DataFrame, label: str, inputs: ModelInputs,
     return model_inputs(train, inputs), target
 
 
+# Estimators that copy their input to float64 before fitting (scikit-learn's X_DTYPE).
+COMPUTES_IN_FLOAT64 = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
+
 # Training is three steps so that a caller with years of rows holds each form of them only as
 # long as it is needed: the rows, then the prepared inputs, then the encoded matrix the
 # estimator copies (to float64, and again for its early-stopping split). Measured at ten years
@@ -95,7 +98,12 @@ def fit_encoding(prepared: pd.DataFrame, target: np.ndarray, estimator: str, par
     """The pipeline with every step but the estimator fitted, and the rows as the estimator
     takes them (what Pipeline.fit does before fitting its last step)."""
     pipeline = build_pipeline(estimator, params, inputs)
-    return pipeline, pipeline[:-1].fit_transform(prepared, target)
+    encoded = pipeline[:-1].fit_transform(prepared, target)
+    if estimator in COMPUTES_IN_FLOAT64:
+        # The estimator's own copy, made here so that the caller does not hold the float32
+        # rows beside it (the same values: a float32 widens exactly).
+        encoded = encoded.astype(np.float64)
+    return pipeline, encoded
 
 
 def fit_estimator(pipeline: Pipeline, encoded: np.ndarray, target: np.ndarray) -> Pipeline:

@@ -15,7 +15,15 @@ import pytest
 
 from assets.partitions import latest_cutoff
 from core.train.model_spec import Gate
-from core.train.modeling import INPUT_GRID, MISSING_CATEGORY, model_inputs
+from core.train.modeling import (
+    INPUT_GRID,
+    MISSING_CATEGORY,
+    build_pipeline,
+    export_onnx,
+    model_inputs,
+    train_pipeline,
+    training_matrix,
+)
 from core.train.training_sets import (
     FrameStats,
     TrainingSetRef,
@@ -220,6 +228,28 @@ def test_model_inputs_snap_numbers_to_the_grid_and_text_the_categories():
     assert distance * INPUT_GRID == int(distance * INPUT_GRID)
     assert np.isnan(inputs["temp_last"].iloc[0])  # missing stays missing
     assert [inputs[c].iloc[0] for c in INPUTS.categorical] == ["UA", "EWR", MISSING_CATEGORY]
+
+
+@pytest.mark.parametrize("estimator, task", [("HistGradientBoostingClassifier", "classification"),
+                                             ("HistGradientBoostingRegressor", "regression"),
+                                             ("LogisticRegression", "classification")])
+def test_training_in_stages_makes_the_model_pipeline_fit_makes(estimator, task):
+    """The model step fits the encoding and the estimator apart, letting go of each form of the
+    rows (core/train/modeling.py): the model, to its ONNX bytes, is Pipeline.fit's."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"dep_hour": rng.integers(5, 23, 300).astype(float),
+                          "distance": rng.uniform(100, 2500, 300),
+                          "temp_last": np.where(rng.random(300) < 0.1, np.nan,
+                                                rng.normal(50, 15, 300)),
+                          "carrier": rng.choice(["AA", "UA", "B6", None], 300),
+                          "origin": rng.choice(["EWR", "JFK", "LGA"], 300),
+                          "dest": rng.choice(["ATL", "ORD", "LAX", "BOS"], 300),
+                          "y": rng.random(300) < 0.3})
+    params = {"max_iter": 10, "random_state": 1} if estimator.startswith("Hist") else {}
+    prepared, target = training_matrix(frame, "y", INPUTS, task)
+    whole = build_pipeline(estimator, params, INPUTS).fit(prepared, target)
+    staged = train_pipeline(frame, "y", estimator, params, INPUTS, task)
+    assert export_onnx(staged, INPUTS, "m", task) == export_onnx(whole, INPUTS, "m", task)
 
 
 EXPORT_IN_A_PROCESS = """
