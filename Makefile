@@ -14,6 +14,8 @@ DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' | grep -v
 CHROMIUM := /usr/bin/chromium
 # PostgreSQL 15 for the instance's tests and INSTANCE=postgres (instance/postgres.py), likewise.
 POSTGRES := /usr/lib/postgresql/15/bin/initdb
+# Java 17 for Spark (spark/cluster.py), likewise.
+JAVA := /usr/lib/jvm/java-17-openjdk-$(shell dpkg --print-architecture 2>/dev/null || echo amd64)/bin/java
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Python caches compiled modules (.pyc) unless told not to; some machines tell it not to
@@ -32,14 +34,14 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/platform
 # The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-fast lint dbt-docs instance ui metrics land backtest replay replay-faults rollback review bench bench-scale gate-bench daemon-loop input-gain chaos clean manifest
+.PHONY: run test test-fast lint spark-up spark-down dbt-docs instance ui metrics land backtest replay replay-faults rollback review bench bench-scale gate-bench daemon-loop input-gain chaos clean manifest
 
 run: $(STAMP) $(MANIFEST) instance  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
 
 # Two test files at a time (pytest-xdist, one worker per core): the end-to-end tests spend much
 # of their time waiting on daemons, servers and subprocesses.
-test: lint $(MANIFEST) $(CHROMIUM) $(POSTGRES)  ## lint, then every tier: unit, wiring, end-to-end (what CI runs)
+test: lint $(MANIFEST) $(CHROMIUM) $(POSTGRES) $(JAVA)  ## lint, then every tier: unit, wiring, end-to-end (what CI runs)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 test-fast: $(STAMP) $(MANIFEST)  ## the unit tier alone: core's rules, no Dagster instance, no warehouse file
@@ -98,6 +100,12 @@ chaos: $(STAMP) $(MANIFEST)  ## bad input, concurrent runs, SIGKILLed writes, ra
 	HYPOTHESIS_PROFILE=chaos $(BIN)/python -m pytest -q -p no:cacheprovider \
 		--hypothesis-show-statistics tests/unit/test_validation.py -k mutated
 
+spark-up: $(STAMP) $(JAVA)  ## a Spark standalone master and two workers on loopback (data/spark)
+	$(BIN)/python -m spark.cluster up
+
+spark-down: $(STAMP)  ## stop the Spark cluster
+	$(BIN)/python -m spark.cluster down
+
 dbt-docs: $(STAMP)  ## dbt's documentation site (lineage, columns) on http://127.0.0.1:8080
 	cd dbt_project && ../$(BIN)/dbt docs generate --quiet && ../$(BIN)/dbt docs serve --host 127.0.0.1 --port 8080 --no-browser
 
@@ -106,6 +114,10 @@ manifest: $(MANIFEST)
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+$(JAVA):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null
 
 $(POSTGRES):
 	$(SUDO) apt-get update -qq

@@ -1,0 +1,229 @@
+"""A Spark standalone cluster of the deployment's own, on loopback: one master and its workers,
+each a Java process started from what pyspark ships (its ``bin/spark-class``), so that a job's
+tasks really run on executors in other processes, as on a cluster of machines.
+
+The cluster lives in a folder the deployment owns (``<data dir>/spark``): each process's log and
+pid, the ports it listens on, the workers' scratch space. `make spark-up` starts it (and waits
+until every worker has registered), `make spark-down` stops it; its master URL is what the
+``SPARK_MASTER`` setting takes, and a real cluster's URL works the same. Java 17 is Debian's
+openjdk-17-jre-headless (`make` installs it where missing); nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+JVM_DIR = Path("/usr/lib/jvm")  # where Debian installs Java
+MASTER_CLASS = "org.apache.spark.deploy.master.Master"
+WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+
+
+class SparkUnavailable(RuntimeError):
+    """The cluster could not be started or reached; the message says why and where to look."""
+
+
+def spark_home() -> Path:
+    """Where pyspark's own Spark is: its jars and launch scripts."""
+    try:
+        import pyspark
+    except ImportError as error:
+        raise SparkUnavailable("pyspark is not installed: `make spark-up` installs the"
+                               " project's spark extra") from error
+    return Path(pyspark.__file__).parent
+
+
+def java_home() -> Path:
+    """JAVA_HOME when set, else Debian's Java 17 (Spark 4 needs 17 or later), else the java on
+    the PATH."""
+    candidates = [Path(os.environ["JAVA_HOME"])] if os.environ.get("JAVA_HOME") else []
+    candidates += sorted(JVM_DIR.glob("java-17-openjdk-*"))
+    on_path = shutil.which("java")
+    if on_path:
+        candidates.append(Path(os.path.realpath(on_path)).parent.parent)
+    for home in candidates:
+        if (home / "bin" / "java").exists():
+            return home
+    raise SparkUnavailable("Java 17 is not installed: `make` installs Debian's"
+                           " openjdk-17-jre-headless (apt, as root or through sudo)")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """What the master reports: its URL and the workers it counts alive."""
+
+    url: str
+    alive_workers: int
+    cores: int
+
+
+class LocalSparkCluster:
+    """The cluster in ``folder``: started, stopped, addressed. ``workers`` of ``cores`` cores
+    and ``memory`` each."""
+
+    def __init__(self, folder: Path, workers: int = 2, cores: int = 1, memory: str = "2g"):
+        self.folder = Path(folder).resolve()
+        self.workers, self.cores, self.memory = workers, cores, memory
+
+    # --- what the folder holds ---------------------------------------------------------------
+
+    def _port(self, name: str) -> int:
+        path = self.folder / f"{name}.port"
+        if not path.exists():
+            path.write_text(str(_free_port()))
+        return int(path.read_text())
+
+    @property
+    def master_url(self) -> str:
+        return f"spark://{HOST}:{self._port('master')}"
+
+    @property
+    def master_ui(self) -> str:
+        return f"http://{HOST}:{self._port('master-ui')}"
+
+    def _processes(self) -> list[str]:
+        return ["master", *(f"worker-{number}" for number in range(1, self.workers + 1))]
+
+    def pid(self, name: str) -> int | None:
+        """The process ``name`` ("master", "worker-1", ...) when it is running."""
+        path = self.folder / f"{name}.pid"
+        if not path.exists():
+            return None
+        pid = int(path.read_text())
+        _reap(pid)  # a child of this process that died is a zombie until collected
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    # --- running it ----------------------------------------------------------------------------
+
+    def _environment(self) -> dict[str, str]:
+        # Executors run a job's Python in this interpreter (the platform's environment) unless
+        # told otherwise.
+        return {"PYSPARK_PYTHON": sys.executable, **os.environ,
+                "SPARK_HOME": str(spark_home()), "JAVA_HOME": str(java_home()),
+                "SPARK_LOCAL_IP": HOST, "SPARK_LOG_DIR": str(self.folder),
+                "SPARK_NO_DAEMONIZE": "1"}
+
+    def _launch(self, name: str, arguments: list[str]) -> None:
+        if self.pid(name) is not None:
+            return
+        log = (self.folder / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [str(spark_home() / "bin" / "spark-class"), *arguments], env=self._environment(),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder,
+            start_new_session=True)  # outlives `make spark-up`; stopped by its process group
+        (self.folder / f"{name}.pid").write_text(str(process.pid))
+
+    def start(self, timeout: float = 120) -> ClusterState:
+        """Start whatever is not running and wait until every worker has registered."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._launch("master", [MASTER_CLASS, "--host", HOST, "--port", str(self._port("master")),
+                                "--webui-port", str(self._port("master-ui"))])
+        self._wait(lambda state: state is not None, timeout, "the master to answer")
+        for name in self._processes()[1:]:
+            work = self.folder / name
+            work.mkdir(exist_ok=True)
+            self._launch(name, [WORKER_CLASS, "--host", HOST, "--cores", str(self.cores),
+                                "--memory", self.memory, "--work-dir", str(work),
+                                "--webui-port", str(self._port(f"{name}-ui")), self.master_url])
+        return self._wait(lambda state: state and state.alive_workers >= self.workers, timeout,
+                          f"{self.workers} workers to register")
+
+    def state(self) -> ClusterState | None:
+        """The master's own account (its JSON status page), or None when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"{self.master_ui}/json/", timeout=5) as response:
+                status = json.load(response)
+        except (OSError, urllib.error.URLError, ValueError):
+            return None
+        alive = [w for w in status.get("workers", []) if w.get("state") == "ALIVE"]
+        return ClusterState(status.get("url", self.master_url), len(alive),
+                            sum(w.get("cores", 0) for w in alive))
+
+    def _wait(self, ready, timeout: float, what: str) -> ClusterState:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state()
+            if ready(state):
+                return state
+            if self.pid("master") is None:
+                break
+            time.sleep(0.5)
+        raise SparkUnavailable(f"waited {timeout:.0f}s for {what} of the Spark cluster in"
+                               f" {self.folder} (logs: {self.folder}/*.log)")
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        """Stop one process ("master", "worker-1", ...) and what it started (a worker's
+        executors): SIGTERM, then SIGKILL after ``timeout``; ``sig`` SIGKILL to kill it as a
+        crash would."""
+        pid = self.pid(name)
+        if pid is None:
+            return
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while self.pid(name) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self.pid(name) is not None:
+            os.killpg(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        for name in reversed(self._processes()):
+            self.stop_process(name)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit of a child of this process, so that it stops counting as running."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def main(argv=None) -> int:
+    from resources.settings import Settings
+
+    parser = argparse.ArgumentParser(description="The deployment's Spark standalone cluster.")
+    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    cluster = LocalSparkCluster(Settings.from_env().data_dir / "spark", workers=args.workers)
+    if args.action == "up":
+        state = cluster.start()
+        print(f"Spark master {state.url}: {state.alive_workers} workers, {state.cores} cores"
+              f" (UI {cluster.master_ui}, logs in {cluster.folder})")
+    elif args.action == "down":
+        cluster.stop()
+        print(f"Spark cluster in {cluster.folder} stopped")
+    else:
+        state = cluster.state()
+        print("not running" if state is None else
+              f"{state.url}: {state.alive_workers} workers alive, {state.cores} cores")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
