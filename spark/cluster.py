@@ -132,7 +132,8 @@ class LocalSparkCluster:
         process = subprocess.Popen(
             [str(spark_home() / "bin" / "spark-class"), *arguments], env=self._environment(),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder,
-            start_new_session=True)  # outlives `make spark-up`; stopped by its process group
+            start_new_session=True,  # outlives `make spark-up`; stopped by its process group
+            preexec_fn=_default_signals)
         (self.folder / f"{name}.pid").write_text(str(process.pid))
 
     def start(self, timeout: float = 120) -> ClusterState:
@@ -173,7 +174,7 @@ class LocalSparkCluster:
         raise SparkUnavailable(f"waited {timeout:.0f}s for {what} of the Spark cluster in"
                                f" {self.folder} (logs: {self.folder}/*.log)")
 
-    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
         """Stop one process ("master", "worker-1", ...) and what it started (a worker's
         executors): SIGTERM, then SIGKILL after ``timeout``; ``sig`` SIGKILL to kill it as a
         crash would."""
@@ -193,6 +194,14 @@ class LocalSparkCluster:
     def stop(self) -> None:
         for name in reversed(self._processes()):
             self.stop_process(name)
+
+
+def _default_signals() -> None:
+    """In the child before Java starts: a JVM keeps ignoring SIGTERM when it starts with it
+    ignored (as under some test runners' workers), and would not stop when asked."""
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def _reap(pid: int) -> None:
