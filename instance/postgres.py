@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from instance.local_servers import HOST, free_port
 
 BIN_DIRS = (Path("/usr/lib/postgresql/15/bin"),)
 ROLE = "dagster"
@@ -61,12 +62,6 @@ def _binary(name: str) -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class LocalPostgres:
     """The server in ``folder``: made, started, stopped, addressed."""
 
@@ -85,7 +80,7 @@ class LocalPostgres:
         return int((self.folder / "port").read_text())
 
     def address(self) -> PostgresAddress:
-        return PostgresAddress("127.0.0.1", self.port, DATABASE, ROLE,
+        return PostgresAddress(HOST, self.port, DATABASE, ROLE,
                                self.password_file.read_text().strip())
 
     # --- running it ----------------------------------------------------------------------------
@@ -116,7 +111,7 @@ class LocalPostgres:
         password = secrets.token_urlsafe(24)
         self.password_file.write_text(password + "\n")
         self.password_file.chmod(0o600)
-        (self.folder / "port").write_text(str(_free_port()))
+        (self.folder / "port").write_text(str(free_port()))
         self.data.mkdir(mode=0o700)
         self._owned_by_server_user(self.data)
         handover = self.folder / ".initdb-password"  # read by initdb as the server user
@@ -144,7 +139,7 @@ class LocalPostgres:
             log = self.folder / "server.log"
             log.touch()
             self._owned_by_server_user(log)
-            options = (f"-p {self.port} -k {socket_dir} -c listen_addresses=127.0.0.1"
+            options = (f"-p {self.port} -k {socket_dir} -c listen_addresses={HOST}"
                        " -c max_connections=200")
             done = self._as_server_user([_binary("pg_ctl"), "-D", str(self.data), "-l", str(log),
                                          "-o", options, "-w", "-t", str(int(timeout)), "start"])

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from instance.local_servers import HOST, default_signals, free_port
+
 JVM_DIR = Path("/usr/lib/jvm")  # where Debian installs Java
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -60,12 +60,6 @@ def java_home() -> Path:
                            " openjdk-17-jre-headless (apt, as root or through sudo)")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
 @dataclass(frozen=True)
 class ClusterState:
     """What the master reports: its URL and the workers it counts alive."""
@@ -88,7 +82,7 @@ class LocalSparkCluster:
     def _port(self, name: str) -> int:
         path = self.folder / f"{name}.port"
         if not path.exists():
-            path.write_text(str(_free_port()))
+            path.write_text(str(free_port()))
         return int(path.read_text())
 
     @property
@@ -133,7 +127,7 @@ class LocalSparkCluster:
             [str(spark_home() / "bin" / "spark-class"), *arguments], env=self._environment(),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder,
             start_new_session=True,  # outlives `make spark-up`; stopped by its process group
-            preexec_fn=_default_signals)
+            preexec_fn=default_signals)
         (self.folder / f"{name}.pid").write_text(str(process.pid))
 
     def start(self, timeout: float = 120) -> ClusterState:
@@ -194,14 +188,6 @@ class LocalSparkCluster:
     def stop(self) -> None:
         for name in reversed(self._processes()):
             self.stop_process(name)
-
-
-def _default_signals() -> None:
-    """In the child before Java starts: a JVM keeps ignoring SIGTERM when it starts with it
-    ignored (as under some test runners' workers), and would not stop when asked."""
-    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(number, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def _reap(pid: int) -> None:

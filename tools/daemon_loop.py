@@ -14,7 +14,6 @@ is simulated.
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunSta
 
 from assets.ingest.landing_batch import LANDING_BATCH_TAG, WAITS_TAG
 from core.ingest.upstream import days_between
+from instance.local_servers import default_signals, free_port
 from internals.run_launcher import WORKER_KIND_TAG
 from resources.landing import LandingZone
 from resources.settings import REPO_ROOT, Settings
@@ -40,23 +40,10 @@ MILESTONES = {"raw": (AssetKey(["raw", "outcomes"]), 0),
               "predictions": (AssetKey(["ml", MODEL, "predictions"]), 1)}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_session(command: list[str], env: dict, **popen) -> subprocess.Popen:
     """A Dagster process (and its children) in a session of its own, stoppable with SIGTERM."""
     return subprocess.Popen(command, cwd=REPO_ROOT, env=env, start_new_session=True,
-                            preexec_fn=_default_interrupts, **popen)
-
-
-def _default_interrupts() -> None:
-    # A shell's background job ignores SIGINT and its children inherit that; Dagster's
-    # processes stop on SIGTERM by handling it as SIGINT, so they would ignore both.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                            preexec_fn=default_signals, **popen)
 
 
 def start_dagster_dev(env: dict, log_path: Path) -> subprocess.Popen:
