@@ -89,6 +89,10 @@ class LocalSparkCluster:
     def master_url(self) -> str:
         return f"spark://{HOST}:{self._port('master')}"
 
+    def started_master_url(self) -> str | None:
+        """The master's URL once the cluster has been started here, else None."""
+        return self.master_url if (self.folder / "master.port").exists() else None
+
     @property
     def master_ui(self) -> str:
         return f"http://{HOST}:{self._port('master-ui')}"

@@ -22,6 +22,7 @@ import cli as cli_module
 import definitions
 import runner as runner_module
 from instance.postgres import LocalPostgres
+from spark.cluster import LocalSparkCluster
 from tools.sandbox import Platform
 
 warnings.filterwarnings("ignore", category=BetaWarning)
@@ -67,6 +68,16 @@ def postgres():
     yield server
     server.remove()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory):
+    """A Spark standalone master and two workers on loopback for the session (spark/cluster.py,
+    as `make spark-up` starts a deployment's own)."""
+    cluster = LocalSparkCluster(tmp_path_factory.mktemp("spark"), workers=2, memory="1g")
+    cluster.start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

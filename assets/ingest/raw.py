@@ -42,7 +42,7 @@ from core.ingest.deliveries import (
     served_days,
 )
 from core.ingest.history import is_synthetic
-from core.ingest.upstream import days_between, reference_table_path
+from core.ingest.upstream import days_between, reference_table_path, reference_table_query
 from core.ingest.validation import read_landing_files
 from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse
@@ -251,11 +251,8 @@ def _reference_asset(table: str):
         path = reference_table_path(table)
         with warehouse.transaction() as con:
             con.execute("create schema if not exists raw")
-            con.execute(
-                f"create or replace table raw.{table} as"
-                " select * from read_csv(?, header = true, nullstr = 'NA')",
-                [str(path)],
-            )
+            query, parameters = reference_table_query(table)
+            con.execute(f"create or replace table raw.{table} as {query}", parameters)
             rows = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
         return MaterializeResult(
             metadata={

@@ -42,6 +42,13 @@ def reference_table_path(table: str) -> Path:
     return package_data_dir() / f"{table}.csv"
 
 
+def reference_table_query(table: str) -> tuple[str, list[str]]:
+    """The DuckDB query (and its parameters) that reads a reference table as shipped: the one
+    reading of it, whichever warehouse stores it."""
+    return "select * from read_csv(?, header = true, nullstr = 'NA')", [
+        str(reference_table_path(table))]
+
+
 def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 

@@ -55,3 +55,16 @@
 {% macro trino__value_by_key(column, key, extreme) -%}
     {{ extreme }}_by({{ column }}, {{ key }})
 {%- endmacro %}
+
+{#- Spark (DBT_TARGET=spark; its session time zone is UTC, profiles.yml). -#}
+{% macro spark__iso_day_of_week(date_expr) -%}
+    extract(dayofweek_iso from {{ date_expr }})
+{%- endmacro %}
+
+{% macro spark__utc_hour_label(timestamp_expr) -%}
+    date_format({{ timestamp_expr }}, "yyyy-MM-dd'T'HH")
+{%- endmacro %}
+
+{% macro spark__value_by_key(column, key, extreme) -%}
+    {{ extreme }}_by({{ column }}, {{ key }})
+{%- endmacro %}

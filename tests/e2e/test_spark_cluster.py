@@ -17,13 +17,9 @@ from spark.cluster import LocalSparkCluster, SparkUnavailable
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    cluster = LocalSparkCluster(tmp_path_factory.mktemp("spark"), workers=2, memory="1g")
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+def cluster(spark_cluster):
+    """The session's cluster (tests/conftest.py): these tests stop and restart its workers."""
+    return spark_cluster
 
 
 def session(cluster):

@@ -1,9 +1,8 @@
 {{
   config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='flight_date',
     on_schema_change='append_new_columns',
+    **replace_days_config()
   )
 }}
 -- The model inputs of every scheduled flight of the window, as known at its prediction time:

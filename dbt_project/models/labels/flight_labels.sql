@@ -1,9 +1,8 @@
 {{
   config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='flight_date',
     on_schema_change='append_new_columns',
+    **replace_days_config()
   )
 }}
 -- The label of every scheduled flight of the window, once its day's outcomes have landed:

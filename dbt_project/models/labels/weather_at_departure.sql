@@ -1,8 +1,7 @@
 {{
   config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='flight_date',
+    **replace_days_config()
   )
 }}
 -- Hindsight: the weather at each flight's origin in its scheduled departure hour, observed on
