@@ -36,7 +36,17 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: run test test-fast lint spark-up spark-down dbt-docs instance ui metrics land backtest replay replay-faults rollback review bench bench-scale gate-bench daemon-loop input-gain chaos clean manifest
 
-run: $(STAMP) $(MANIFEST) instance  ## land 2013 (if empty), materialize everything [END=, CUTOFF=]
+# ENGINE=spark: the warehouse on Spark (docs/scaling.md), a deployment of its own under
+# data/spark-engine (its lake, catalog, cluster, warehouse file and Dagster instance).
+ifeq ($(ENGINE),spark)
+export ENGINE
+export PLATFORM_DATA_DIR := $(CURDIR)/data/spark-engine
+export WAREHOUSE_PATH := $(PLATFORM_DATA_DIR)/warehouse.duckdb
+export DAGSTER_HOME := $(PLATFORM_DATA_DIR)/dagster_home
+ENGINE_UP := spark-up
+endif
+
+run: $(STAMP) $(MANIFEST) instance $(ENGINE_UP)  ## land 2013 (if empty), materialize everything [END=, CUTOFF=, ENGINE=spark]
 	$(BIN)/python platform/cli.py run $(if $(END),--end $(END)) $(if $(CUTOFF),--cutoff $(CUTOFF))
 
 # Two test files at a time (pytest-xdist, one worker per core): the end-to-end tests spend much
@@ -55,7 +65,7 @@ lint: $(STAMP)  ## ruff on the Python, sqlfluff on the SQL dbt compiles
 UI_HOST ?= 127.0.0.1
 UI_PORT ?= 3000
 
-ui: $(STAMP) $(MANIFEST) instance  ## Dagster UI + daemon on 127.0.0.1:3000 [INSTANCE=postgres, STOCK=1]
+ui: $(STAMP) $(MANIFEST) instance $(ENGINE_UP)  ## Dagster UI + daemon on 127.0.0.1:3000 [INSTANCE=postgres, STOCK=1, ENGINE=spark]
 	$(PG_PASSWORD) $(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
 
 metrics: $(STAMP) instance  ## the service levels for Prometheus: 127.0.0.1:9108/metrics [METRICS_PORT=]
@@ -79,7 +89,7 @@ rollback: $(STAMP) $(MANIFEST)  ## make rollback VERSION=<id> WHY="..." [WHO=nam
 review: $(STAMP) $(MANIFEST)  ## make review ACTION=promote|reject|rollback|pause|resume [VERSION=] [MODEL=] WHY="..."
 	$(BIN)/python platform/cli.py review $(ACTION) $(VERSION) $(if $(MODEL),--model $(MODEL)) --why "$(WHY)" $(if $(WHO),--who "$(WHO)")
 
-bench: $(STAMP) $(MANIFEST) $(POSTGRES)  ## timings, written to .bench/results.json
+bench: $(STAMP) $(MANIFEST) $(POSTGRES) $(JAVA)  ## timings, written to .bench/results.json (Spark beside DuckDB too)
 	$(BIN)/python -m tools.bench
 
 bench-scale: $(STAMP) $(MANIFEST)  ## 1, 3 and 10 years of history, each in a fresh deployment: cost per stage [SCALE="1 3 10"]

@@ -57,9 +57,10 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
     """``spec_overrides`` ({model name: partial spec}) change a model spec without editing its
     file (tests; a deployment's stricter gate)."""
     dbt_project = build_dbt_project(settings.dbt_project_dir, settings.dbt_executable)
-    dbt_daily, dbt_reference = build_dbt_assets(dbt_project, settings.dbt_target_dir,
-                                                settings.prediction_lead_days,
-                                                settings.dbt_runs == "in_process")
+    dbt_daily, dbt_reference = build_dbt_assets(
+        dbt_project, settings.dbt_target_dir, settings.prediction_lead_days,
+        settings.dbt_runs == "in_process",
+        settings.spark.dbt_environment() if settings.spark else None)
     # Every spec in model_specs/ is checked against the dbt manifest here, before any run.
     specs = load_specs(settings.model_specs_dir, dbt_project.manifest_path, spec_overrides)
     # Each feature model a spec reads is audited as of the prediction time (a blocking check;
@@ -93,6 +94,7 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
         resources={
             "warehouse": DuckDBWarehouse(
                 path=str(settings.warehouse_path),
+                lake_dir=str(settings.spark.lake_dir) if settings.spark else None,
                 lock_wait_seconds=settings.warehouse_lock_wait_seconds,
             ),
             "landing": LandingZone(

@@ -14,10 +14,15 @@ from pathlib import Path
 
 import yaml
 
+from spark.connection import SparkConnection
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 DBT_RUNS = ("in_process", "subprocess")
+# Where the tables live and what builds them: the embedded DuckDB file, or Parquet in a lake
+# built by a Spark cluster (docs/scaling.md).
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,16 @@ class Settings:
     ui_url: str = "http://localhost:3000"
     # Alerts are also POSTed here as JSON when set (a chat or paging service's webhook).
     alert_webhook_url: str | None = None
+    engine: str = "duckdb"
+    spark: SparkConnection | None = None  # ENGINE=spark: the cluster, the lake, the catalog
 
     def __post_init__(self):
         if self.dbt_runs not in DBT_RUNS:
             raise ValueError(f"DBT_RUNS {self.dbt_runs!r} is not one of {', '.join(DBT_RUNS)}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"ENGINE {self.engine!r} is not one of {', '.join(ENGINES)}")
+        if (self.engine == "spark") != (self.spark is not None):
+            raise ValueError("ENGINE=spark needs the Spark connection, and only it does")
 
     @property
     def prediction_lead_days(self) -> int:
@@ -70,7 +81,8 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        data_dir = Path(os.environ.get("PLATFORM_DATA_DIR", REPO_ROOT / "data")).resolve()
+        data_dir = data_dir_from_env()
+        engine = os.environ.get("ENGINE", "duckdb")
         return cls(
             data_dir=data_dir,
             landing_dir=Path(os.environ.get("LANDING_DIR", data_dir / "landing")).resolve(),
@@ -96,7 +108,14 @@ class Settings:
                 "OBJECTIVES_FILE", REPO_ROOT / "platform" / "objectives.yaml")).resolve(),
             ui_url=os.environ.get("DAGSTER_UI_URL", "http://localhost:3000"),
             alert_webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
+            engine=engine,
+            spark=SparkConnection.from_env(data_dir) if engine == "spark" else None,
         )
+
+
+def data_dir_from_env() -> Path:
+    """Where the deployment keeps its data: PLATFORM_DATA_DIR, else data/ in the repo."""
+    return Path(os.environ.get("PLATFORM_DATA_DIR", REPO_ROOT / "data")).resolve()
 
 
 @functools.cache

@@ -98,9 +98,15 @@ class _ProcessFileLock:
 
 
 class DuckDBWarehouse(ConfigurableResource):
-    """A DuckDB database file. ``transaction()`` is the way to write."""
+    """A DuckDB database file. ``transaction()`` is the way to write.
+
+    With ENGINE=spark the raw, label and feature tables are Parquet in ``lake_dir`` (written by
+    the ingest and by dbt on Spark) and the file shows each as a view of the same name, so that
+    every reader's SQL is the same on both engines; the file keeps what the Python side owns
+    (the ingest log, the registry, predictions, monitoring)."""
 
     path: str
+    lake_dir: str | None = None
     # How long to wait for another process's use of the file before giving up (WarehouseBusy).
     lock_wait_seconds: float = 900.0
 

@@ -203,13 +203,13 @@ def _reap(pid: int) -> None:
 
 
 def main(argv=None) -> int:
-    from resources.settings import Settings
+    from resources.settings import data_dir_from_env
 
     parser = argparse.ArgumentParser(description="The deployment's Spark standalone cluster.")
     parser.add_argument("action", choices=["up", "down", "status"])
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    cluster = LocalSparkCluster(Settings.from_env().data_dir / "spark", workers=args.workers)
+    cluster = LocalSparkCluster(data_dir_from_env() / "spark", workers=args.workers)
     if args.action == "up":
         state = cluster.start()
         print(f"Spark master {state.url}: {state.alive_workers} workers, {state.cores} cores"

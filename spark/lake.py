@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -42,41 +41,51 @@ def day_dir(folder: Path, day: date) -> Path:
     return Path(folder) / f"{DAY_COLUMN}={day.isoformat()}"
 
 
-@contextmanager
-def _staging(folder: Path) -> Iterator[Path]:
-    """A hidden folder beside the table's partitions, removed whatever happens."""
-    staging = Path(folder) / f".staging-{uuid.uuid4().hex}"
-    staging.mkdir(parents=True)
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+class DaysWrite:
+    """Days of one table written in full under a hidden staging folder, then swapped in by
+    ``publish()``: until then (and if it never comes) the table's days are as they were."""
 
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.staging = self.folder / f".staging-{uuid.uuid4().hex}"
+        self.counts: dict[date, int] = {}
 
-def replace_days(folder: Path, rows: pa.Table, days: Sequence[date]) -> dict[date, int]:
-    """Make each of ``days`` hold exactly its rows of ``rows`` (which carry partition_date):
-    every day's file is written before any is swapped in. A day without rows has no partition
-    (a header-only delivery). Returns the rows written per day."""
-    counts: dict[date, int] = {}
-    with _staging(folder) as staging:
+    def __enter__(self) -> DaysWrite:
+        self.staging.mkdir(parents=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def add(self, rows: pa.Table, days: Sequence[date]) -> dict[date, int]:
+        """Stage each of ``days`` as exactly its rows of ``rows`` (which carry partition_date);
+        a day without rows will have no partition (a header-only delivery)."""
         day_values = rows.column(DAY_COLUMN)
         for day in days:
             of_day = rows.filter(pc.equal(day_values, pa.scalar(day, pa.date32())))
-            counts[day] = of_day.num_rows
+            self.counts[day] = of_day.num_rows
             if of_day.num_rows:
-                day_dir(staging, day).mkdir()
+                day_dir(self.staging, day).mkdir()
                 pq.write_table(of_day.drop_columns([DAY_COLUMN]),
-                               day_dir(staging, day) / PART_FILE)
-        for day in days:
-            _swap_in(day_dir(staging, day), day_dir(folder, day), staging)
+                               day_dir(self.staging, day) / PART_FILE)
+        return {day: self.counts[day] for day in days}
+
+    def publish(self) -> None:
+        for day in self.counts:
+            target, new = day_dir(self.folder, day), day_dir(self.staging, day)
+            if target.exists():  # set aside, removed with the staging folder
+                target.rename(self.staging / f"replaced-{target.name}")
+            if new.exists():
+                new.rename(target)
+
+
+def replace_days(folder: Path, rows: pa.Table, days: Sequence[date]) -> dict[date, int]:
+    """Make each of ``days`` hold exactly its rows of ``rows``: every day's file is written
+    before any is swapped in. Returns the rows written per day."""
+    with DaysWrite(folder) as write:
+        counts = write.add(rows, days)
+        write.publish()
     return counts
-
-
-def _swap_in(new: Path, target: Path, staging: Path) -> None:
-    if target.exists():
-        target.rename(staging / f"replaced-{target.name}")  # removed with the staging folder
-    if new.exists():
-        new.rename(target)
 
 
 def ingest_days(lake: Path, dataset: LandingDataset, files: dict[date, Path]) -> dict[date, int]:
@@ -93,8 +102,38 @@ def ingest_reference(lake: Path, table: str) -> int:
     folder = table_dir(lake, table)
     folder.mkdir(parents=True, exist_ok=True)
     query, parameters = reference_table_query(table)
-    with _staging(folder) as staging:
-        rows = duckdb.connect().sql(query, params=parameters).to_arrow_table()
-        pq.write_table(rows, staging / PART_FILE)
-        (staging / PART_FILE).replace(folder / PART_FILE)
+    rows = duckdb.connect().sql(query, params=parameters).to_arrow_table()
+    staged = folder / f".{PART_FILE}.{uuid.uuid4().hex}"
+    pq.write_table(rows, staged)
+    staged.replace(folder / PART_FILE)
     return rows.num_rows
+
+
+def duckdb_view_sql(folder: Path, relation: str, day_column: str | None = DAY_COLUMN) -> str:
+    """A DuckDB view of a lake table under ``relation`` (schema.table): every Parquet file of
+    the folder, its days from the folder names. DuckDB binds a view when it is made, so make
+    it once the folder holds a file."""
+    where = str(Path(folder).resolve()).replace("'", "''")
+    if day_column is None:
+        return f"create or replace view {relation} as select * from read_parquet('{where}/*.parquet')"
+    return (f"create or replace view {relation} as select * from read_parquet("
+            f"'{where}/{day_column}=*/*.parquet', hive_partitioning = true,"
+            f" hive_types = {{'{day_column}': date}})")
+
+
+def show_built_tables(con, lake: Path) -> list[str]:
+    """Show each table dbt has built in the lake (Spark's <schema>.db/<table>/, partitioned by
+    a day column or not) as a view of the same name in the DuckDB connection. Returns the
+    relations shown."""
+    shown = []
+    for schema_dir in sorted(Path(lake).glob("*.db")):
+        schema = schema_dir.name.removesuffix(".db")
+        for folder in sorted(schema_dir.iterdir()):
+            day_columns = {part.name.split("=")[0] for part in folder.glob("*=*")}
+            if len(day_columns) > 1 or not any(folder.rglob("*.parquet")):
+                continue
+            con.execute(f"create schema if not exists {schema}")
+            con.execute(duckdb_view_sql(folder, f"{schema}.{folder.name}",
+                                        day_column=next(iter(day_columns), None)))
+            shown.append(f"{schema}.{folder.name}")
+    return shown

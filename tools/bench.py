@@ -21,6 +21,10 @@ Everything runs in a fresh temp directory (landing zone, warehouse, Dagster inst
   instance parts       the year's backfill and landing -> predictions on Dagster's stock parts,
                        the speed-ups of internals/ one by one, and PostgreSQL
                        (tools/instance_bench.py)
+  on Spark             the full-year backfill and the full pipeline again with ENGINE=spark
+                       on a standalone cluster of two workers started for it: wall time, peak
+                       RSS of the run's process tree (the driver; the executors are the
+                       workers'), seconds per step and dbt's slowest nodes
 """
 
 import json
@@ -41,6 +45,7 @@ from core.ingest.contract import DAILY_DATASETS, read_csv_columns
 from core.ingest.upstream import deliver_days, reference_table_path
 from instance.config import install as install_instance_config
 from resources.settings import REPO_ROOT
+from spark.cluster import LocalSparkCluster
 from tools import instance_bench
 from tools.measure import run_measured
 from tools.sandbox import CODE_PYTHONPATH
@@ -143,6 +148,37 @@ def served_performance(warehouse_path: str, first: str, last: str) -> dict:
     return figures
 
 
+def bench_spark(work: Path, env: dict) -> dict:
+    """The year's backfill and the full pipeline with ENGINE=spark, each a new deployment, on
+    a cluster started for them."""
+    cluster = LocalSparkCluster(work / "spark_cluster", workers=2, memory="2g")
+    cluster.start()
+    try:
+        results = {}
+        for name, command in (("full_year_backfill", "materialize"), ("full_pipeline", "run")):
+            home, data = work / f"spark_{name}_home", work / f"spark_{name}_data"
+            install_instance_config(home)
+            run_env = {**env, "ENGINE": "spark", "SPARK_MASTER": cluster.master_url,
+                       "DAGSTER_HOME": str(home), "PLATFORM_DATA_DIR": str(data),
+                       "WAREHOUSE_PATH": str(data / "warehouse.duckdb")}
+            result = run_measured([sys.executable, "platform/cli.py", command], run_env)
+            result.pop("output")
+            result["steps_s"] = step_seconds(home)
+            result["slowest_dbt_nodes_s"] = slowest_dbt_nodes(data / "dbt_target")
+            results[name] = result
+        return results
+    finally:
+        cluster.stop()
+
+
+def slowest_dbt_nodes(target_dir: Path, count: int = 4) -> dict[str, float]:
+    """The last dbt build's slowest nodes (run_results.json), seconds each."""
+    results = json.loads((target_dir / "run_results.json").read_text())["results"]
+    slowest = sorted(results, key=lambda result: -result["execution_time"])[:count]
+    return {result["unique_id"].split(".")[-1]: round(result["execution_time"], 1)
+            for result in slowest}
+
+
 def bench_full_pipeline(work: Path, env: dict, bare_load_s: float) -> dict:
     home = work / "pipeline_home"
     install_instance_config(home)
@@ -225,6 +261,8 @@ def main() -> int:
         latency = bench_landing_latency(work, env)
         print("the instance's parts: stock, the speed-ups, PostgreSQL ...", flush=True)
         instances = instance_bench.bench_instances(work / "instances", env)
+        print("the year's backfill and the full pipeline on Spark (ENGINE=spark) ...", flush=True)
+        spark = bench_spark(work, env)
 
         results = {
             "machine": {"cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)},
@@ -239,6 +277,7 @@ def main() -> int:
             "scoring": scoring,
             "landing_to_prediction": latency,
             "instances": instances,
+            "spark": spark,
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -297,6 +336,16 @@ def main() -> int:
           " the instance: the last training, the last labeled day, the newest drift report)")
     print()
     print("\n".join(instance_bench.report(instances)))
+    print("\non Spark (ENGINE=spark, a standalone master and two 1-core workers on loopback)"
+          " beside DuckDB:")
+    for name, on_duckdb in (("full_year_backfill", backfill),
+                            ("full_pipeline", pipeline["dagster"])):
+        on_spark = spark[name]
+        print(f"  {name.replace('_', ' ')}: spark {on_spark['wall_s']:.0f}s, duckdb"
+              f" {on_duckdb['wall_s']:.0f}s ({on_spark['wall_s'] / on_duckdb['wall_s']:.1f}x);"
+              f" peak RSS of the run's processes {on_spark['peak_rss_mb']} MB (duckdb"
+              f" {on_duckdb['peak_rss_mb']} MB); steps {on_spark['steps_s']}; dbt's slowest"
+              f" nodes {on_spark['slowest_dbt_nodes_s']}")
     print(f"written to {out}")
     return 0
 

@@ -16,6 +16,7 @@ from instance.config import install as install_instance_config
 from instance.postgres import PASSWORD_ENV, PostgresAddress
 from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import DuckDBWarehouse
+from spark.connection import SparkConnection
 
 PLATFORM_DIR = REPO_ROOT / "platform"
 # Where a process that runs the platform finds its code: the repo's packages and platform/'s
@@ -30,8 +31,11 @@ SMALL_WINDOW = {"not_on_time": {"gate": {"worst_acceptable": 0.5}},
 
 def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project",
                   model_specs_dir: Path = REPO_ROOT / "model_specs",
-                  dbt_runs: str = "in_process") -> Settings:
+                  dbt_runs: str = "in_process", spark_master: str | None = None) -> Settings:
+    """``spark_master``: ENGINE=spark on that cluster, the lake and catalog under ``root``."""
     data = root / "data"
+    spark = SparkConnection(master=spark_master, lake_dir=data / "lake",
+                            metastore_dir=data / "spark" / "metastore") if spark_master else None
     return Settings(
         data_dir=data,
         landing_dir=data / "landing",
@@ -41,6 +45,8 @@ def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project",
         dbt_project_dir=dbt_project_dir,
         model_specs_dir=model_specs_dir,
         dbt_runs=dbt_runs,
+        engine="spark" if spark else "duckdb",
+        spark=spark,
     )
 
 
@@ -69,12 +75,14 @@ class Platform:
                  dbt_project_dir: Path = REPO_ROOT / "dbt_project",
                  model_specs_dir: Path = REPO_ROOT / "model_specs", stock: bool = False,
                  postgres: PostgresAddress | None = None, parts: InstanceChoices | None = None,
-                 dbt_runs: str | None = None):
-        """``parts`` and ``dbt_runs`` pick the stock parts one by one (``stock``: all)."""
+                 dbt_runs: str | None = None, spark_master: str | None = None):
+        """``parts`` and ``dbt_runs`` pick the stock parts one by one (``stock``: all);
+        ``spark_master`` puts the warehouse on Spark (ENGINE=spark) on that cluster."""
         self.root = root
         self.stock = stock
         dbt_runs = dbt_runs or ("subprocess" if stock else "in_process")
-        self.settings = make_settings(root, dbt_project_dir, model_specs_dir, dbt_runs)
+        self.settings = make_settings(root, dbt_project_dir, model_specs_dir, dbt_runs,
+                                      spark_master)
         self.spec_overrides = spec_overrides
         self.defs = definitions_module.build_definitions(self.settings, spec_overrides)
         self.postgres = postgres
@@ -94,6 +102,10 @@ class Platform:
                "DBT_RUNS": settings.dbt_runs, "PYTHONPATH": CODE_PYTHONPATH}
         if self.postgres is not None:
             env[PASSWORD_ENV] = self.postgres.password
+        if settings.spark is not None:
+            env.update(ENGINE="spark", SPARK_MASTER=settings.spark.master,
+                       SPARK_LAKE_DIR=str(settings.spark.lake_dir),
+                       SPARK_METASTORE_DIR=str(settings.spark.metastore_dir))
         return env
 
     def land(self, first: date, last: date):
@@ -106,7 +118,9 @@ class Platform:
 
     @property
     def warehouse(self) -> DuckDBWarehouse:
-        return DuckDBWarehouse(path=str(self.settings.warehouse_path))
+        spark = self.settings.spark
+        return DuckDBWarehouse(path=str(self.settings.warehouse_path),
+                               lake_dir=str(spark.lake_dir) if spark else None)
 
     def query(self, sql: str, params=None):
         with self.warehouse.connect(read_only=True) as con:

@@ -46,6 +46,7 @@ from core.ingest.upstream import days_between, reference_table_path, reference_t
 from core.ingest.validation import read_landing_files
 from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse
+from spark import lake
 
 RAW_GROUP = "raw"
 # Landing files read into memory at a time by one ingest: a month's (~1.5 MB of CSV per feed).
@@ -83,6 +84,63 @@ def _raw_table_ddl(dataset: LandingDataset) -> str:
         "    partition_date date not null,\n    source_file varchar not null,\n"
         "    source_line bigint not null\n)"
     )
+
+
+class _FileTable:
+    """raw.<dataset> as a table of the DuckDB file: a chunk's days deleted and inserted in the
+    ingest's transaction."""
+
+    def __init__(self, con, dataset: LandingDataset):
+        self.con, self.dataset, self.name = con, dataset, dataset.name
+
+    def __enter__(self) -> "_FileTable":
+        self.con.execute("create schema if not exists raw")
+        self.con.execute(_raw_table_ddl(self.dataset))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def replace(self, days: list[date], rows: pa.Table) -> None:
+        self.con.execute(f"delete from raw.{self.name} where partition_date between ? and ?",
+                         [days[0], days[-1]])
+        self.con.execute(f"insert into raw.{self.name} by name select * from incoming")
+
+    def publish(self) -> None:
+        pass  # the transaction's commit
+
+
+class _LakeTable:
+    """raw.<dataset> as the lake's Parquet partitions (ENGINE=spark): each chunk's days staged,
+    all swapped in once every file has passed the contract, then shown in the file as a view
+    (which the checks that follow read)."""
+
+    def __init__(self, con, dataset: LandingDataset, lake_dir: str):
+        self.con, self.name = con, dataset.name
+        self.folder = lake.table_dir(Path(lake_dir), dataset.name)
+        self.write = lake.DaysWrite(self.folder)
+
+    def __enter__(self) -> "_LakeTable":
+        self.con.execute("create schema if not exists raw")
+        self.write.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.write.__exit__(*exc)  # what was staged and not published is dropped
+
+    def replace(self, days: list[date], rows: pa.Table) -> None:
+        self.write.add(rows, days)
+
+    def publish(self) -> None:
+        self.write.publish()
+        if any(self.folder.glob(f"{lake.DAY_COLUMN}=*/*.parquet")):
+            self.con.execute(lake.duckdb_view_sql(self.folder, f"raw.{self.name}"))
+
+
+def _raw_table(warehouse: DuckDBWarehouse, con, dataset: LandingDataset):
+    if warehouse.lake_dir:
+        return _LakeTable(con, dataset, warehouse.lake_dir)
+    return _FileTable(con, dataset)
 
 
 def _stored_hashes(con, dataset: LandingDataset, days: list[date]) -> dict[date, str]:
@@ -128,9 +186,8 @@ def ingest_days(
     rows_per_day: dict[date, int] = {}
     null_counts = [0] * len(dataset.key_columns)
 
-    with warehouse.transaction() as con:
-        for ddl in ("create schema if not exists raw", _raw_table_ddl(dataset), _INGEST_LOG_DDL,
-                    INGEST_EVENTS_DDL):
+    with warehouse.transaction() as con, _raw_table(warehouse, con, dataset) as table:
+        for ddl in (_INGEST_LOG_DDL, INGEST_EVENTS_DDL):
             con.execute(ddl)
         stored = _stored_hashes(con, dataset, days)
         for start in range(0, len(days), CHUNK_DAYS):
@@ -142,9 +199,7 @@ def ingest_days(
             plan.update(_delivery_plan(con, dataset, {day: files[day] for day in chunk},
                                        hashes, stored))
             con.register("incoming", incoming)
-            con.execute(f"delete from raw.{dataset.name} where partition_date between ? and ?",
-                        [chunk[0], chunk[-1]])
-            con.execute(f"insert into raw.{dataset.name} by name select * from incoming")
+            table.replace(chunk, incoming)
             rows_per_day.update(con.execute(
                 "select partition_date, count(*) from incoming group by 1").fetchall())
             (counts,) = con.execute(  # fetchall: unregister() refuses an open result
@@ -152,6 +207,7 @@ def ingest_days(
                                       for c in dataset.key_columns) + " from incoming").fetchall()
             null_counts = [total + count for total, count in zip(null_counts, counts, strict=True)]
             con.unregister("incoming")
+        table.publish()
         con.execute("delete from raw.ingest_log where dataset = ? and partition_date between ? and ?",
                     [dataset.name, first, last])
         each_day = {"dataset": [dataset.name] * len(days), "partition_date": days,
@@ -251,8 +307,13 @@ def _reference_asset(table: str):
         path = reference_table_path(table)
         with warehouse.transaction() as con:
             con.execute("create schema if not exists raw")
-            query, parameters = reference_table_query(table)
-            con.execute(f"create or replace table raw.{table} as {query}", parameters)
+            if warehouse.lake_dir:  # ENGINE=spark: a Parquet file in the lake, a view here
+                lake.ingest_reference(Path(warehouse.lake_dir), table)
+                con.execute(lake.duckdb_view_sql(lake.table_dir(Path(warehouse.lake_dir), table),
+                                                 f"raw.{table}", day_column=None))
+            else:
+                query, parameters = reference_table_query(table)
+                con.execute(f"create or replace table raw.{table} as {query}", parameters)
             rows = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
         return MaterializeResult(
             metadata={

@@ -30,6 +30,7 @@ from assets.policies import WAREHOUSE_STEP, when_parents_change
 from internals.dbt_in_process import stream_dbt_build
 from resources.dbt import environment
 from resources.warehouse import DuckDBWarehouse
+from spark import lake
 
 REFERENCE_TAG = "reference"
 # The models with their data tests and unit tests: the platform's builds judge an edit as an
@@ -106,7 +107,8 @@ def failure_is_transient(run_results: dict | None) -> bool:
 
 def _build(context, dbt: DbtCliResource, warehouse: DuckDBWarehouse, target_dir: Path,
            env: dict[str, str], what: str, in_process: bool):
-    # dbt opens the file with a connection of its own: hold the warehouse until it is done.
+    # dbt opens the file with a connection of its own: hold the warehouse until it is done
+    # (on Spark: until the file shows what dbt built in the lake).
     with warehouse.exclusive_access():
         context.log.info(f"dbt build for {what}")
         # The target folder is reused: what is in it must be this build's, or nothing.
@@ -126,12 +128,19 @@ def _build(context, dbt: DbtCliResource, warehouse: DuckDBWarehouse, target_dir:
             if failure_is_transient(results):
                 raise
             raise permanent_failure(f"dbt build for {what} failed: {error}") from error
+        if warehouse.lake_dir:
+            with warehouse.transaction() as con:
+                shown = lake.show_built_tables(con, Path(warehouse.lake_dir))
+            context.log.info(f"the warehouse file shows the lake's {', '.join(shown)}")
 
 
 def build_dbt_assets(project: DbtProject, target_dir: Path, prediction_lead_days: int,
-                     in_process: bool = True):
+                     in_process: bool = True, engine_env: dict[str, str] | None = None):
     """``target_dir``: dbt's target path for this deployment, kept between runs so that dbt's
-    partial parsing state (partial_parse.msgpack) carries over from one build to the next."""
+    partial parsing state (partial_parse.msgpack) carries over from one build to the next.
+    ``engine_env``: what dbt's target for the engine reads (spark/connection.py), if not the
+    embedded DuckDB."""
+    engine_env = engine_env or {}
     translator = FlightDelaysTranslator(prediction_lead_days)
 
     @dbt_assets(
@@ -148,7 +157,8 @@ def build_dbt_assets(project: DbtProject, target_dir: Path, prediction_lead_days
         wait_for_the_rest_of_the_landing(context)
         first, last = window_days(context.partition_time_window)
         yield from _build(context, dbt, warehouse, target_dir,
-                          dbt_window_env(first, last, warehouse.path), f"{first}..{last}", in_process)
+                          {**dbt_window_env(first, last, warehouse.path), **engine_env},
+                          f"{first}..{last}", in_process)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -161,6 +171,7 @@ def build_dbt_assets(project: DbtProject, target_dir: Path, prediction_lead_days
     def dbt_reference(context: AssetExecutionContext, dbt: DbtCliResource,
                       warehouse: DuckDBWarehouse):
         yield from _build(context, dbt, warehouse, target_dir,
-                          {"WAREHOUSE_PATH": warehouse.path}, "the reference models", in_process)
+                          {"WAREHOUSE_PATH": warehouse.path, **engine_env}, "the reference models",
+                          in_process)
 
     return [dbt_daily, dbt_reference]

@@ -51,7 +51,10 @@ def labeled_query(first: date, last: date, label: str, feature_model: str = "fli
     hindsight_join = (f" left join {HINDSIGHT_WEATHER_TABLE} w using (flight_id, flight_date)"
                       if hindsight else "")
     hindsight_columns = ", w.* exclude (flight_id, flight_date)" if hindsight else ""
-    return (f"select f.*, l.{label}{hindsight_columns} from {FEATURES_SCHEMA}.{feature_model} f"
+    # A row's identity first, whichever engine built the table (Spark keeps a table's day
+    # column last): the same rows make the same training set, to the byte.
+    return (f"select f.flight_id, f.flight_date, f.* exclude (flight_id, flight_date),"
+            f" l.{label}{hindsight_columns} from {FEATURES_SCHEMA}.{feature_model} f"
             f" join {LABELS_TABLE} l using (flight_id, flight_date){hindsight_join}"
             f" where f.flight_date between ? and ? and l.{label} is not null"
             " order by f.flight_date, f.flight_id", [first, last])

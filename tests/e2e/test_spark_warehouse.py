@@ -1,91 +1,70 @@
-"""The warehouse on Spark gives DuckDB's results: six weeks landed once, ingested into both
-engines, the dbt project built on each (on Spark by executors of a standalone cluster started
-for this module), and every staging, label and feature relation compared row by row."""
+"""The warehouse on Spark gives DuckDB's results. Two deployments of the same six weeks, each
+run through Dagster as a user runs it: the shared one on DuckDB, and one with ENGINE=spark on
+the session's standalone cluster (raw days as Parquet in its lake, dbt on the cluster's
+executors). Both train at the same cutoff, promote and serve the days after it; their tables,
+training sets, holdout metrics and served predictions are compared."""
 
+import json
 import math
-import os
-import subprocess
-import sys
-from datetime import date
-from pathlib import Path
+from datetime import date, timedelta
 
 import pyarrow as pa
 import pytest
 
 from assets.ingest.raw import ingest_days as ingest_into_duckdb
-from core.ingest.contract import DAILY_DATASETS, REFERENCE_TABLES, LandingFileError, landing_path
-from core.ingest.upstream import days_between, land_days, reference_table_query
+from assets.keys import table_of
+from core.ingest.contract import DAILY_DATASETS, LandingFileError, landing_path
+from core.ingest.upstream import land_days
 from resources.landing import LandingZone
-from resources.settings import REPO_ROOT
 from resources.warehouse import DuckDBWarehouse
 from spark import lake
-from spark.connection import SparkConnection
+from tests.conftest import SHARED_FIRST, SHARED_LAST
 from tools.faults import bad_landing_files
+from tools.sandbox import SMALL_WINDOW, Platform
 
-FIRST, LAST = date(2013, 1, 1), date(2013, 2, 11)  # six weeks: 28 days of history and more
-DAYS = days_between(FIRST, LAST)
-# Each relation dbt builds, by the column that identifies its rows.
-RELATIONS = {"staging.stg_schedule": "flight_id", "staging.stg_outcomes": "flight_id",
-             "staging.stg_weather": "weather_id", "staging.stg_planes": "tailnum",
-             "labels.flight_labels": "flight_id", "labels.weather_at_departure": "flight_id",
-             "features.flight_features": "flight_id"}
+CUTOFF = date(2013, 2, 3)
+SERVED = (str(CUTOFF), str(SHARED_LAST))
+# What dbt builds, by the column that identifies a row. The staging models are views on Spark,
+# read through its driver; the tables are read through the warehouse file on both engines.
+STAGING = {"staging.stg_schedule": "flight_id", "staging.stg_outcomes": "flight_id",
+           "staging.stg_weather": "weather_id", "staging.stg_planes": "tailnum"}
+TABLES = {"labels.flight_labels": "flight_id", "labels.weather_at_departure": "flight_id",
+          "features.flight_features": "flight_id"}
 RELATIVE_TOLERANCE = 1e-9  # engines may sum floats in another order
-DBT = Path(sys.executable).parent / "dbt"
+METRIC_TOLERANCE = 0.001
 
 
-def dbt_build(target_path: Path, env: dict[str, str], *arguments: str) -> None:
-    result = subprocess.run([str(DBT), "build", "--target-path", str(target_path), *arguments],
-                            cwd=REPO_ROOT / "dbt_project", env={**os.environ, **env},
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-4000:]
-
-
-@pytest.fixture(scope="module")
-def landing(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("landing")
-    land_days(folder, FIRST, LAST)
-    return folder
+def trained_and_serving(platform: Platform) -> Platform:
+    assert platform.train(str(CUTOFF)).success
+    assert platform.promote().success
+    served = [model.predictions for model in platform.models]
+    assert platform.execute(served, partition_range=SERVED).success
+    return platform
 
 
 @pytest.fixture(scope="module")
-def duckdb_warehouse(tmp_path_factory, landing) -> DuckDBWarehouse:
-    """The embedded engine, through the platform's own ingest."""
-    root = tmp_path_factory.mktemp("duckdb")
-    warehouse = DuckDBWarehouse(path=str(root / "warehouse.duckdb"))
-    zone = LandingZone(path=str(landing), quarantine_path=str(root / "quarantine"))
-    for dataset in DAILY_DATASETS.values():
-        ingest_into_duckdb(warehouse, zone, dataset, DAYS)
-    with warehouse.transaction() as con:
-        for table in REFERENCE_TABLES:
-            query, parameters = reference_table_query(table)
-            con.execute(f"create table raw.{table} as {query}", parameters)
-    dbt_build(root / "dbt_target", {"WAREHOUSE_PATH": warehouse.path})
-    return warehouse
+def on_duckdb(built_platform, tmp_path_factory) -> Platform:
+    return trained_and_serving(built_platform.clone(tmp_path_factory.mktemp("duckdb"),
+                                                    SMALL_WINDOW))
 
 
 @pytest.fixture(scope="module")
-def spark_built(tmp_path_factory, landing, spark_cluster) -> SparkConnection:
-    root = tmp_path_factory.mktemp("spark-warehouse")
-    connection = SparkConnection(master=spark_cluster.master_url, lake_dir=root / "lake",
-                                 metastore_dir=root / "metastore")
-    for name, dataset in DAILY_DATASETS.items():
-        lake.ingest_days(connection.lake_dir, dataset,
-                         {day: landing_path(landing, name, day) for day in DAYS})
-    for table in REFERENCE_TABLES:
-        lake.ingest_reference(connection.lake_dir, table)
-    dbt_build(root / "dbt_target", connection.dbt_environment())
-    return connection
+def on_spark(tmp_path_factory, spark_cluster, definitions_module, runner) -> Platform:
+    platform = Platform(tmp_path_factory.mktemp("spark"), definitions_module, runner,
+                        SMALL_WINDOW, spark_master=spark_cluster.master_url)
+    platform.land(SHARED_FIRST, SHARED_LAST)
+    assert all(platform.materialize(SHARED_FIRST, SHARED_LAST).values())
+    return trained_and_serving(platform)
 
 
 def rows_by_key(table: pa.Table, key: str) -> tuple[list[str], dict]:
     names = sorted(table.column_names)
-    rows = table.select(names).to_pylist()
-    return names, {row[key]: row for row in rows}
+    return names, {row[key]: row for row in table.select(names).to_pylist()}
 
 
-def same_value(left, right) -> bool:
+def same_value(left, right, tolerance: float = RELATIVE_TOLERANCE) -> bool:
     if isinstance(left, float) and isinstance(right, float):
-        return (left == right or math.isclose(left, right, rel_tol=RELATIVE_TOLERANCE)
+        return (left == right or math.isclose(left, right, rel_tol=tolerance)
                 or (math.isnan(left) and math.isnan(right)))
     return left == right
 
@@ -112,43 +91,81 @@ def differences(spark_table: pa.Table, duckdb_table: pa.Table, key: str) -> list
     return found
 
 
-def test_every_relation_equals_duckdbs_row_for_row(spark_built, duckdb_warehouse):
-    spark = spark_built.session("test_spark_warehouse")
+def table(platform: Platform, sql: str) -> pa.Table:
+    with platform.warehouse.connect(read_only=True) as con:
+        return con.sql(sql).to_arrow_table()
+
+
+def test_labels_and_features_equal_duckdbs_row_for_row(on_spark, on_duckdb):
+    for relation, key in TABLES.items():
+        spark_rows = table(on_spark, f"select * from {relation}")
+        duckdb_rows = table(on_duckdb, f"select * from {relation}")
+        assert spark_rows.num_rows == duckdb_rows.num_rows > 0, relation
+        assert differences(spark_rows, duckdb_rows, key) == [], relation
+        assert differences(spark_rows, duckdb_rows.slice(1), key)  # the comparison can fail
+    # on Spark they are Parquet partitions by day in the lake, which the file only shows
+    features = on_spark.settings.spark.lake_dir / "features.db" / "flight_features"
+    days = (SHARED_LAST - SHARED_FIRST).days + 1
+    assert sorted(p.name for p in features.glob("flight_date=*")) == [
+        f"flight_date={SHARED_FIRST + timedelta(days=n)}" for n in range(days)]
+    assert table(on_spark, "select table_type from information_schema.tables where"
+                           " table_name = 'flight_features'").column(0).to_pylist() == ["VIEW"]
+
+
+def test_the_staging_views_equal_duckdbs_row_for_row(on_spark, on_duckdb):
+    spark = on_spark.settings.spark.session("test_spark_warehouse")
     try:
-        with duckdb_warehouse.connect(read_only=True) as con:
-            for relation, key in RELATIONS.items():
-                on_spark = spark.table(relation).toArrow()
-                on_duckdb = con.sql(f"select * from {relation}").to_arrow_table()
-                assert on_spark.num_rows == on_duckdb.num_rows > 0, relation
-                assert differences(on_spark, on_duckdb, key) == [], relation
-                assert differences(on_spark, on_duckdb.slice(1), key)  # the comparison can fail
-        # and the work ran on the cluster's executors, not in the driver
-        assert spark.sparkContext.master == spark_built.master
+        assert spark.sparkContext.master == on_spark.settings.spark.master  # the cluster's
+        for relation, key in STAGING.items():
+            spark_rows = spark.table(relation).toArrow()
+            duckdb_rows = table(on_duckdb, f"select * from {relation}")
+            assert spark_rows.num_rows == duckdb_rows.num_rows > 0, relation
+            assert differences(spark_rows, duckdb_rows, key) == [], relation
     finally:
         spark.stop()
 
 
-def test_the_feature_days_are_parquet_partitions_in_the_lake(spark_built):
-    features = spark_built.lake_dir / "features.db" / "flight_features"
-    assert sorted(p.name for p in features.iterdir() if p.name.startswith("flight_date=")) == [
-        f"flight_date={day}" for day in DAYS]
-    assert all(list(day.glob("*.parquet")) for day in features.glob("flight_date=*"))
+def registry(platform: Platform) -> dict[str, tuple[str, dict]]:
+    rows = platform.query("select model_name, training_set_hash, metrics from ml.model_registry")
+    return {name: (training_set, json.loads(metrics)) for name, training_set, metrics in rows}
 
 
-def test_both_engines_refuse_a_bad_file_with_the_same_error(landing, tmp_path):
+def test_the_training_sets_match_and_the_holdout_metrics_agree(on_spark, on_duckdb):
+    spark_models, duckdb_models = registry(on_spark), registry(on_duckdb)
+    assert spark_models.keys() == duckdb_models.keys() == {m.name for m in on_spark.models}
+    for name, (training_set, metrics) in spark_models.items():
+        assert training_set == duckdb_models[name][0], name  # the same rows, to the byte
+        numbers = {k: v for k, v in metrics.items() if isinstance(v, float)}
+        assert numbers.keys() >= {"auc"} or numbers.keys() >= {"mae"}
+        for metric, value in numbers.items():
+            assert abs(value - duckdb_models[name][1][metric]) <= METRIC_TOLERANCE, (name, metric)
+
+
+def test_the_served_predictions_match(on_spark, on_duckdb):
+    for model in on_spark.models:
+        sql = (f"select flight_id, flight_date, prediction, flagged"
+               f" from {table_of(model.predictions)} order by flight_id")
+        spark_rows, duckdb_rows = on_spark.query(sql), on_duckdb.query(sql)
+        assert len(spark_rows) == len(duckdb_rows) > 1000, model.name
+        assert [row[:2] for row in spark_rows] == [row[:2] for row in duckdb_rows]
+        assert all(same_value(s[2], d[2], 1e-6) and s[3] == d[3]
+                   for s, d in zip(spark_rows, duckdb_rows, strict=True)), model.name
+
+
+def test_both_engines_refuse_a_bad_file_with_the_same_error(tmp_path):
     day = date(2013, 3, 1)  # the day bad_landing_files breaks
-    land_days(landing, day, day, datasets=("schedule",))
-    bad = landing_path(landing, "schedule", day)
+    land_days(tmp_path / "landing", day, day, datasets=("schedule",))
+    bad = landing_path(tmp_path / "landing", "schedule", day)
     content, message, _, _ = bad_landing_files(bad.read_bytes())["negative distance"]
     bad.write_bytes(content)
-    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
-    zone = LandingZone(path=str(landing), quarantine_path=str(tmp_path / "quarantine"))
-
-    with pytest.raises(LandingFileError) as on_duckdb:
-        ingest_into_duckdb(warehouse, zone, DAILY_DATASETS["schedule"], [day])
-    with pytest.raises(LandingFileError) as on_spark:
-        lake.ingest_days(tmp_path / "lake", DAILY_DATASETS["schedule"], {day: bad})
-    assert str(on_spark.value) == str(on_duckdb.value)
-    assert message in str(on_spark.value) and str(bad) in str(on_spark.value)
-    assert not (tmp_path / "lake" / "raw" / "schedule").exists() or not any(
-        (tmp_path / "lake" / "raw" / "schedule").glob("partition_date=*"))
+    zone = LandingZone(path=str(tmp_path / "landing"), quarantine_path=str(tmp_path / "quarantine"))
+    refused = {}
+    for engine, lake_dir in (("duckdb", None), ("spark", str(tmp_path / "lake"))):
+        warehouse = DuckDBWarehouse(path=str(tmp_path / f"{engine}.duckdb"), lake_dir=lake_dir)
+        with pytest.raises(LandingFileError) as error:
+            ingest_into_duckdb(warehouse, zone, DAILY_DATASETS["schedule"], [day])
+        refused[engine] = str(error.value)
+    assert refused["spark"] == refused["duckdb"]
+    assert message in refused["spark"] and str(bad) in refused["spark"]
+    assert not list((tmp_path / "lake").rglob("*.parquet"))  # nothing written, nothing staged
+    assert not list(lake.table_dir(tmp_path / "lake", "schedule").glob(".staging-*"))
