@@ -149,7 +149,7 @@ def landing_latency(work: Path, env: dict, days: int = 3, daemon_days: int = 3) 
 
     preload = platform.instance.run_launcher.preload  # the warm workers' (dagster.yaml)
     cold_s, warm_s = (definitions_import_s(env, modules) for modules in ([], preload))
-    sensors = {name: definitions.defs.resolve_sensor_def(name).minimum_interval_seconds
+    sensors = {name: platform.defs.resolve_sensor_def(name).minimum_interval_seconds
                for name in ("new_data", "automation", RETRAIN_SENSOR)}
     daemon = daemon_latency(platform, env, last + timedelta(days=days + 1), daemon_days)
     return {"samples": samples, "goal_s": 10, "daemon": daemon,
