@@ -2,8 +2,8 @@
 (and any engine that reads Parquet) queries in place.
 
 ``<lake>/raw/<table>/partition_date=<day>/part-0.parquet`` holds one day of a daily feed, as the
-landing contract typed it (core/ingest/validation.py: the same checks, the same errors as the
-DuckDB warehouse's ingest); the reference tables are one file each. What dbt builds on Spark
+platform's ingest wrote it with ENGINE=spark (assets/ingest/raw.py: the same landing contract,
+delivery rules and checks as into the DuckDB file); the reference tables are one file each. What dbt builds on Spark
 lives beside them, in ``<lake>/<schema>.db/`` (Spark's warehouse directory).
 
 A day is replaced whole: its new file is written in full under a hidden staging folder (which
@@ -24,9 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.ingest.contract import LandingDataset
 from core.ingest.upstream import reference_table_query
-from core.ingest.validation import read_landing_files
 
 RAW_SCHEMA = "raw"
 DAY_COLUMN = "partition_date"
@@ -86,15 +84,6 @@ def replace_days(folder: Path, rows: pa.Table, days: Sequence[date]) -> dict[dat
         counts = write.add(rows, days)
         write.publish()
     return counts
-
-
-def ingest_days(lake: Path, dataset: LandingDataset, files: dict[date, Path]) -> dict[date, int]:
-    """Check the landing files of ``dataset`` against its contract and replace their days in
-    the lake. A file that breaks the contract raises LandingFileError (naming the file, the
-    line and the rule) before anything is written."""
-    days = sorted(files)
-    rows = read_landing_files(dataset, [files[day] for day in days])
-    return replace_days(table_dir(lake, dataset.name), rows, days)
 
 
 def ingest_reference(lake: Path, table: str) -> int:

@@ -1,5 +1,6 @@
-"""The lake's raw tables (spark/lake.py): each day a Parquet partition replaced whole, the same
-landing contract as the DuckDB warehouse's ingest, and nothing half-written when a write fails."""
+"""The lake's raw tables (spark/lake.py): each day a Parquet partition replaced whole, and
+nothing half-written when a write fails. The ingest that writes them with ENGINE=spark, bad files
+included, is tests/e2e/test_spark_warehouse.py's."""
 
 from datetime import date
 from pathlib import Path
@@ -8,11 +9,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from core.ingest.contract import SCHEDULE, WEATHER, LandingFileError, landing_path
+from core.ingest.contract import SCHEDULE, WEATHER, landing_path
 from core.ingest.upstream import days_between, land_days
 from core.ingest.validation import read_landing_files
 from spark import lake
-from tools.faults import bad_landing_files
 
 FIRST, LAST = date(2013, 3, 1), date(2013, 3, 3)
 DAYS = days_between(FIRST, LAST)
@@ -26,6 +26,12 @@ def landing(tmp_path) -> Path:
 
 def files(landing: Path, dataset: str = "schedule") -> dict[date, Path]:
     return {day: landing_path(landing, dataset, day) for day in DAYS}
+
+
+def write(lake_dir: Path, dataset, day_files: dict[date, Path]) -> dict[date, int]:
+    """The days' files, as the landing contract reads them, into the lake."""
+    rows = read_landing_files(dataset, list(day_files.values()))
+    return lake.replace_days(lake.table_dir(lake_dir, dataset.name), rows, sorted(day_files))
 
 
 def lake_rows(lake_dir: Path, table: str = "schedule"):
@@ -42,7 +48,7 @@ def snapshot(lake_dir: Path) -> dict[str, bytes]:
 
 
 def test_each_day_is_a_partition_holding_the_contracts_rows(landing, tmp_path):
-    counts = lake.ingest_days(tmp_path / "lake", SCHEDULE, files(landing))
+    counts = write(tmp_path / "lake", SCHEDULE, files(landing))
 
     expected = read_landing_files(SCHEDULE, list(files(landing).values()))
     assert counts == {day: sum(1 for d in expected.column("partition_date").to_pylist()
@@ -55,27 +61,14 @@ def test_each_day_is_a_partition_holding_the_contracts_rows(landing, tmp_path):
 
 
 def test_writing_the_same_days_twice_gives_the_same_files(landing, tmp_path):
-    lake.ingest_days(tmp_path / "lake", SCHEDULE, files(landing))
+    write(tmp_path / "lake", SCHEDULE, files(landing))
     first = snapshot(tmp_path / "lake")
-    lake.ingest_days(tmp_path / "lake", SCHEDULE, files(landing))
+    write(tmp_path / "lake", SCHEDULE, files(landing))
     assert snapshot(tmp_path / "lake") == first  # no staging folder left behind either
 
 
-def test_a_bad_file_is_refused_by_name_and_nothing_is_written(landing, tmp_path):
-    lake.ingest_days(tmp_path / "lake", SCHEDULE, files(landing))
-    before = snapshot(tmp_path / "lake")
-    day_file = landing_path(landing, "schedule", FIRST)  # the day bad_landing_files breaks
-    content, message, _, _ = bad_landing_files(day_file.read_bytes())["wrong type"]
-    day_file.write_bytes(content)
-
-    with pytest.raises(LandingFileError) as refused:
-        lake.ingest_days(tmp_path / "lake", SCHEDULE, files(landing))
-    assert str(day_file) in str(refused.value) and message in str(refused.value)
-    assert snapshot(tmp_path / "lake") == before
-
-
 def test_a_write_that_fails_midway_leaves_every_day_as_it_was(landing, tmp_path, monkeypatch):
-    lake.ingest_days(tmp_path / "lake", SCHEDULE, files(landing))
+    write(tmp_path / "lake", SCHEDULE, files(landing))
     before = snapshot(tmp_path / "lake")
     written = []
 
@@ -87,17 +80,17 @@ def test_a_write_that_fails_midway_leaves_every_day_as_it_was(landing, tmp_path,
 
     monkeypatch.setattr(lake.pq, "write_table", disk_full_on_the_second_day)
     with pytest.raises(OSError, match="No space left"):
-        lake.ingest_days(tmp_path / "lake", SCHEDULE, files(landing))
+        write(tmp_path / "lake", SCHEDULE, files(landing))
     assert written  # the first day's new file was written, and never swapped in
     assert snapshot(tmp_path / "lake") == before
 
 
 def test_a_day_delivered_empty_has_no_partition(landing, tmp_path):
-    lake.ingest_days(tmp_path / "lake", WEATHER, files(landing, "weather"))
+    write(tmp_path / "lake", WEATHER, files(landing, "weather"))
     day_file = landing_path(landing, "weather", LAST)
     day_file.write_text(day_file.read_text().splitlines()[0] + "\n")  # the header alone
 
-    counts = lake.ingest_days(tmp_path / "lake", WEATHER, {LAST: day_file})
+    counts = write(tmp_path / "lake", WEATHER, {LAST: day_file})
     assert counts == {LAST: 0}
     assert not lake.day_dir(lake.table_dir(tmp_path / "lake", "weather"), LAST).exists()
     assert set(lake_rows(tmp_path / "lake", "weather").column("partition_date").to_pylist()) == {
