@@ -37,7 +37,7 @@ def executors(spark) -> list[dict]:
     """The application's live executors, from the driver's monitoring REST API."""
     context = spark.sparkContext
     url = f"{context.uiWebUrl}/api/v1/applications/{context.applicationId}/executors"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with urllib.request.urlopen(url, timeout=60) as response:  # a loaded driver answers late
         return [e for e in json.load(response) if e["id"] != "driver" and e["isActive"]]
 
 
