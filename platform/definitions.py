@@ -92,11 +92,7 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
         schedules=service_level_schedules,
         sensors=[automation_sensor, *build_sensors(specs, dbt_daily, settings, objectives, sources)],
         resources={
-            "warehouse": DuckDBWarehouse(
-                path=str(settings.warehouse_path),
-                lake_dir=str(settings.spark.lake_dir) if settings.spark else None,
-                lock_wait_seconds=settings.warehouse_lock_wait_seconds,
-            ),
+            "warehouse": DuckDBWarehouse.of(settings),
             "landing": LandingZone(
                 path=str(settings.landing_dir), quarantine_path=str(settings.quarantine_dir)
             ),

@@ -52,16 +52,15 @@ class Settings:
     ui_url: str = "http://localhost:3000"
     # Alerts are also POSTed here as JSON when set (a chat or paging service's webhook).
     alert_webhook_url: str | None = None
-    engine: str = "duckdb"
     spark: SparkConnection | None = None  # ENGINE=spark: the cluster, the lake, the catalog
 
     def __post_init__(self):
         if self.dbt_runs not in DBT_RUNS:
             raise ValueError(f"DBT_RUNS {self.dbt_runs!r} is not one of {', '.join(DBT_RUNS)}")
-        if self.engine not in ENGINES:
-            raise ValueError(f"ENGINE {self.engine!r} is not one of {', '.join(ENGINES)}")
-        if (self.engine == "spark") != (self.spark is not None):
-            raise ValueError("ENGINE=spark needs the Spark connection, and only it does")
+
+    @property
+    def engine(self) -> str:
+        return "spark" if self.spark else "duckdb"
 
     @property
     def prediction_lead_days(self) -> int:
@@ -83,6 +82,8 @@ class Settings:
     def from_env(cls) -> "Settings":
         data_dir = data_dir_from_env()
         engine = os.environ.get("ENGINE", "duckdb")
+        if engine not in ENGINES:
+            raise ValueError(f"ENGINE {engine!r} is not one of {', '.join(ENGINES)}")
         return cls(
             data_dir=data_dir,
             landing_dir=Path(os.environ.get("LANDING_DIR", data_dir / "landing")).resolve(),
@@ -108,7 +109,6 @@ class Settings:
                 "OBJECTIVES_FILE", REPO_ROOT / "platform" / "objectives.yaml")).resolve(),
             ui_url=os.environ.get("DAGSTER_UI_URL", "http://localhost:3000"),
             alert_webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
-            engine=engine,
             spark=SparkConnection.from_env(data_dir) if engine == "spark" else None,
         )
 

@@ -26,6 +26,7 @@ import duckdb
 from dagster import Backoff, ConfigurableResource, Jitter, RetryPolicy
 
 from core.tables import table_exists, tables_in
+from resources.settings import Settings
 
 WAREHOUSE_POOL = "duckdb"
 # Transient trouble (the file held too long elsewhere, an I/O error) is retried with backoff.
@@ -109,6 +110,13 @@ class DuckDBWarehouse(ConfigurableResource):
     lake_dir: str | None = None
     # How long to wait for another process's use of the file before giving up (WarehouseBusy).
     lock_wait_seconds: float = 900.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> DuckDBWarehouse:
+        """The deployment's warehouse, as its settings say (the engine's lake included)."""
+        return cls(path=str(settings.warehouse_path),
+                   lake_dir=str(settings.spark.lake_dir) if settings.spark else None,
+                   lock_wait_seconds=settings.warehouse_lock_wait_seconds)
 
     @contextmanager
     def exclusive_access(self, wait_seconds: float | None = None) -> Iterator[None]:

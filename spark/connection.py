@@ -37,12 +37,15 @@ class SparkConnection:
                    metastore_dir=Path(os.environ.get(
                        "SPARK_METASTORE_DIR", data_dir / "spark" / "metastore")).resolve())
 
+    def environment(self) -> dict[str, str]:
+        """The variables ``from_env`` reads, set to this connection's values."""
+        return {"SPARK_MASTER": self.master, "SPARK_LAKE_DIR": str(self.lake_dir),
+                "SPARK_METASTORE_DIR": str(self.metastore_dir)}
+
     def dbt_environment(self) -> dict[str, str]:
         """What dbt's spark target reads (profiles.yml). The executors run this interpreter:
         pyspark tells them PYSPARK_PYTHON, not its spark.pyspark.python setting."""
-        return {"DBT_TARGET": "spark", "SPARK_MASTER": self.master,
-                "SPARK_LAKE_DIR": str(self.lake_dir),
-                "SPARK_METASTORE_DIR": str(self.metastore_dir),
+        return {"DBT_TARGET": "spark", **self.environment(),
                 "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
 
     def spark_conf(self) -> dict[str, str]:

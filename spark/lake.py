@@ -3,8 +3,9 @@
 
 ``<lake>/raw/<table>/partition_date=<day>/part-0.parquet`` holds one day of a daily feed, as the
 platform's ingest wrote it with ENGINE=spark (assets/ingest/raw.py: the same landing contract,
-delivery rules and checks as into the DuckDB file); the reference tables are one file each. What dbt builds on Spark
-lives beside them, in ``<lake>/<schema>.db/`` (Spark's warehouse directory).
+delivery rules and checks as into the DuckDB file); the reference tables are one file each.
+What dbt builds on Spark lives beside them, in ``<lake>/<schema>.db/`` (Spark's warehouse
+directory).
 
 A day is replaced whole: its new file is written in full under a hidden staging folder (which
 Spark and DuckDB skip) and only then swapped in, so a write that fails leaves the day as it was,

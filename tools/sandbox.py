@@ -45,7 +45,6 @@ def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project",
         dbt_project_dir=dbt_project_dir,
         model_specs_dir=model_specs_dir,
         dbt_runs=dbt_runs,
-        engine="spark" if spark else "duckdb",
         spark=spark,
     )
 
@@ -103,9 +102,7 @@ class Platform:
         if self.postgres is not None:
             env[PASSWORD_ENV] = self.postgres.password
         if settings.spark is not None:
-            env.update(ENGINE="spark", SPARK_MASTER=settings.spark.master,
-                       SPARK_LAKE_DIR=str(settings.spark.lake_dir),
-                       SPARK_METASTORE_DIR=str(settings.spark.metastore_dir))
+            env.update(ENGINE="spark", **settings.spark.environment())
         return env
 
     def land(self, first: date, last: date):
@@ -118,9 +115,7 @@ class Platform:
 
     @property
     def warehouse(self) -> DuckDBWarehouse:
-        spark = self.settings.spark
-        return DuckDBWarehouse(path=str(self.settings.warehouse_path),
-                               lake_dir=str(spark.lake_dir) if spark else None)
+        return DuckDBWarehouse.of(self.settings)
 
     def query(self, sql: str, params=None):
         with self.warehouse.connect(read_only=True) as con:
