@@ -20,6 +20,7 @@ import yaml
 
 from instance.postgres import PASSWORD_ENV, LocalPostgres, PostgresAddress
 from resources.settings import REPO_ROOT
+from spark.connection import SPARK_POOL, concurrent_builds_from_env
 
 BASE_CONFIG = REPO_ROOT / "platform" / "dagster.yaml"
 STORAGES = ("sqlite", "postgres")
@@ -97,3 +98,12 @@ def use_password(home: Path) -> None:
     password_file = LocalPostgres(postgres_folder(home)).password_file
     if password_file.exists() and PASSWORD_ENV not in os.environ:
         os.environ[PASSWORD_ENV] = password_file.read_text().strip()
+
+
+def set_engine_pool_limit(instance) -> int:
+    """ENGINE=spark: the limit of the pool its builds take (how many the cluster holds at once,
+    spark/connection.py), kept in the instance as `dagster instance concurrency set` keeps it
+    (the yaml sets only the default, 1, which the DuckDB file's single writer needs)."""
+    limit = concurrent_builds_from_env()
+    instance.event_log_storage.set_concurrency_slots(SPARK_POOL, limit)
+    return limit

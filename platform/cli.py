@@ -37,9 +37,10 @@ from core.monitor.service_levels import load_objectives
 from core.tables import table_exists
 from core.train.model_spec import load_specs
 from definitions import build_definitions
-from instance.config import InstanceChoices, install, use_password
+from instance.config import InstanceChoices, install, set_engine_pool_limit, use_password
 from resources.settings import Settings
 from resources.warehouse import DuckDBWarehouse
+from spark.connection import SPARK_POOL
 
 # The last cutoff before October: its holdout (to the end of 2013) compares with a plain
 # script's Jan-Sep / Oct-Dec split.
@@ -70,6 +71,10 @@ def cmd_instance(args) -> int:
              if choices.storage == "postgres" else "SQLite files in it")
     print(f"instance configuration written to {args.home / 'dagster.yaml'}: {where};"
           f" event log {choices.event_log}, run launcher {choices.run_launcher}")
+    if os.environ.get("ENGINE") == "spark":
+        with DagsterInstance.from_config(str(args.home)) as instance:
+            limit = set_engine_pool_limit(instance)
+        print(f"pool {SPARK_POOL}: {limit} builds at once on Spark")
     return 0
 
 

@@ -60,7 +60,7 @@ def build_definitions(settings: Settings, spec_overrides: dict[str, dict] | None
     dbt_daily, dbt_reference = build_dbt_assets(
         dbt_project, settings.dbt_target_dir, settings.prediction_lead_days,
         settings.dbt_runs == "in_process",
-        settings.spark.dbt_environment() if settings.spark else None)
+        settings.spark)
     # Every spec in model_specs/ is checked against the dbt manifest here, before any run.
     specs = load_specs(settings.model_specs_dir, dbt_project.manifest_path, spec_overrides)
     # Each feature model a spec reads is audited as of the prediction time (a blocking check;

@@ -1,6 +1,8 @@
 """A Spark standalone cluster of the deployment's own, on loopback: one master and its workers,
 each a Java process started from what pyspark ships (its ``bin/spark-class``), so that a job's
-tasks really run on executors in other processes, as on a cluster of machines.
+tasks really run on executors in other processes, as on a cluster of machines; and the catalog
+every driver shares, a Hive metastore service (from the Hive jars pyspark ships, its tables in
+an embedded Derby database), so that drivers in several processes build side by side.
 
 The cluster lives in a folder the deployment owns (``<data dir>/spark``): each process's log and
 pid, the ports it listens on, the workers' scratch space. `make spark-up` starts it (and waits
@@ -16,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +32,7 @@ from instance.local_servers import HOST, default_signals, free_port
 JVM_DIR = Path("/usr/lib/jvm")  # where Debian installs Java
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+METASTORE_CLASS = "org.apache.hadoop.hive.metastore.HiveMetaStore"
 
 
 class SparkUnavailable(RuntimeError):
@@ -94,11 +98,21 @@ class LocalSparkCluster:
         return self.master_url if (self.folder / "master.port").exists() else None
 
     @property
+    def metastore_uri(self) -> str:
+        """The catalog's Thrift address (Spark's ``spark.hadoop.hive.metastore.uris``). Hive
+        2.3's metastore has no bind setting: it listens on every interface of the machine."""
+        return f"thrift://{HOST}:{self._port('metastore')}"
+
+    def started_metastore_uri(self) -> str | None:
+        return self.metastore_uri if (self.folder / "metastore.port").exists() else None
+
+    @property
     def master_ui(self) -> str:
         return f"http://{HOST}:{self._port('master-ui')}"
 
     def _processes(self) -> list[str]:
-        return ["master", *(f"worker-{number}" for number in range(1, self.workers + 1))]
+        return ["metastore", "master",
+                *(f"worker-{number}" for number in range(1, self.workers + 1))]
 
     def pid(self, name: str) -> int | None:
         """The process ``name`` ("master", "worker-1", ...) when it is running."""
@@ -124,19 +138,53 @@ class LocalSparkCluster:
                 "SPARK_NO_DAEMONIZE": "1"}
 
     def _launch(self, name: str, arguments: list[str]) -> None:
+        """Start a Spark daemon (its class and arguments) through pyspark's spark-class."""
+        self._launch_command(name, [str(spark_home() / "bin" / "spark-class"), *arguments])
+
+    def _launch_command(self, name: str, command: list[str]) -> None:
         if self.pid(name) is not None:
             return
         log = (self.folder / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [str(spark_home() / "bin" / "spark-class"), *arguments], env=self._environment(),
+            command, env=self._environment(),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder,
             start_new_session=True,  # outlives `make spark-up`; stopped by its process group
             preexec_fn=default_signals)
         (self.folder / f"{name}.pid").write_text(str(process.pid))
 
+    def _launch_metastore(self) -> None:
+        catalog = self.folder / "metastore"
+        catalog.mkdir(exist_ok=True)
+        hive = {
+            "javax.jdo.option.ConnectionURL":
+                f"jdbc:derby:;databaseName={catalog}/metastore_db;create=true",
+            "datanucleus.schema.autoCreateAll": "true",  # a new catalog creates its schema
+            "hive.metastore.schema.verification": "false",
+            # Only the default database's recorded place: Spark gives each database it creates
+            # its driver's spark.sql.warehouse.dir (the deployment's lake).
+            "hive.metastore.warehouse.dir": str(catalog / "warehouse"),
+            "hive.async.log.enabled": "false",  # its async logger needs a jar pyspark lacks
+            "hive.log.dir": str(self.folder), "hive.log.file": "metastore.hive.log",
+        }
+        self._launch_command("metastore", [
+            str(java_home() / "bin" / "java"), "-Xmx512m", f"-Dderby.system.home={catalog}",
+            "-cp", f"{spark_home() / 'jars'}/*", METASTORE_CLASS,
+            "-p", str(self._port("metastore")),
+            *(argument for key, value in hive.items()
+              for argument in ("--hiveconf", f"{key}={value}"))])
+
+    def metastore_answers(self) -> bool:
+        try:
+            with socket.create_connection((HOST, self._port("metastore")), timeout=2):
+                return True
+        except OSError:
+            return False
+
     def start(self, timeout: float = 120) -> ClusterState:
-        """Start whatever is not running and wait until every worker has registered."""
+        """Start whatever is not running and wait until every worker has registered and the
+        catalog answers."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._launch_metastore()  # its schema is created while the master and workers start
         self._launch("master", [MASTER_CLASS, "--host", HOST, "--port", str(self._port("master")),
                                 "--webui-port", str(self._port("master-ui"))])
         self._wait(lambda state: state is not None, timeout, "the master to answer")
@@ -146,8 +194,16 @@ class LocalSparkCluster:
             self._launch(name, [WORKER_CLASS, "--host", HOST, "--cores", str(self.cores),
                                 "--memory", self.memory, "--work-dir", str(work),
                                 "--webui-port", str(self._port(f"{name}-ui")), self.master_url])
-        return self._wait(lambda state: state and state.alive_workers >= self.workers, timeout,
-                          f"{self.workers} workers to register")
+        state = self._wait(lambda state: state and state.alive_workers >= self.workers, timeout,
+                           f"{self.workers} workers to register")
+        deadline = time.monotonic() + timeout
+        while not self.metastore_answers():
+            if self.pid("metastore") is None or time.monotonic() > deadline:
+                raise SparkUnavailable(
+                    f"the Hive metastore of the Spark cluster in {self.folder} did not answer on"
+                    f" {self.metastore_uri} (log: {self.folder}/metastore.log)")
+            time.sleep(0.5)
+        return state
 
     def state(self) -> ClusterState | None:
         """The master's own account (its JSON status page), or None when it does not answer."""
@@ -212,8 +268,9 @@ def main(argv=None) -> int:
     cluster = LocalSparkCluster(data_dir_from_env() / "spark", workers=args.workers)
     if args.action == "up":
         state = cluster.start()
-        print(f"Spark master {state.url}: {state.alive_workers} workers, {state.cores} cores"
-              f" (UI {cluster.master_ui}, logs in {cluster.folder})")
+        print(f"Spark master {state.url}: {state.alive_workers} workers, {state.cores} cores;"
+              f" catalog {cluster.metastore_uri} (UI {cluster.master_ui}, logs in"
+              f" {cluster.folder})")
     elif args.action == "down":
         cluster.stop()
         print(f"Spark cluster in {cluster.folder} stopped")

@@ -1,4 +1,4 @@
-"""How the platform reaches Spark: the master's URL, the lake folder, the catalog.
+"""How the platform reaches Spark: the master's URL, the catalog's, the lake folder.
 
 dbt's `spark` target (dbt_project/profiles.yml) reads the same three settings from the
 environment that ``dbt_environment()`` sets, and ``session()`` opens a driver with the same
@@ -15,32 +15,51 @@ from pathlib import Path
 
 from spark.cluster import LocalSparkCluster, SparkUnavailable
 
+# The Dagster pool of the steps that build on Spark. Its limit is how many builds the cluster
+# holds at once (SPARK_CONCURRENT_BUILDS, each capped at SPARK_CORES_PER_BUILD cores): a build
+# that waited for cores would look, to its ExecutorWatch, like one whose workers were lost.
+SPARK_POOL = "spark"
+
+
+def concurrent_builds_from_env() -> int:
+    return int(os.environ.get("SPARK_CONCURRENT_BUILDS", 2))  # the own cluster: 2 x 1 core
+
 
 @dataclass(frozen=True)
 class SparkConnection:
     master: str  # spark://host:port of a standalone master (or local[N], for a quick try)
+    metastore_uri: str  # thrift://host:port of the Hive metastore every driver shares
     lake_dir: Path  # the tables' Parquet: raw/<table>/ and Spark's <schema>.db/
-    metastore_dir: Path  # the embedded (Derby) catalog: one driver at a time opens it
+    # How long a build waits with work and no executor (every worker lost) before it fails
+    # (spark/executor_watch.py). Spark itself would wait until the workers came back.
+    executor_wait_seconds: float = 120
+    cores_per_build: int = 1  # spark.cores.max of each driver
 
     @classmethod
     def from_env(cls, data_dir: Path) -> SparkConnection:
-        """SPARK_MASTER, else the deployment's own cluster (`make spark-up`); SPARK_LAKE_DIR
-        and SPARK_METASTORE_DIR, else folders under the data directory."""
+        """SPARK_MASTER and SPARK_METASTORE_URI, else the deployment's own cluster's (`make
+        spark-up`); SPARK_LAKE_DIR, else a folder under the data directory;
+        SPARK_EXECUTOR_WAIT_SECONDS, SPARK_CORES_PER_BUILD."""
         data_dir = Path(data_dir)
-        master = (os.environ.get("SPARK_MASTER")
-                  or LocalSparkCluster(data_dir / "spark").started_master_url())
-        if not master:
-            raise SparkUnavailable(f"no Spark master: `make spark-up` starts one in"
-                                   f" {data_dir / 'spark'}, or set SPARK_MASTER to a cluster's")
-        return cls(master=master,
+        own = LocalSparkCluster(data_dir / "spark")
+        master = os.environ.get("SPARK_MASTER") or own.started_master_url()
+        metastore = os.environ.get("SPARK_METASTORE_URI") or own.started_metastore_uri()
+        if not (master and metastore):
+            raise SparkUnavailable(
+                f"no Spark {'master' if not master else 'metastore'}: `make spark-up` starts"
+                f" the deployment's own in {data_dir / 'spark'}, or set SPARK_MASTER and"
+                f" SPARK_METASTORE_URI to a cluster's")
+        return cls(master=master, metastore_uri=metastore,
                    lake_dir=Path(os.environ.get("SPARK_LAKE_DIR", data_dir / "lake")).resolve(),
-                   metastore_dir=Path(os.environ.get(
-                       "SPARK_METASTORE_DIR", data_dir / "spark" / "metastore")).resolve())
+                   executor_wait_seconds=float(os.environ.get("SPARK_EXECUTOR_WAIT_SECONDS", 120)),
+                   cores_per_build=int(os.environ.get("SPARK_CORES_PER_BUILD", 1)))
 
     def environment(self) -> dict[str, str]:
         """The variables ``from_env`` reads, set to this connection's values."""
-        return {"SPARK_MASTER": self.master, "SPARK_LAKE_DIR": str(self.lake_dir),
-                "SPARK_METASTORE_DIR": str(self.metastore_dir)}
+        return {"SPARK_MASTER": self.master, "SPARK_METASTORE_URI": self.metastore_uri,
+                "SPARK_LAKE_DIR": str(self.lake_dir),
+                "SPARK_EXECUTOR_WAIT_SECONDS": f"{self.executor_wait_seconds:g}",
+                "SPARK_CORES_PER_BUILD": str(self.cores_per_build)}
 
     def dbt_environment(self) -> dict[str, str]:
         """What dbt's spark target reads (profiles.yml). The executors run this interpreter:
@@ -50,22 +69,20 @@ class SparkConnection:
 
     def spark_conf(self) -> dict[str, str]:
         """The driver's configuration: the same as profiles.yml's server_side_parameters."""
-        derby = f"jdbc:derby:;databaseName={self.metastore_dir}/metastore_db;create=true"
         return {
             "spark.master": self.master,
             "spark.app.name": "dbt",
             "spark.sql.warehouse.dir": str(self.lake_dir),
             "spark.sql.session.timeZone": "UTC",
-            "spark.hadoop.javax.jdo.option.ConnectionURL": derby,
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={self.metastore_dir}",
+            "spark.hadoop.hive.metastore.uris": self.metastore_uri,
+            "spark.cores.max": str(self.cores_per_build),
             "spark.sql.hive.manageFilesourcePartitions": "false",
             "spark.sql.shuffle.partitions": "4",
             "spark.executor.memory": "1g",
         }
 
     def session(self, app_name: str = "flight-delays"):
-        """A driver on the cluster, with the catalog dbt builds into (stop it when done: the
-        catalog admits one driver at a time)."""
+        """A driver on the cluster, with the catalog dbt builds into."""
         from pyspark.sql import SparkSession
 
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

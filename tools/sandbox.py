@@ -11,11 +11,12 @@ from pathlib import Path
 from dagster import DagsterInstance
 
 from core.ingest.upstream import land_days
-from instance.config import InstanceChoices
+from instance.config import InstanceChoices, set_engine_pool_limit
 from instance.config import install as install_instance_config
 from instance.postgres import PASSWORD_ENV, PostgresAddress
 from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import DuckDBWarehouse
+from spark.cluster import LocalSparkCluster
 from spark.connection import SparkConnection
 
 PLATFORM_DIR = REPO_ROOT / "platform"
@@ -31,11 +32,13 @@ SMALL_WINDOW = {"not_on_time": {"gate": {"worst_acceptable": 0.5}},
 
 def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project",
                   model_specs_dir: Path = REPO_ROOT / "model_specs",
-                  dbt_runs: str = "in_process", spark_master: str | None = None) -> Settings:
-    """``spark_master``: ENGINE=spark on that cluster, the lake and catalog under ``root``."""
+                  dbt_runs: str = "in_process", spark: LocalSparkCluster | None = None
+                  ) -> Settings:
+    """``spark``: ENGINE=spark on that cluster and its catalog, the lake under ``root``."""
     data = root / "data"
-    spark = SparkConnection(master=spark_master, lake_dir=data / "lake",
-                            metastore_dir=data / "spark" / "metastore") if spark_master else None
+    if spark is not None:
+        spark = SparkConnection(master=spark.master_url, metastore_uri=spark.metastore_uri,
+                                lake_dir=data / "lake")
     return Settings(
         data_dir=data,
         landing_dir=data / "landing",
@@ -74,18 +77,20 @@ class Platform:
                  dbt_project_dir: Path = REPO_ROOT / "dbt_project",
                  model_specs_dir: Path = REPO_ROOT / "model_specs", stock: bool = False,
                  postgres: PostgresAddress | None = None, parts: InstanceChoices | None = None,
-                 dbt_runs: str | None = None, spark_master: str | None = None):
+                 dbt_runs: str | None = None, spark: LocalSparkCluster | None = None):
         """``parts`` and ``dbt_runs`` pick the stock parts one by one (``stock``: all);
-        ``spark_master`` puts the warehouse on Spark (ENGINE=spark) on that cluster."""
+        ``spark`` puts the warehouse on Spark (ENGINE=spark) on that cluster."""
         self.root = root
         self.stock = stock
         dbt_runs = dbt_runs or ("subprocess" if stock else "in_process")
         self.settings = make_settings(root, dbt_project_dir, model_specs_dir, dbt_runs,
-                                      spark_master)
+                                      spark)
         self.spec_overrides = spec_overrides
         self.defs = definitions_module.build_definitions(self.settings, spec_overrides)
         self.postgres = postgres
         self.instance = make_instance(root, parts or (STOCK_PARTS if stock else None), postgres)
+        if spark is not None:
+            set_engine_pool_limit(self.instance)
         self._definitions_module = definitions_module
         self.runner = runner
 

@@ -9,6 +9,8 @@ only the files that read an env var whose value changed.
 """
 
 import json
+import shutil
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 
@@ -31,6 +33,8 @@ from internals.dbt_in_process import stream_dbt_build
 from resources.dbt import environment
 from resources.warehouse import DuckDBWarehouse
 from spark import lake
+from spark.connection import SPARK_POOL, SparkConnection
+from spark.executor_watch import ExecutorWatch
 
 REFERENCE_TAG = "reference"
 # The models with their data tests and unit tests: the platform's builds judge an edit as an
@@ -105,11 +109,33 @@ def failure_is_transient(run_results: dict | None) -> bool:
     return any("lock" in message.lower() for message in messages)
 
 
-def _build(context, dbt: DbtCliResource, warehouse: DuckDBWarehouse, target_dir: Path,
-           env: dict[str, str], what: str, in_process: bool):
-    # dbt opens the file with a connection of its own: hold the warehouse until it is done
-    # (on Spark: until the file shows what dbt built in the lake).
-    with warehouse.exclusive_access():
+@contextmanager
+def _watched_driver(spark: SparkConnection | None, in_process: bool):
+    """On Spark, with dbt in this process: open the driver dbt's session method will take (the
+    same settings, spark/connection.py), bound its wait for executors (ExecutorWatch), and stop
+    it when the build ends, so that a build holds the cluster's cores only while it runs (the
+    pool SPARK_POOL counts builds). dbt in a process of its own (DBT_RUNS=subprocess) keeps its
+    driver there, unwatched."""
+    if spark is None or not in_process:
+        yield None
+        return
+    driver = spark.session("dbt")
+    try:
+        with ExecutorWatch(driver, spark.executor_wait_seconds) as watch:
+            yield watch
+    finally:
+        driver.stop()
+
+
+def _build(context, dbt: DbtCliResource, warehouse: DuckDBWarehouse, deployment_target: Path,
+           env: dict[str, str], what: str, in_process: bool, spark: SparkConnection | None):
+    # On DuckDB, dbt opens the file with a connection of its own: hold the warehouse until it is
+    # done. On Spark, dbt writes the lake alone: builds of other days go side by side, each in a
+    # target folder of its own (dbt's artifacts are one invocation's), removed once it succeeded
+    # but for its run_results.json, which goes where a build on DuckDB leaves it.
+    holding = warehouse.exclusive_access() if spark is None else nullcontext()
+    target_dir = deployment_target / "runs" / context.run.run_id if spark else deployment_target
+    with holding, _watched_driver(spark, in_process) as watch:
         context.log.info(f"dbt build for {what}")
         # The target folder is reused: what is in it must be this build's, or nothing.
         run_results = Path(target_dir) / "run_results.json"
@@ -124,10 +150,15 @@ def _build(context, dbt: DbtCliResource, warehouse: DuckDBWarehouse, target_dir:
                     yield from dbt.cli(BUILD_ARGS, context=context,
                                        target_path=target_dir).stream()
         except DagsterDbtCliRuntimeError as error:
+            if watch and watch.reason:
+                raise permanent_failure(f"dbt build for {what} failed: {watch.reason}") from error
             results = json.loads(run_results.read_text()) if run_results.exists() else None
             if failure_is_transient(results):
                 raise
             raise permanent_failure(f"dbt build for {what} failed: {error}") from error
+        if spark:
+            shutil.copy(run_results, deployment_target / run_results.name)
+            shutil.rmtree(target_dir)
         if warehouse.lake_dir:
             with warehouse.transaction() as con:
                 shown = lake.show_built_tables(con, Path(warehouse.lake_dir))
@@ -135,12 +166,12 @@ def _build(context, dbt: DbtCliResource, warehouse: DuckDBWarehouse, target_dir:
 
 
 def build_dbt_assets(project: DbtProject, target_dir: Path, prediction_lead_days: int,
-                     in_process: bool = True, engine_env: dict[str, str] | None = None):
+                     in_process: bool = True, spark: SparkConnection | None = None):
     """``target_dir``: dbt's target path for this deployment, kept between runs so that dbt's
     partial parsing state (partial_parse.msgpack) carries over from one build to the next.
-    ``engine_env``: what dbt's target for the engine reads (spark/connection.py), if not the
-    embedded DuckDB."""
-    engine_env = engine_env or {}
+    ``spark``: the cluster dbt's spark target builds on, if not the embedded DuckDB."""
+    engine_env = spark.dbt_environment() if spark else {}
+    step = {**WAREHOUSE_STEP, "pool": SPARK_POOL} if spark else WAREHOUSE_STEP
     translator = FlightDelaysTranslator(prediction_lead_days)
 
     @dbt_assets(
@@ -151,14 +182,14 @@ def build_dbt_assets(project: DbtProject, target_dir: Path, prediction_lead_days
         partitions_def=daily_partitions,
         backfill_policy=BackfillPolicy.single_run(),
         dagster_dbt_translator=translator,
-        **WAREHOUSE_STEP,
+        **step,
     )
     def dbt_daily(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse):
         wait_for_the_rest_of_the_landing(context)
         first, last = window_days(context.partition_time_window)
         yield from _build(context, dbt, warehouse, target_dir,
                           {**dbt_window_env(first, last, warehouse.path), **engine_env},
-                          f"{first}..{last}", in_process)
+                          f"{first}..{last}", in_process, spark)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -166,12 +197,12 @@ def build_dbt_assets(project: DbtProject, target_dir: Path, prediction_lead_days
         name="dbt_reference",
         select=f"tag:{REFERENCE_TAG}",
         dagster_dbt_translator=translator,
-        **WAREHOUSE_STEP,
+        **step,
     )
     def dbt_reference(context: AssetExecutionContext, dbt: DbtCliResource,
                       warehouse: DuckDBWarehouse):
         yield from _build(context, dbt, warehouse, target_dir,
                           {"WAREHOUSE_PATH": warehouse.path, **engine_env}, "the reference models",
-                          in_process)
+                          in_process, spark)
 
     return [dbt_daily, dbt_reference]

@@ -2,22 +2,33 @@
 run through Dagster as a user runs it: the shared one on DuckDB, and one with ENGINE=spark on
 the session's standalone cluster (raw days as Parquet in its lake, dbt on the cluster's
 executors). Both train at the same cutoff, promote and serve the days after it; their tables,
-training sets, holdout metrics and served predictions are compared."""
+training sets, holdout metrics and served predictions are compared. Last, every worker is lost
+while dbt writes the features."""
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pyarrow as pa
 import pytest
+from dagster import DagsterEventType
 
 from assets.ingest.raw import ingest_days as ingest_into_duckdb
 from assets.keys import table_of
 from core.ingest.contract import DAILY_DATASETS, LandingFileError, landing_path
 from core.ingest.upstream import land_days
 from resources.landing import LandingZone
+from resources.settings import REPO_ROOT
 from resources.warehouse import DuckDBWarehouse
 from spark import lake
+from spark.connection import SPARK_POOL
 from tests.conftest import SHARED_FIRST, SHARED_LAST
 from tools.faults import bad_landing_files
 from tools.sandbox import SMALL_WINDOW, Platform
@@ -51,7 +62,7 @@ def on_duckdb(built_platform, tmp_path_factory) -> Platform:
 @pytest.fixture(scope="module")
 def on_spark(tmp_path_factory, spark_cluster, definitions_module, runner) -> Platform:
     platform = Platform(tmp_path_factory.mktemp("spark"), definitions_module, runner,
-                        SMALL_WINDOW, spark_master=spark_cluster.master_url)
+                        SMALL_WINDOW, spark=spark_cluster)
     platform.land(SHARED_FIRST, SHARED_LAST)
     assert all(platform.materialize(SHARED_FIRST, SHARED_LAST).values())
     return trained_and_serving(platform)
@@ -169,3 +180,108 @@ def test_both_engines_refuse_a_bad_file_with_the_same_error(tmp_path):
     assert message in refused["spark"] and str(bad) in refused["spark"]
     assert not list((tmp_path / "lake").rglob("*.parquet"))  # nothing written, nothing staged
     assert not list(lake.table_dir(tmp_path / "lake", "schedule").glob(".staging-*"))
+
+
+def build_spans(platform: Platform, runs: int) -> list[tuple[float, float]]:
+    """When the dbt build step of each of the newest ``runs`` runs started and succeeded."""
+    spans = []
+    for run in platform.instance.get_runs(limit=runs):
+        events = platform.instance.all_logs(run.run_id, of_type={
+            DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS})
+        times = {event.dagster_event.event_type: event.timestamp for event in events
+                 if "dbt_daily" in (event.step_key or "")}
+        spans.append((times[DagsterEventType.STEP_START], times[DagsterEventType.STEP_SUCCESS]))
+    return spans
+
+
+def test_two_runs_build_different_days_on_spark_at_once(on_spark):
+    """Two runs, each in a process of its own as the daemon launches them, build two weeks at
+    the same time: their builds take the Spark pool (its limit the engine's, not the DuckDB
+    file's 1) and share the cluster's catalog; the tables come out as they were."""
+    assert on_spark.instance.event_log_storage.get_concurrency_info(SPARK_POOL).slot_count == 2
+    rows = "select * from features.flight_features order by flight_id"
+    rows_before = table(on_spark, rows)
+    weeks = [(SHARED_FIRST + timedelta(days=first), SHARED_FIRST + timedelta(days=first + 6))
+             for first in (7, 21)]
+    runs = [subprocess.Popen(
+        [sys.executable, "platform/cli.py", "materialize", "--start", str(first), "--end",
+         str(last), "--group", "labels", "--group", "features"],
+        env=on_spark.environment(os.environ), cwd=REPO_ROOT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for first, last in weeks]
+    outputs = [run.communicate(timeout=900)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    (first_start, first_end), (second_start, second_end) = build_spans(on_spark, 2)
+    assert first_start < second_end and second_start < first_end  # at once
+    assert table(on_spark, rows).equals(rows_before)
+
+
+PATIENCE = 20  # seconds a build waits with no executor (SPARK_EXECUTOR_WAIT_SECONDS)
+
+
+def visible_files(table_dir) -> dict[str, int]:
+    """A lake table's Parquet files a reader sees (not Spark's hidden staging), with sizes."""
+    return {str(path.relative_to(table_dir)): path.stat().st_size
+            for path in table_dir.rglob("*.parquet")
+            if not any(part.startswith((".", "_")) for part in path.relative_to(table_dir).parts)}
+
+
+def kill_every_worker_once_writing(cluster, table_dir, killed: threading.Event,
+                                   timeout: float = 600) -> None:
+    """SIGKILL both workers and their executors as soon as a job stages files in the table."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(path.name.startswith((".spark-staging", "_temporary"))
+               for path in table_dir.iterdir()):
+            for name in ("worker-1", "worker-2"):
+                cluster.stop_process(name, signal.SIGKILL)
+            killed.set()
+            return
+        time.sleep(0.1)
+
+
+def test_every_worker_lost_mid_write_fails_the_build_and_a_rerun_restores_the_days(
+        on_spark, spark_cluster, definitions_module, runner):
+    """Spark itself would wait for executors until the workers came back: the build gives up
+    after its patience with an error that says so, the features keep every partition they had,
+    and once the workers are back a run of the same days writes them again."""
+    settings = replace(on_spark.settings,
+                       spark=replace(on_spark.settings.spark, executor_wait_seconds=PATIENCE))
+    defs = definitions_module.build_definitions(settings, SMALL_WINDOW)
+    graph = defs.get_repository_def().asset_graph
+    built = [key for key in graph.materializable_asset_keys
+             if graph.get(key).group_name in ("labels", "features")]
+    days = (str(SHARED_FIRST + timedelta(days=14)), str(SHARED_FIRST + timedelta(days=20)))
+    features = settings.spark.lake_dir / "features.db" / "flight_features"
+    files_before = visible_files(features)
+    rows = "select * from features.flight_features order by flight_id"
+    rows_before = table(on_spark, rows)
+
+    killed = threading.Event()
+    killer = threading.Thread(target=kill_every_worker_once_writing,
+                              args=(spark_cluster, features, killed), daemon=True)
+    killer.start()
+    started = time.monotonic()
+    try:
+        lost = runner.execute(defs, on_spark.instance, built, partition_range=days,
+                              log=lambda _: None)
+        waited = time.monotonic() - started
+    finally:
+        killer.join()
+        spark_cluster.start()  # the workers come back (the later modules' cluster too)
+    assert killed.is_set(), "no write of the features was seen to kill the workers in"
+    assert not lost.success and waited < PATIENCE + 180
+    failure = next(event for event in lost.all_events if event.is_step_failure)
+    error = failure.step_failure_data.error
+    message = " ".join(part.message for part in (error, error.cause) if part)
+    assert f"the Spark cluster at {settings.spark.master} gave the build no executor" in message
+    assert f"dbt build for {days[0]}..{days[1]} failed" in message
+    assert visible_files(features) == files_before  # no partition half-written
+    assert table(on_spark, rows).equals(rows_before)
+
+    rerun = runner.execute(defs, on_spark.instance, built, partition_range=days,
+                           log=lambda _: None)
+    assert rerun.success
+    rewritten = {path for path in visible_files(features) if path not in files_before}
+    assert {path.split("/")[0] for path in rewritten} == {
+        f"flight_date={SHARED_FIRST + timedelta(days=n)}" for n in range(14, 21)}
+    assert table(on_spark, rows).equals(rows_before)

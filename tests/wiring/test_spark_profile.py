@@ -23,8 +23,9 @@ def spark_target(environment: dict[str, str]) -> dict:
 
 
 def test_the_profile_and_the_driver_share_one_spark_configuration(tmp_path):
-    connection = SparkConnection(master="spark://127.0.0.1:7077", lake_dir=tmp_path / "lake",
-                                 metastore_dir=tmp_path / "metastore")
+    connection = SparkConnection(master="spark://127.0.0.1:7077",
+                                 metastore_uri="thrift://127.0.0.1:9083",
+                                 lake_dir=tmp_path / "lake", cores_per_build=3)
     target = spark_target(connection.dbt_environment())
     assert target["method"] == "session"
     assert {key: str(value) for key, value in target["server_side_parameters"].items()} == (
@@ -32,17 +33,20 @@ def test_the_profile_and_the_driver_share_one_spark_configuration(tmp_path):
 
 
 def test_the_deployments_settings_default_under_its_data_folder(tmp_path, monkeypatch):
-    for name in ("SPARK_MASTER", "SPARK_LAKE_DIR", "SPARK_METASTORE_DIR"):
+    for name in ("SPARK_MASTER", "SPARK_METASTORE_URI", "SPARK_LAKE_DIR"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(SparkUnavailable, match="make spark-up"):
         SparkConnection.from_env(tmp_path)  # no cluster started, none named
 
     (tmp_path / "spark").mkdir()
     (tmp_path / "spark" / "master.port").write_text("41225")  # as `make spark-up` leaves it
+    with pytest.raises(SparkUnavailable, match="no Spark metastore"):
+        SparkConnection.from_env(tmp_path)
+    (tmp_path / "spark" / "metastore.port").write_text("41226")
     connection = SparkConnection.from_env(tmp_path)
     assert connection.master == "spark://127.0.0.1:41225"
+    assert connection.metastore_uri == "thrift://127.0.0.1:41226"
     assert connection.lake_dir == tmp_path / "lake"
-    assert connection.metastore_dir == tmp_path / "spark" / "metastore"
     monkeypatch.setenv("SPARK_MASTER", "spark://spark-master.example:7077")
     assert SparkConnection.from_env(tmp_path).master == "spark://spark-master.example:7077"
     assert Path(connection.dbt_environment()["SPARK_LAKE_DIR"]) == tmp_path / "lake"
