@@ -30,6 +30,9 @@ def session(cluster):
     return (SparkSession.builder.master(cluster.master_url).appName("test_spark_cluster")
             .config("spark.executor.cores", "1").config("spark.executor.memory", "512m")
             .config("spark.driver.host", "127.0.0.1")
+            # every core: an earlier driver's settings outlive it in this process (a dbt
+            # build's spark.cores.max of 1 was seen here)
+            .config("spark.cores.max", str(cluster.workers * cluster.cores))
             .getOrCreate())
 
 
@@ -41,11 +44,14 @@ def executors(spark) -> list[dict]:
         return [e for e in json.load(response) if e["id"] != "driver" and e["isActive"]]
 
 
-def wait_for_executors(spark, count: int, timeout: float = 120) -> None:
+def wait_for_executors(spark, cluster, count: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while len(executors(spark)) < count:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{count} executors did not register in {timeout:.0f}s")
+            with urllib.request.urlopen(f"{cluster.master_ui}/json/", timeout=10) as response:
+                running = [(app["name"], app["cores"]) for app in json.load(response)["activeapps"]]
+            raise TimeoutError(f"{count} executors did not register in {timeout:.0f}s; the"
+                               f" master's applications (name, cores): {running}")
         time.sleep(0.5)
 
 
@@ -65,7 +71,7 @@ def test_a_jobs_tasks_run_on_both_workers_executors(cluster):
 
     spark = session(cluster)
     try:
-        wait_for_executors(spark, 2)
+        wait_for_executors(spark, cluster, 2)
         chains = spark.sparkContext.parallelize(range(8), 8).map(ancestors).collect()
     finally:
         spark.stop()
@@ -89,7 +95,7 @@ def test_a_worker_lost_mid_job_costs_time_not_the_job_and_comes_back(cluster):
     again rejoins the master."""
     spark = session(cluster)
     try:
-        wait_for_executors(spark, 2)
+        wait_for_executors(spark, cluster, 2)
         killer = threading.Timer(6, kill_worker, (cluster, "worker-2"))
         killer.start()
         slow = spark.sparkContext.parallelize(range(6), 6).map(lambda x: time.sleep(4) or x)
