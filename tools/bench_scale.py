@@ -158,6 +158,7 @@ def measure(work: Path) -> dict:
     from assets.partitions import HISTORY, latest_cutoff
     from core.ingest.upstream import days_between, deliver_days, land_days
     from tools import ticks
+    from tools.bench import seconds_per_step
     from tools.latency import RETRAIN_SENSOR
     from tools.sandbox import Platform
 
@@ -205,6 +206,7 @@ def measure(work: Path) -> dict:
     for offset in range(1, LANDINGS + 1):
         day = last + timedelta(days=offset)
         deliver_days(landing, day, day)
+        runs_before = {run.run_id for run in instance.get_runs()}
         started = time.perf_counter()
         requests, new_data_cursor = ticks.tick_new_data(platform.defs, instance, landing,
                                                         new_data_cursor)
@@ -217,8 +219,11 @@ def measure(work: Path) -> dict:
         retrain_started = time.perf_counter()
         _, retrain_cursor = ticks.tick_sensor(platform.defs, RETRAIN_SENSOR, instance,
                                               retrain_cursor)
+        landing_runs = [run for run in instance.get_runs() if run.run_id not in runs_before]
         samples.append({"day": str(day), "landing_s": round(served_at - started, 2),
                         "new_data_tick_s": round(sensed - started, 2),
+                        # where the landing's time goes (the automation's runs come after)
+                        "landing_steps_s": seconds_per_step(instance, landing_runs),
                         "automation_tick_and_runs_s": round(automation_s, 2),
                         "retrain_tick_s": round(time.perf_counter() - retrain_started, 2)})
     if not all(run.success for run in log):
@@ -298,6 +303,23 @@ def table(results: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
+def landing_steps(results: dict[int, dict]) -> str:
+    """Where a landed day's time goes at each scale: each step's median over the landings."""
+    scales = sorted(results)
+    medians = {n: {} for n in scales}
+    for n in scales:
+        landings = [sample.get("landing_steps_s", {}) for sample in results[n]["landings"]]
+        for step in {key for landing in landings for key in landing}:
+            medians[n][step] = statistics.median(landing.get(step, 0) for landing in landings)
+    steps = sorted({step for n in scales for step in medians[n]},
+                   key=lambda step: -medians[scales[-1]].get(step, 0))
+    lines = ["| a landed day's step, s (median) | " + " | ".join(f"{n} y" for n in scales) + " |",
+             "|" + " --- |" * (len(scales) + 1)]
+    lines += [f"| {step} | " + " | ".join(f"{medians[n].get(step, 0):.2f}" for n in scales) + " |"
+              for step in steps]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=int, nargs="+", default=list(SCALES))
@@ -306,7 +328,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.table:
         saved = json.loads((WORK.parent / "scale.json").read_text())
-        print(table({int(years): figures for years, figures in saved.items()}))
+        saved = {int(years): figures for years, figures in saved.items()}
+        print(table(saved))
+        if all("landing_steps_s" in sample for f in saved.values() for sample in f["landings"]):
+            print("\n" + landing_steps(saved))
         return 0
     if args.one:
         result = measure(WORK / f"{args.one}y")
@@ -322,6 +347,7 @@ def main(argv=None) -> int:
         shutil.rmtree(WORK / f"{years}y", ignore_errors=True)  # gigabytes at ten years
     (WORK.parent / "scale.json").write_text(json.dumps(results, indent=1))
     print(table(results))
+    print("\n" + landing_steps(results))
     return 0
 
 

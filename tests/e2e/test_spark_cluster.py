@@ -10,7 +10,6 @@ import threading
 import time
 import urllib.request
 
-import psutil
 import pytest
 
 from spark.cluster import LocalSparkCluster, SparkUnavailable
@@ -84,10 +83,10 @@ def test_a_jobs_tasks_run_on_both_workers_executors(cluster):
 
 
 def kill_worker(cluster, name: str) -> None:
-    """SIGKILL a worker and the executors it started, as a machine's crash would."""
-    worker = psutil.Process(cluster.pid(name))
-    for process in [*worker.children(recursive=True), worker]:
-        process.send_signal(signal.SIGKILL)
+    """SIGKILL a worker and the executors it started, as a machine's crash would: the whole
+    process group at once (one by one, an executor's Python workers can exit between the
+    listing and their signal)."""
+    cluster.stop_process(name, signal.SIGKILL)
 
 
 def test_a_worker_lost_mid_job_costs_time_not_the_job_and_comes_back(cluster):
