@@ -87,7 +87,7 @@ class ExecutorWatch:
                 self.reason = self.reason or (
                     f"the Spark cluster at {context.master} gave the build no executor for"
                     f" {self.starvation.patience:.0f} s (every worker lost, or its cores taken by"
-                    f" other applications?), so its jobs were"
-                    f" cancelled (a table whose job was cancelled keeps its partitions). Check the cluster (`make spark-up`"
-                    f" starts the deployment's own) and run again.")
+                    " other applications?), so its jobs were cancelled (a table whose job was"
+                    " cancelled keeps its partitions). Check the cluster (`make spark-up` starts"
+                    " the deployment's own) and run again.")
                 context.cancelAllJobs()

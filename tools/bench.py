@@ -88,8 +88,9 @@ def seconds_per_step(instance, runs) -> dict[str, float]:
         steps = 0.0
         for step in instance.get_run_step_stats(run.run_id):
             if step.start_time and step.end_time:
-                steps += step.end_time - step.start_time
-                totals[step.step_key] = totals.get(step.step_key, 0) + step.end_time - step.start_time
+                seconds = step.end_time - step.start_time
+                steps += seconds
+                totals[step.step_key] = totals.get(step.step_key, 0) + seconds
         record = instance.get_run_record_by_id(run.run_id)
         if record and record.start_time and record.end_time:
             totals["run overhead"] = (totals.get("run overhead", 0)
