@@ -61,3 +61,44 @@ def test_a_windowed_builds_tests_read_its_days_and_a_plain_build_every_day(
                  target=tmp_path / "target")
     assert plain.returncode != 0
     assert "FAIL 1 unique_stg_schedule_flight_id" in plain.stdout
+
+
+def test_a_windowed_builds_relationship_test_reads_the_parents_days_and_still_finds_orphans(
+        built_platform, tmp_path):
+    """An outcome's schedule shares its day (a flight id names it), so the test of Feb 1..2's
+    outcomes reads the schedule of Feb 1..2 only (macros/tests.sql, meta: same_day), and the
+    test of a day's build does not grow with the history. It still finds an outcome of Feb 1
+    whose flight was never scheduled; an orphan of Jan 5 fails the plain build only."""
+    platform = built_platform.clone(tmp_path)
+    warehouse, target = platform.settings.warehouse_path, tmp_path / "target"
+    window = {"DBT_MIN_DATE": "2013-02-01", "DBT_MAX_DATE": "2013-02-02"}
+    test = "relationships_stg_outcomes_flight_id__flight_id__ref_stg_schedule_"
+
+    compiled = _dbt("compile", "--select", "stg_outcomes,test_type:generic",
+                    warehouse=warehouse, target=target, env=window)
+    assert compiled.returncode == 0, compiled.stdout[-3000:]
+    sql = next(target.rglob("relationships_stg_outcomes_*.sql")).read_text()
+    parent = sql[sql.index("parent as ("):]
+    assert "flight_date between cast('2013-02-01' as date) and cast('2013-02-02' as date)" \
+        in parent
+
+    def orphan(day: str) -> None:  # the day's first scheduled flight, unscheduled
+        with platform.warehouse.transaction() as con:
+            con.execute("delete from raw.schedule s using (select partition_date, carrier,"
+                        "  flight, origin from raw.outcomes"
+                        f" where partition_date = '{day}' order by all limit 1) o"
+                        " where (s.partition_date, s.carrier, s.flight, s.origin)"
+                        "     = (o.partition_date, o.carrier, o.flight, o.origin)")
+
+    def relationships(env: dict | None = None) -> subprocess.CompletedProcess:
+        return _dbt("test", "--select", test, warehouse=warehouse, target=target, env=env)
+
+    orphan("2013-01-05")
+    windowed, plain = relationships(window), relationships()
+    assert windowed.returncode == 0, windowed.stdout[-3000:]
+    assert plain.returncode != 0 and f"FAIL 1 {test}" in plain.stdout, plain.stdout[-3000:]
+
+    orphan("2013-02-01")
+    windowed = relationships(window)
+    assert windowed.returncode != 0 and f"FAIL 1 {test}" in windowed.stdout, \
+        windowed.stdout[-3000:]
