@@ -12,6 +12,7 @@ Everything else downstream follows by declarative automation.
 
 import hashlib
 import json
+import os
 from datetime import date, timedelta
 
 import duckdb
@@ -50,8 +51,17 @@ def scan_landing_zone(landing: LandingZone) -> dict[str, str]:
     """{"<dataset>/<day>": content hash} for every daily file in the landing zone."""
     found = {}
     for dataset in DAILY_DATASETS:
-        for path in sorted(landing.dataset_dir(dataset).glob("*.csv")):
-            found[f"{dataset}/{path.stem}"] = LANDING_DIGESTS.digest(path)[:HASH_CHARS]
+        folder = landing.dataset_dir(dataset)
+        if not folder.is_dir():
+            continue
+        # os.scandir hands over each file's stat with its name: at ten years (10,900 files)
+        # making, sorting and stat-ing Path objects was most of the tick
+        with os.scandir(folder) as entries:
+            files = sorted((entry.name, entry) for entry in entries
+                           if entry.name.endswith(".csv") and entry.is_file())
+        for name, entry in files:
+            found[f"{dataset}/{name.removesuffix('.csv')}"] = LANDING_DIGESTS.digest(
+                entry.path, entry.stat())[:HASH_CHARS]
     return found
 
 

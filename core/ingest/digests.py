@@ -10,6 +10,7 @@ place gets a new modification time.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from core.ingest.contract import file_sha256
@@ -17,10 +18,12 @@ from core.ingest.contract import file_sha256
 
 class FileDigests:
     def __init__(self):
-        self._known: dict[Path, tuple[tuple[int, int, int], str]] = {}
+        self._known: dict[str, tuple[tuple[int, int, int], str]] = {}
 
-    def digest(self, path: Path) -> str:
-        stat = path.stat()
+    def digest(self, path: str | Path, stat: os.stat_result | None = None) -> str:
+        """``stat``: the file's, when the caller has it (a directory scan's entry)."""
+        path = os.fspath(path)
+        stat = stat or os.stat(path)
         identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         known = self._known.get(path)
         if known is not None and known[0] == identity:

@@ -51,6 +51,8 @@ labeled_history as (
     inner join {{ ref('stg_schedule') }} as planned on labels.flight_id = planned.flight_id
     where
         labels.flight_date between {{ history_start }} and {{ known_until }}
+        -- a flight's plan has its day: read the window's days, not the whole history
+        and planned.flight_date between {{ history_start }} and {{ known_until }}
         and labels.is_late is not null
 
 ),
