@@ -80,14 +80,22 @@ def daemon(deployment, tmp_path_factory):
             daemon_loop.stop_session(process)
 
 
-def wait_for(condition, timeout: float, what: str, every: float = 2.0):
+# How long to wait for the daemon's runs. An upper bound, not a pace: alone, a landing is served
+# in about 45 s; beside the Spark tests on the other xdist worker it took over 240 s.
+PATIENCE = 900
+
+
+def wait_for(condition, timeout: float, what: str, every: float = 2.0, log: Path | None = None):
+    """``condition()`` once it is truthy; else a TimeoutError with the tail of ``log``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(every)
-    raise TimeoutError(f"after {timeout:.0f}s still waiting for {what}")
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log else ""
+    raise TimeoutError(f"after {timeout:.0f}s still waiting for {what}"
+                       + (f"; the daemon's log ends:\n{tail}" if tail else ""))
 
 
 def finished(runs):
@@ -110,23 +118,25 @@ def test_the_loop_runs_on_postgresql_under_the_daemon(deployment, daemon):
     """The retrain sensor sees the champion was not made with the spec's recipe and retrains;
     the gate promotes the better model; the serving sensor serves the day not flown yet with it.
     Then the day flies and lands: new_data ingests it and serves the next day."""
+    _, log = daemon
     weak = champion(deployment)
-    better = wait_for(lambda: champion(deployment) != weak and champion(deployment), 300,
-                      "the retrain and the gate to make a new champion")
-    wait_for(lambda: served_by(deployment, SERVED) == {better}, 120,
-             "the serving sensor to serve the open day with the new champion")
+    better = wait_for(lambda: champion(deployment) != weak and champion(deployment), PATIENCE,
+                      "the retrain and the gate to make a new champion", log=log)
+    wait_for(lambda: served_by(deployment, SERVED) == {better}, PATIENCE,
+             "the serving sensor to serve the open day with the new champion", log=log)
     instance = deployment.instance
     retrains = instance.get_runs(RunsFilter(job_name=MODEL.retrain_job,
                                             statuses=[DagsterRunStatus.SUCCESS]))
     assert retrains and retrains[0].tags["retrain/reason"].startswith("recipe")
     # The rows are written before the run records its end: wait for the end, then judge it.
     served_again = wait_for(lambda: finished(instance.get_runs(
-        RunsFilter(tags={"serving/champion": better}))), 60, "the serving run to finish")
+        RunsFilter(tags={"serving/champion": better}))), PATIENCE, "the serving run to finish",
+        log=log)
     assert all(run.status == DagsterRunStatus.SUCCESS for run in served_again)
 
     deliver_days(deployment.settings.landing_dir, LANDED, LANDED)  # Feb 13 flies; Feb 14's schedule
     ahead = date(2013, 2, 14)
-    wait_for(lambda: served_by(deployment, ahead), 240, "the next day served")
+    wait_for(lambda: served_by(deployment, ahead), PATIENCE, "the next day served", log=log)
     assert served_by(deployment, ahead) == {better}
     assert served_by(deployment, SERVED) == {better}  # a flown day stays as served
     assert "postgres" in type(instance.run_storage).__module__
@@ -148,21 +158,24 @@ def test_queued_runs_in_flight_together_finish_with_no_lock_errors(deployment, d
 def test_a_killed_run_is_failed_by_run_monitoring_and_retried_clean(deployment, daemon):
     """Its worker SIGKILLed mid-run: run monitoring fails the run, and the daemon runs it again
     once (run_retries in platform/dagster.yaml), which rebuilds the day as it was."""
+    _, log = daemon
     instance, day = deployment.instance, "2013-02-10"
     before = schedule_rows(deployment, day)
     (run_id,) = faults.queue_runs(instance, "daily_data", [day])
-    worker = wait_for(lambda: instance.get_run_by_id(run_id).tags.get(WORKER_PID_TAG), 120,
-                      "the run handed to a worker", every=0.2)
-    wait_for(lambda: instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED, 60,
-             "the run to start", every=0.2)
+    worker = wait_for(lambda: instance.get_run_by_id(run_id).tags.get(WORKER_PID_TAG),
+                      PATIENCE, "the run handed to a worker", every=0.2, log=log)
+    wait_for(lambda: instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED,
+             PATIENCE, "the run to start", every=0.2, log=log)
     os.kill(int(worker), 9)
     failed = wait_for(lambda: instance.get_run_by_id(run_id).is_finished and
-                      instance.get_run_by_id(run_id), 120, "run monitoring to notice")
+                      instance.get_run_by_id(run_id), PATIENCE, "run monitoring to notice",
+                      log=log)
     assert failed.status == DagsterRunStatus.FAILURE
     assert schedule_rows(deployment, day) == before  # the write was one transaction
 
     (retry,) = wait_for(lambda: finished(instance.get_runs(RunsFilter(
-        tags={"dagster/parent_run_id": run_id}))), 240, "the daemon's retry to end")
+        tags={"dagster/parent_run_id": run_id}))), PATIENCE, "the daemon's retry to end",
+        log=log)
     assert retry.status == DagsterRunStatus.SUCCESS and retry.tags["dagster/partition"] == day
     assert schedule_rows(deployment, day) == before
 
@@ -179,18 +192,19 @@ def test_postgresql_going_away_loses_nothing(deployment, daemon, postgres):
     try:
         address = deployment.postgres
         wait_for(lambda: f'connection to server at "127.0.0.1", port {address.port} failed'
-                 in log.read_text(), 60, "the daemon to say which server it cannot reach")
+                 in log.read_text(), 120, "the daemon to say which server it cannot reach",
+                 log=log)
         time.sleep(5)
         assert process.poll() is None  # still up
     finally:
         postgres.start()
     runs = wait_for(lambda: [instance.get_run_by_id(r) for r in run_ids] if all(
-        instance.get_run_by_id(r).is_finished for r in run_ids) else None, 240,
-        "the queued runs to end")
+        instance.get_run_by_id(r).is_finished for r in run_ids) else None, PATIENCE,
+        "the queued runs to end", log=log)
     for run in runs:
         if run.status != DagsterRunStatus.SUCCESS:
             (again,) = faults.queue_runs(instance, "daily_data", [run.tags["dagster/partition"]])
-            wait_for(lambda again=again: instance.get_run_by_id(again).is_finished, 180,
-                     "the re-run")
+            wait_for(lambda again=again: instance.get_run_by_id(again).is_finished, PATIENCE,
+                     "the re-run", log=log)
             assert instance.get_run_by_id(again).status == DagsterRunStatus.SUCCESS
     assert {day: schedule_rows(deployment, day) for day in days} == before
