@@ -54,8 +54,8 @@ def scan_landing_zone(landing: LandingZone) -> dict[str, str]:
         folder = landing.dataset_dir(dataset)
         if not folder.is_dir():
             continue
-        # os.scandir hands over each file's stat with its name: at ten years (10,900 files)
-        # making, sorting and stat-ing Path objects was most of the tick
+        # names and os.scandir's entries, not Path objects: at ten years (10,900 files) making,
+        # sorting and stat-ing Path objects was most of the tick
         with os.scandir(folder) as entries:
             files = sorted((entry.name, entry) for entry in entries
                            if entry.name.endswith(".csv") and entry.is_file())
