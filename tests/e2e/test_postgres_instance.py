@@ -80,8 +80,8 @@ def daemon(deployment, tmp_path_factory):
             daemon_loop.stop_session(process)
 
 
-# How long to wait for the daemon's runs. An upper bound, not a pace: alone, a landing is served
-# in about 45 s; beside the Spark tests on the other xdist worker it took over 240 s.
+# How long to wait for the daemon's runs. An upper bound, not a pace: alone, a landing was served
+# within a minute; beside the Spark tests on the other xdist worker it took over 240 s.
 PATIENCE = 900
 
 
