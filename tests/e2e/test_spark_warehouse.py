@@ -21,7 +21,7 @@ import pytest
 from dagster import DagsterEventType
 
 from assets.ingest.raw import ingest_days as ingest_into_duckdb
-from assets.keys import table_of
+from assets.keys import FEATURES_GROUP, LABELS_GROUP, table_of
 from core.ingest.contract import DAILY_DATASETS, LandingFileError, landing_path
 from core.ingest.upstream import land_days
 from resources.landing import LandingZone
@@ -202,13 +202,13 @@ def test_two_runs_build_different_days_on_spark_at_once(on_spark):
     kind of write, and longer to build.)"""
     assert on_spark.instance.event_log_storage.get_concurrency_info(SPARK_POOL).slot_count == 2
     rows = {relation: f"select * from {relation} order by {key}"
-            for relation, key in TABLES.items() if relation.startswith("labels.")}
+            for relation, key in TABLES.items() if relation.startswith(f"{LABELS_GROUP}.")}
     rows_before = {relation: table(on_spark, sql) for relation, sql in rows.items()}
     spans = [(SHARED_FIRST + timedelta(days=first), SHARED_FIRST + timedelta(days=first + 2))
              for first in (7, 21)]
     runs = [subprocess.Popen(
         [sys.executable, "platform/cli.py", "materialize", "--start", str(first), "--end",
-         str(last), "--group", "labels"],
+         str(last), "--group", LABELS_GROUP],
         env=on_spark.environment(os.environ), cwd=REPO_ROOT, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for first, last in spans]
     outputs = [run.communicate(timeout=900)[0] for run in runs]
@@ -253,8 +253,9 @@ def test_every_worker_lost_mid_write_fails_the_build_and_a_rerun_restores_the_da
     defs = definitions_module.build_definitions(settings, SMALL_WINDOW)
     graph = defs.get_repository_def().asset_graph
     built = [key for key in graph.materializable_asset_keys
-             if graph.get(key).group_name == "features"]  # its labels are built already
-    days = (str(SHARED_FIRST + timedelta(days=14)), str(SHARED_FIRST + timedelta(days=16)))
+             if graph.get(key).group_name == FEATURES_GROUP]  # its labels are built already
+    lost_days = [SHARED_FIRST + timedelta(days=n) for n in range(14, 17)]
+    days = (str(lost_days[0]), str(lost_days[-1]))
     features = settings.spark.lake_dir / "features.db" / "flight_features"
     files_before = visible_files(features)
     rows = "select * from features.flight_features order by flight_id"
@@ -286,6 +287,5 @@ def test_every_worker_lost_mid_write_fails_the_build_and_a_rerun_restores_the_da
                            log=lambda _: None)
     assert rerun.success
     rewritten = {path for path in visible_files(features) if path not in files_before}
-    assert {path.split("/")[0] for path in rewritten} == {
-        f"flight_date={SHARED_FIRST + timedelta(days=n)}" for n in range(14, 17)}
+    assert {path.split("/")[0] for path in rewritten} == {f"flight_date={day}" for day in lost_days}
     assert table(on_spark, rows).equals(rows_before)
