@@ -155,12 +155,14 @@ endif
 # The instance's configuration, written before every command that uses it (the choices below
 # may differ from the last time): INSTANCE=postgres starts the deployment's own PostgreSQL under
 # $(DAGSTER_HOME)/postgres; EVENT_LOG=stock, RUN_LAUNCHER=stock and DBT_RUNS=subprocess put
-# Dagster's and dagster-dbt's own parts in place of internals/ (STOCK=1: all three).
+# Dagster's and dagster-dbt's own parts in place of internals/, RUN_QUEUE=stock its commands in
+# place of the tools' run queue (STOCK=1: all four).
 export INSTANCE ?= sqlite
 ifeq ($(STOCK),1)
 export EVENT_LOG := stock
 export RUN_LAUNCHER := stock
 export DBT_RUNS := subprocess
+export RUN_QUEUE := stock
 endif
 # The deployment's PostgreSQL password, for every process make starts (read from its file).
 PG_PASSWORD = $(if $(filter postgres,$(INSTANCE)),DAGSTER_PG_PASSWORD="$$(cat $(DAGSTER_HOME)/postgres/password)")

@@ -12,6 +12,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from internals.run_queue import operator_session
 from resources.settings import REPO_ROOT
 from tools.sandbox import CODE_PYTHONPATH
 
@@ -76,51 +77,18 @@ def bad_outcome_files(good: bytes) -> dict[str, tuple[bytes, str, int | None, st
     }
 
 
-@contextmanager
-def _repository(instance):
-    """The repo's one code location, loaded from workspace.yaml: (code location, repository,
-    workspace)."""
-    from dagster._cli.workspace.cli_target import WorkspaceOpts, get_workspace_from_cli_opts
-    from dagster.version import __version__
-
-    opts = WorkspaceOpts(workspace=(str(REPO_ROOT / "workspace.yaml"),))
-    with get_workspace_from_cli_opts(instance, version=__version__, workspace_opts=opts) as workspace:
-        (location,) = workspace.get_code_location_entries().values()
-        code_location = location.code_location
-        (repo,) = code_location.get_repositories().values()
-        yield code_location, repo, workspace
-
-
-def _stop_sensors(instance, repo) -> None:
-    for sensor in repo.get_sensors():  # the test, not new files, decides what runs
-        instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
-
-
 def stop_every_sensor(instance) -> None:
     """As an operator would from the UI."""
-    with _repository(instance) as (_, repo, _):
-        _stop_sensors(instance, repo)
+    with operator_session(instance) as session:
+        session.stop_sensors()
 
 
 def queue_runs(instance, job_name: str, partitions: list[str]) -> list[str]:
-    """Submit one run per partition to the run queue and stop every sensor, as an operator would
-    from the UI. Dagster has no public Python API that queues a run of a code location without
-    a webserver, so this reuses what `dagster job launch` does, in one process."""
-    from dagster._cli.job import _create_run
-
-    with _repository(instance) as (code_location, repo, workspace):
-        _stop_sensors(instance, repo)
-        remote_job = repo.get_full_job(job_name)
-        run_ids = []
-        for partition in partitions:
-            run = _create_run(
-                instance=instance, code_location=code_location, remote_repo=repo,
-                remote_job=remote_job, run_config={}, tags={"dagster/partition": partition},
-                op_selection=None, run_id=None,
-            )
-            instance.submit_run(run.run_id, workspace)
-            run_ids.append(run.run_id)
-    return run_ids
+    """Submit one run per partition to the run queue and stop every sensor (the test, not new
+    files, decides what runs), as an operator would from the UI."""
+    with operator_session(instance) as session:
+        session.stop_sensors()
+        return session.queue(job_name, partitions)
 
 
 def run_days_through_queue(root: Path, days: list[str], env_overrides: dict | None = None,
@@ -184,12 +152,13 @@ def run_together(instance, days: list[str], warehouse_path: Path, start_daemon=N
         return [record.dagster_run for record in instance.get_run_records(RunsFilter(run_ids=run_ids))]
 
     waiting = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING)
-    if start_daemon is None:  # a running daemon: only these runs, and none still in flight
-        stop_every_sensor(instance)  # (they would wait on the warehouse held below)
-        daemon_loop.wait_until_idle(instance, quiet_seconds=2, timeout=600)
     with ExitStack() as held:
-        held.enter_context(DuckDBWarehouse(path=str(warehouse_path)).exclusive_access())
-        run_ids = queue_runs(instance, "daily_data", days)
+        with operator_session(instance) as session:  # the workspace loaded once
+            session.stop_sensors()  # the test, not new files, decides what runs
+            if start_daemon is None:  # a running daemon: only these runs, none still in flight
+                daemon_loop.wait_until_idle(instance, quiet_seconds=2, timeout=600)
+            held.enter_context(DuckDBWarehouse(path=str(warehouse_path)).exclusive_access())
+            run_ids = session.queue("daily_data", days)
         queued_statuses = {run.status.value for run in runs()}
         daemon = start_daemon() if start_daemon else None
         started = time.monotonic()
