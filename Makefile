@@ -34,7 +34,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/platform
 # The venv's tools first for everything make starts (the platform itself finds dbt without it).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-fast lint spark-up spark-down dbt-docs instance ui metrics land backtest replay replay-faults rollback review bench bench-scale gate-bench daemon-loop input-gain chaos clean manifest
+.PHONY: run test test-cpu test-fast lint spark-up spark-down dbt-docs instance ui metrics land backtest replay replay-faults rollback review bench bench-scale gate-bench daemon-loop input-gain chaos clean manifest
 
 # ENGINE=spark: the warehouse on Spark (docs/scaling.md), a deployment of its own under
 # data/spark-engine (its lake, catalog, cluster, warehouse file and Dagster instance).
@@ -53,6 +53,10 @@ run: $(STAMP) $(MANIFEST) instance $(ENGINE_UP)  ## land 2013 (if empty), materi
 # of their time waiting on daemons, servers and subprocesses.
 test: lint $(MANIFEST) $(CHROMIUM) $(POSTGRES) $(JAVA)  ## lint, then every tier: unit, wiring, end-to-end (what CI runs)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
+
+# Linux's /proc read once a second, with only the standard library (no venv needed first).
+test-cpu:  ## make test, then the CPU of every process it started, by kind (tools/process_cpu.py)
+	$(PYTHON) -m tools.process_cpu $(MAKE) test
 
 test-fast: $(STAMP) $(MANIFEST)  ## the unit tier alone: core's rules, no Dagster instance, no warehouse file
 	$(BIN)/python -m pytest tests/unit
