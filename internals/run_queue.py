@@ -29,6 +29,10 @@ PARTITION_TAG = "dagster/partition"
 class RunQueue:
     """The workspace as loaded for one operator's session: stop sensors, queue runs."""
 
+    def sensor_names(self) -> set[str]:
+        """Every sensor of the code location."""
+        raise NotImplementedError
+
     def stop_sensors(self, names: list[str] | None = None) -> None:
         """Stop ``names`` (every sensor of the code location when None)."""
         raise NotImplementedError
@@ -43,6 +47,9 @@ class _InProcess(RunQueue):
     def __init__(self, instance: DagsterInstance, workspace, code_location, repo):
         self.instance, self.workspace = instance, workspace
         self.code_location, self.repo = code_location, repo
+
+    def sensor_names(self):
+        return {sensor.name for sensor in self.repo.get_sensors()}
 
     def stop_sensors(self, names=None):
         sensors = (self.repo.get_sensors() if names is None
@@ -68,17 +75,20 @@ class _InProcess(RunQueue):
 class _Cli(RunQueue):
     """Dagster's own commands, in processes that find the instance through DAGSTER_HOME."""
 
-    def __init__(self, sensor_names: list[str]):
-        self.sensor_names = sensor_names
-
-    def _dagster(self, *args: str) -> None:
+    def _dagster(self, *args: str) -> str:
         command = [str(Path(sys.executable).parent / "dagster"), *args, "-w", str(WORKSPACE)]
         done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+        return done.stdout
+
+    def sensor_names(self):
+        # one name a line, among the code server's log lines (the same stream)
+        listed = self._dagster("sensor", "list", "--name").splitlines()
+        return {line for line in listed if line.isidentifier()}
 
     def stop_sensors(self, names=None):
-        for name in self.sensor_names if names is None else names:
+        for name in sorted(self.sensor_names()) if names is None else names:
             self._dagster("sensor", "stop", name)
 
     def queue(self, job_name, partitions):
@@ -104,9 +114,7 @@ def operator_session(instance: DagsterInstance, stock: bool | None = None) -> It
                          f"{instance.root_directory}: the code location would load another "
                          "deployment")
     if stock if stock is not None else stock_by_default():
-        from definitions import defs  # the same definitions the workspace loads
-
-        yield _Cli([sensor.name for sensor in defs().sensors])
+        yield _Cli()
         return
     from dagster._cli.workspace.cli_target import WorkspaceOpts, get_workspace_from_cli_opts
     from dagster.version import __version__

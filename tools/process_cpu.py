@@ -23,6 +23,7 @@ KINDS = [
     ("Spark executors", ("CoarseGrainedExecutorBackend",)),
     ("Spark drivers (dbt's and the warehouse's sessions)", ("SparkSubmit",)),
     ("Spark master and workers", ("deploy.master.Master", "deploy.worker.Worker")),
+    ("Spark's Python workers and scripts", ("pyspark.daemon", "pyspark/bin/")),
     ("Hive metastore", ("HiveMetaStore",)),
     ("PostgreSQL", ("/postgresql/", "postgres: ")),
     ("pytest (the tests' own processes: in-process runs, dbt, training)",
@@ -34,7 +35,8 @@ KINDS = [
     ("dbt subprocesses", ("bin/dbt ",)),
     ("chromium", ("chrom",)),
     ("lint", ("ruff", "sqlfluff")),
-    ("install", ("uv pip", "pip install", "apt", "dpkg")),
+    ("install", ("bin/uv ", "pip install", "apt", "dpkg")),
+    ("shells and tails", ("bash ", "/bin/sh ", "tail -F", "make ")),
 ]
 
 
@@ -64,6 +66,13 @@ def read(pid: str) -> tuple[int, float, str] | None:
     return int(fields[19]), (int(fields[11]) + int(fields[12])) / TICKS, command
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every core has spent busy since boot (user, nice, system, interrupts)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq = map(int, f.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / TICKS
+
+
 def boot_ticks_now() -> int:
     with open("/proc/uptime") as f:
         return int(float(f.read().split()[0]) * TICKS)
@@ -80,18 +89,30 @@ def sample(processes: dict[tuple[str, int], Process], since: int) -> None:
         known.command = command or known.command  # a zombie's is empty; an exec changes it
 
 
-def report(processes: dict, wall_seconds: float) -> str:
+def report(processes: dict, wall_seconds: float, busy_seconds: float | None = None,
+           others_shown: int = 5) -> str:
+    """The table; ``busy_seconds``, what the machine's cores spent meanwhile, also gives what
+    no sampled process accounts for."""
     by_kind: dict[str, list[float]] = {}
     for process in processes.values():
         totals = by_kind.setdefault(kind_of(process.command), [0, 0.0])
         totals[0] += 1
         totals[1] += process.cpu_seconds
-    total = sum(cpu for _, cpu in by_kind.values())
+    total = sum(cpu for _, cpu in by_kind.values()) or 1e-9  # a command that used none
     lines = [f"{'CPU s':>8} {'share':>6} {'processes':>9}  kind"]
     for kind, (count, cpu) in sorted(by_kind.items(), key=lambda item: -item[1][1]):
         lines.append(f"{cpu:8.0f} {cpu / total:6.0%} {count:9d}  {kind}")
     lines.append(f"{total:8.0f} CPU seconds in {wall_seconds:.0f} s of wall clock "
                  f"({total / wall_seconds:.2f} cores busy on average; {os.cpu_count()} here)")
+    if busy_seconds is not None:
+        lines.append(f"{busy_seconds:8.0f} CPU seconds the machine was busy meanwhile: "
+                     f"{busy_seconds - total:.0f} s in no sampled process (processes under a "
+                     "second, last seconds, processes older than the command)")
+    others = sorted((p for p in processes.values() if kind_of(p.command) == "other"),
+                    key=lambda p: -p.cpu_seconds)[:others_shown]
+    if others:
+        lines.append("the heaviest others:")
+        lines.extend(f"{p.cpu_seconds:8.0f}  {p.command[:110]}" for p in others)
     return "\n".join(lines)
 
 
@@ -99,14 +120,14 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
-    since, started = boot_ticks_now(), time.monotonic()
+    since, started, busy = boot_ticks_now(), time.monotonic(), machine_busy_seconds()
     processes: dict = {}
     command = subprocess.Popen(argv)
     while command.poll() is None:
         sample(processes, since)
         time.sleep(1)
     sample(processes, since)
-    print(report(processes, time.monotonic() - started))
+    print(report(processes, time.monotonic() - started, machine_busy_seconds() - busy))
     return command.returncode
 
 

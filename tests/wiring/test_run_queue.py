@@ -39,13 +39,16 @@ def test_in_process_queues_and_stops_as_dagsters_commands_do(deployment):
     assert not stopped_sensors(instance)
 
     with operator_session(instance, stock=False) as session:
+        sensors = session.sensor_names()
         session.stop_sensors([first])
         (ours,) = session.queue("daily_data", [DAY])
     assert stopped_sensors(instance) == {first}
-    with operator_session(instance, stock=True) as session:  # `dagster sensor stop`, `job launch`
+    with operator_session(instance, stock=True) as session:  # `dagster sensor list`, `stop`,
+        assert session.sensor_names() == sensors             # `job launch`
         session.stop_sensors([second])
         (stock,) = session.queue("daily_data", [DAY])
     assert stopped_sensors(instance) == {first, second}
+    assert sensors == {sensor.name for sensor in deployment.defs.sensors}
 
     queued = run_as_queued(instance, ours)
     assert queued["status"] == DagsterRunStatus.QUEUED  # no daemon: the queue holds it
