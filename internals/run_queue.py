@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,21 +27,21 @@ WORKSPACE = REPO_ROOT / "workspace.yaml"
 PARTITION_TAG = "dagster/partition"
 
 
-class RunQueue:
+class RunQueue(ABC):
     """The workspace as loaded for one operator's session: stop sensors, queue runs."""
 
+    @abstractmethod
     def sensor_names(self) -> set[str]:
         """Every sensor of the code location."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stop_sensors(self, names: list[str] | None = None) -> None:
         """Stop ``names`` (every sensor of the code location when None)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def queue(self, job_name: str, partitions: list[str]) -> list[str]:
         """Submit one run of ``job_name`` per partition to the instance's run queue; their ids,
         in the order of ``partitions``."""
-        raise NotImplementedError
 
 
 class _InProcess(RunQueue):
