@@ -21,10 +21,10 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
+from assets.partitions import PARTITION_TAG
 from resources.settings import REPO_ROOT
 
 WORKSPACE = REPO_ROOT / "workspace.yaml"
-PARTITION_TAG = "dagster/partition"
 
 
 class RunQueue(ABC):
@@ -114,7 +114,9 @@ def operator_session(instance: DagsterInstance, stock: bool | None = None) -> It
         raise ValueError(f"DAGSTER_HOME is {home!r}, not the instance's home "
                          f"{instance.root_directory}: the code location would load another "
                          "deployment")
-    if stock if stock is not None else stock_by_default():
+    if stock is None:
+        stock = stock_by_default()
+    if stock:
         yield _Cli()
         return
     from dagster._cli.workspace.cli_target import WorkspaceOpts, get_workspace_from_cli_opts

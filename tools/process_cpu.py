@@ -93,9 +93,10 @@ def report(processes: dict, wall_seconds: float, busy_seconds: float | None = No
            others_shown: int = 5) -> str:
     """The table; ``busy_seconds``, what the machine's cores spent meanwhile, also gives what
     no sampled process accounts for."""
+    kinds = {key: kind_of(process.command) for key, process in processes.items()}
     by_kind: dict[str, list[float]] = {}
-    for process in processes.values():
-        totals = by_kind.setdefault(kind_of(process.command), [0, 0.0])
+    for key, process in processes.items():
+        totals = by_kind.setdefault(kinds[key], [0, 0.0])
         totals[0] += 1
         totals[1] += process.cpu_seconds
     total = sum(cpu for _, cpu in by_kind.values()) or 1e-9  # a command that used none
@@ -108,8 +109,8 @@ def report(processes: dict, wall_seconds: float, busy_seconds: float | None = No
         lines.append(f"{busy_seconds:8.0f} CPU seconds the machine was busy meanwhile: "
                      f"{busy_seconds - total:.0f} s in no sampled process (processes under a "
                      "second, last seconds, processes older than the command)")
-    others = sorted((p for p in processes.values() if kind_of(p.command) == "other"),
-                    key=lambda p: -p.cpu_seconds)[:others_shown]
+    others = sorted((process for key, process in processes.items() if kinds[key] == "other"),
+                    key=lambda process: -process.cpu_seconds)[:others_shown]
     if others:
         lines.append("the heaviest others:")
         lines.extend(f"{p.cpu_seconds:8.0f}  {p.command[:110]}" for p in others)

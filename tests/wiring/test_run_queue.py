@@ -5,6 +5,7 @@ RUN_QUEUE=stock)."""
 import pytest
 from dagster import DagsterRunStatus
 
+from assets.partitions import PARTITION_TAG
 from internals.run_queue import operator_session
 
 DAY = "2013-03-01"
@@ -52,7 +53,7 @@ def test_in_process_queues_and_stops_as_dagsters_commands_do(deployment):
 
     queued = run_as_queued(instance, ours)
     assert queued["status"] == DagsterRunStatus.QUEUED  # no daemon: the queue holds it
-    assert queued["job"] == "daily_data" and queued["tags"]["dagster/partition"] == DAY
+    assert queued["job"] == "daily_data" and queued["tags"][PARTITION_TAG] == DAY
     assert queued == run_as_queued(instance, stock)
 
 
