@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from spark.cluster import LocalSparkCluster, SparkUnavailable
+from spark.cluster import LocalSparkCluster, SparkUnavailable, java_options_from_env
 
 # The Dagster pool of the steps that build on Spark. Its limit is how many builds the cluster
 # holds at once (SPARK_CONCURRENT_BUILDS, each capped at SPARK_CORES_PER_BUILD cores): a build
@@ -34,12 +34,13 @@ class SparkConnection:
     # (spark/executor_watch.py). Spark itself would wait until the workers came back.
     executor_wait_seconds: float = 120
     cores_per_build: int = 1  # spark.cores.max of each driver
+    java_options: str = ""  # each driver's and executor's (SPARK_JAVA_OPTIONS: spark/cluster.py)
 
     @classmethod
     def from_env(cls, data_dir: Path) -> SparkConnection:
         """SPARK_MASTER and SPARK_METASTORE_URI, else the deployment's own cluster's (`make
         spark-up`); SPARK_LAKE_DIR, else a folder under the data directory;
-        SPARK_EXECUTOR_WAIT_SECONDS, SPARK_CORES_PER_BUILD."""
+        SPARK_EXECUTOR_WAIT_SECONDS, SPARK_CORES_PER_BUILD, SPARK_JAVA_OPTIONS."""
         data_dir = Path(data_dir)
         own = LocalSparkCluster(data_dir / "spark")
         master = os.environ.get("SPARK_MASTER") or own.started_master_url()
@@ -52,14 +53,16 @@ class SparkConnection:
         return cls(master=master, metastore_uri=metastore,
                    lake_dir=Path(os.environ.get("SPARK_LAKE_DIR", data_dir / "lake")).resolve(),
                    executor_wait_seconds=float(os.environ.get("SPARK_EXECUTOR_WAIT_SECONDS", 120)),
-                   cores_per_build=int(os.environ.get("SPARK_CORES_PER_BUILD", 1)))
+                   cores_per_build=int(os.environ.get("SPARK_CORES_PER_BUILD", 1)),
+                   java_options=java_options_from_env())
 
     def environment(self) -> dict[str, str]:
         """The variables ``from_env`` reads, set to this connection's values."""
         return {"SPARK_MASTER": self.master, "SPARK_METASTORE_URI": self.metastore_uri,
                 "SPARK_LAKE_DIR": str(self.lake_dir),
                 "SPARK_EXECUTOR_WAIT_SECONDS": f"{self.executor_wait_seconds:g}",
-                "SPARK_CORES_PER_BUILD": str(self.cores_per_build)}
+                "SPARK_CORES_PER_BUILD": str(self.cores_per_build),
+                "SPARK_JAVA_OPTIONS": self.java_options}
 
     def dbt_environment(self) -> dict[str, str]:
         """What dbt's spark target reads (profiles.yml). The executors run this interpreter:
@@ -79,6 +82,8 @@ class SparkConnection:
             "spark.sql.hive.manageFilesourcePartitions": "false",
             "spark.sql.shuffle.partitions": "4",
             "spark.executor.memory": "1g",
+            "spark.driver.extraJavaOptions": self.java_options,
+            "spark.executor.extraJavaOptions": self.java_options,
         }
 
     def session(self, app_name: str = "flight-delays"):

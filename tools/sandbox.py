@@ -16,7 +16,7 @@ from instance.config import install as install_instance_config
 from instance.postgres import PASSWORD_ENV, PostgresAddress
 from resources.settings import REPO_ROOT, Settings
 from resources.warehouse import DuckDBWarehouse
-from spark.cluster import LocalSparkCluster
+from spark.cluster import LocalSparkCluster, java_options_from_env
 from spark.connection import SparkConnection
 
 PLATFORM_DIR = REPO_ROOT / "platform"
@@ -38,7 +38,7 @@ def make_settings(root: Path, dbt_project_dir: Path = REPO_ROOT / "dbt_project",
     data = root / "data"
     if spark is not None:
         spark = SparkConnection(master=spark.master_url, metastore_uri=spark.metastore_uri,
-                                lake_dir=data / "lake")
+                                lake_dir=data / "lake", java_options=java_options_from_env())
     return Settings(
         data_dir=data,
         landing_dir=data / "landing",

@@ -10,9 +10,10 @@ import threading
 import time
 import urllib.request
 
+import psutil
 import pytest
 
-from spark.cluster import LocalSparkCluster, SparkUnavailable
+from spark.cluster import LocalSparkCluster, SparkUnavailable, java_options_from_env
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +81,14 @@ def test_a_jobs_tasks_run_on_both_workers_executors(cluster):
     ran_under = [[workers[pid] for pid in chain if pid in workers] for chain in chains]
     assert all(len(names) == 1 for names in ran_under), ran_under
     assert {names[0] for names in ran_under} == {"worker-1", "worker-2"}
+
+
+def test_the_catalog_master_and_workers_run_with_the_clusters_java_options(cluster):
+    options = java_options_from_env().split()
+    assert options  # the quick-start options, unless SPARK_JAVA_OPTIONS says otherwise
+    for name in ("metastore", "master", "worker-1", "worker-2"):
+        command = psutil.Process(cluster.pid(name)).cmdline()  # the JVM: spark-class execs it
+        assert command[0].endswith("/java") and set(options) <= set(command), (name, command)
 
 
 def kill_worker(cluster, name: str) -> None:

@@ -28,6 +28,7 @@ from resources.landing import LandingZone
 from resources.settings import REPO_ROOT
 from resources.warehouse import DuckDBWarehouse
 from spark import lake
+from spark.cluster import java_options_from_env
 from spark.connection import SPARK_POOL
 from tests.conftest import SHARED_FIRST, SHARED_LAST
 from tools.faults import bad_landing_files
@@ -127,6 +128,11 @@ def test_the_staging_views_equal_duckdbs_row_for_row(on_spark, on_duckdb):
     spark = on_spark.settings.spark.session("test_spark_warehouse")
     try:
         assert spark.sparkContext.master == on_spark.settings.spark.master  # the cluster's
+        conf = spark.sparkContext.getConf()
+        for process in ("driver", "executor"):  # its JVMs', as the cluster's (spark/cluster.py)
+            # after the options Spark itself gives every JVM (--add-opens, ...)
+            assert conf.get(f"spark.{process}.extraJavaOptions").endswith(
+                f" {java_options_from_env()}")
         for relation, key in STAGING.items():
             spark_rows = spark.table(relation).toArrow()
             duckdb_rows = table(on_duckdb, f"select * from {relation}")

@@ -25,11 +25,14 @@ def spark_target(environment: dict[str, str]) -> dict:
 def test_the_profile_and_the_driver_share_one_spark_configuration(tmp_path):
     connection = SparkConnection(master="spark://127.0.0.1:7077",
                                  metastore_uri="thrift://127.0.0.1:9083",
-                                 lake_dir=tmp_path / "lake", cores_per_build=3)
+                                 lake_dir=tmp_path / "lake", cores_per_build=3,
+                                 java_options="-XX:TieredStopAtLevel=1 -Xss4m")
     target = spark_target(connection.dbt_environment())
     assert target["method"] == "session"
     assert {key: str(value) for key, value in target["server_side_parameters"].items()} == (
         connection.spark_conf())
+    assert connection.spark_conf()["spark.executor.extraJavaOptions"] == (
+        "-XX:TieredStopAtLevel=1 -Xss4m")
 
 
 def test_the_deployments_settings_default_under_its_data_folder(tmp_path, monkeypatch):
