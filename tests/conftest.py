@@ -13,6 +13,13 @@ import warnings
 from datetime import date
 from pathlib import Path
 
+# One OpenMP thread per process, for every process the tests start (set before scikit-learn's
+# OpenMP runtime loads, inherited by daemons, run workers and dbt). `make test` gives each of
+# its two pytest-xdist workers a core, beside the daemons' runs and Spark's JVMs: on a machine
+# that busy, OpenMP's threads spin waiting for one another, and a gradient-boosting fit with
+# two threads took 2-6 times the CPU of one with one (docs/benchmarks.md, "The test suite").
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 from dagster import AssetKey, BetaWarning, PreviewWarning
 from filelock import FileLock
