@@ -33,16 +33,16 @@ JVM_DIR = Path("/usr/lib/jvm")  # where Debian installs Java
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 METASTORE_CLASS = "org.apache.hadoop.hive.metastore.HiveMetaStore"
-# The JVM options of every Spark process (SPARK_JAVA_OPTIONS; empty: the JVM's own defaults).
-# The deployment's own cluster runs short jobs on small tables in short-lived JVMs (each
-# build's driver and executors): most of their CPU is the JIT's optimising compiler and the
-# parallel collector's threads, not the work. Compiling at the first tier only, and collecting
-# on one thread, costs a long job on big tables its peak speed; set it empty on such a cluster.
+# The JVM options of every Spark process: SPARK_JAVA_OPTIONS, else the JVM's own defaults.
+# Six weeks of data (the tests' deployments) are short jobs in short-lived JVMs, whose CPU goes
+# mostly to the JIT's optimising compiler: QUICK_START_JAVA_OPTIONS (compile at the first tier,
+# collect on one thread) halved it there. A year's features build is long enough to need the
+# optimised code: with them it took 374 s instead of 139 s (docs/benchmarks.md).
 QUICK_START_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 def java_options_from_env() -> str:
-    return os.environ.get("SPARK_JAVA_OPTIONS", QUICK_START_JAVA_OPTIONS)
+    return os.environ.get("SPARK_JAVA_OPTIONS", "")
 
 
 class SparkUnavailable(RuntimeError):

@@ -29,8 +29,12 @@ import cli as cli_module
 import definitions
 import runner as runner_module
 from instance.postgres import LocalPostgres
-from spark.cluster import LocalSparkCluster
+from spark.cluster import QUICK_START_JAVA_OPTIONS, LocalSparkCluster
 from tools.sandbox import Platform
+
+# The tests' Spark jobs build six weeks: short jobs, for which the JVMs' quick-start options
+# halve their CPU (spark/cluster.py).
+os.environ.setdefault("SPARK_JAVA_OPTIONS", QUICK_START_JAVA_OPTIONS)
 
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
