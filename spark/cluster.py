@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -177,7 +178,7 @@ class LocalSparkCluster:
             "hive.log.dir": str(self.folder), "hive.log.file": "metastore.hive.log",
         }
         self._launch_command("metastore", [
-            str(java_home() / "bin" / "java"), *java_options_from_env().split(), "-Xmx512m",
+            str(java_home() / "bin" / "java"), *shlex.split(java_options_from_env()), "-Xmx512m",
             f"-Dderby.system.home={catalog}",
             "-cp", f"{spark_home() / 'jars'}/*", METASTORE_CLASS,
             "-p", str(self._port("metastore")),

@@ -4,6 +4,7 @@ mid-job, and started again."""
 
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -84,7 +85,7 @@ def test_a_jobs_tasks_run_on_both_workers_executors(cluster):
 
 
 def test_the_catalog_master_and_workers_run_with_the_clusters_java_options(cluster):
-    options = java_options_from_env().split()
+    options = shlex.split(java_options_from_env())  # as the launch splits them
     assert options  # the tests' (tests/conftest.py), unless SPARK_JAVA_OPTIONS says otherwise
     for name in ("metastore", "master", "worker-1", "worker-2"):
         command = psutil.Process(cluster.pid(name)).cmdline()  # the JVM: spark-class execs it
